@@ -1,0 +1,24 @@
+/** Capped exponential backoff with full jitter (AWS architecture blog's "full jitter"). */
+export class Backoff {
+  private attempt = 0;
+  constructor(
+    private readonly initialMs: number,
+    private readonly maxMs: number,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** The delay before the next attempt; grows until reset(). */
+  next(): number {
+    const ceiling = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(this.attempt, 30));
+    this.attempt++;
+    return Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
+  }
+
+  get attempts(): number {
+    return this.attempt;
+  }
+
+  reset(): void {
+    this.attempt = 0;
+  }
+}

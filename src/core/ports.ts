@@ -1,0 +1,26 @@
+/**
+ * The small interfaces through which pipeline/ wires components that do not
+ * import each other.
+ */
+
+/** What the broker and the pollers need of the journal. */
+export interface JournalPort {
+  /** Appends an MQTT message to the in-memory tail; durable after the next commit. */
+  appendMqtt(receivedMs: number, qos: number, topic: string, clientId: string, body: Buffer): void;
+  /** Calls `cb` once everything appended so far is committed (or failed to commit). */
+  whenCommitted(cb: (err?: Error | null) => void): void;
+  /** True while `on_full: block` withholds acceptance. */
+  readonly blocked: boolean;
+  /** Calls `cb` once the journal accepts again. */
+  whenUnblocked(cb: () => void): void;
+}
+
+export type SinkState = 'starting' | 'connected' | 'buffering' | 'failing';
+
+export interface SinkStatus {
+  name: string;
+  state: SinkState;
+  lastError?: string;
+  lagBytes: number;
+  lagChunks: number;
+}

@@ -1,0 +1,130 @@
+/**
+ * Journal record layout, shared by the writer (main thread) and the decoders
+ * (worker threads). A frame is `[u32 length][u32 crc][u8 kind][payload]`:
+ * `length` counts the kind byte and the payload, `crc` is CRC-32 over the same
+ * bytes. All integers are little-endian.
+ */
+export const FRAME_HEADER = 8;
+
+export const RecordKind = {
+  /** An MQTT PUBLISH as received: time, qos, topic, client id, payload. */
+  Mqtt: 1,
+  /** A typed value read by a poller (Modbus, OPC UA). */
+  Point: 2,
+  /** Sparkplug B BIRTH state, so alias tables replay (reserved). */
+  Birth: 3,
+  /** A chunk boundary written by the sealer: replay cuts the same chunks. */
+  Cut: 4,
+} as const;
+export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
+
+/** mqtt payload: f64 receivedMs | u8 qos | u16 topicLen | topic | u16 clientLen | client | body */
+export const MQTT_FIXED = 8 + 1 + 2 + 2;
+
+/** cut payload: f64 chunkId | f64 start | u32 records */
+export const CUT_PAYLOAD = 8 + 8 + 4;
+
+export const PointValueType = { Number: 0, Text: 1, Bool: 2, BigInt: 3 } as const;
+export type PointValueType = (typeof PointValueType)[keyof typeof PointValueType];
+
+/** A value from a poller. `text` carries strings, and 64-bit integers exactly. */
+export interface Point {
+  readonly ts: number;
+  readonly device: string;
+  readonly tag: string;
+  readonly value: number;
+  readonly text: string;
+  readonly quality: number;
+}
+
+/** point payload: f64 ts | f64 receivedMs | u32 quality | f64 value | u16 deviceLen | device | u16 tagLen | tag | text */
+export const POINT_FIXED = 8 + 8 + 4 + 8 + 2 + 2;
+
+export interface MqttView {
+  receivedMs: number;
+  qos: number;
+  topic: string;
+  clientId: string;
+  /** Offsets of the body inside the chunk buffer. */
+  bodyStart: number;
+  bodyEnd: number;
+}
+
+/** Reads an mqtt record's payload at [start, end) into `out` (reused by the caller). */
+export function readMqtt(buf: Buffer, start: number, end: number, out: MqttView): MqttView {
+  out.receivedMs = buf.readDoubleLE(start);
+  out.qos = buf[start + 8]!;
+  const topicLen = buf.readUInt16LE(start + 9);
+  let o = start + 11;
+  out.topic = buf.toString('utf8', o, o + topicLen);
+  o += topicLen;
+  const clientLen = buf.readUInt16LE(o);
+  o += 2;
+  out.clientId = buf.toString('utf8', o, o + clientLen);
+  o += clientLen;
+  out.bodyStart = o;
+  out.bodyEnd = end;
+  return out;
+}
+
+export interface CutView {
+  chunkId: number;
+  start: number;
+  records: number;
+}
+
+export function readCut(buf: Buffer, start: number): CutView {
+  return { chunkId: buf.readDoubleLE(start), start: buf.readDoubleLE(start + 8), records: buf.readUInt32LE(start + 16) };
+}
+
+export interface PointView {
+  ts: number;
+  receivedMs: number;
+  quality: number;
+  value: number;
+  device: string;
+  tag: string;
+  text: string;
+}
+
+export function readPoint(buf: Buffer, start: number, end: number, out: PointView): PointView {
+  out.ts = buf.readDoubleLE(start);
+  out.receivedMs = buf.readDoubleLE(start + 8);
+  out.quality = buf.readUInt32LE(start + 16);
+  out.value = buf.readDoubleLE(start + 20);
+  let o = start + 28;
+  const devLen = buf.readUInt16LE(o);
+  o += 2;
+  out.device = buf.toString('utf8', o, o + devLen);
+  o += devLen;
+  const tagLen = buf.readUInt16LE(o);
+  o += 2;
+  out.tag = buf.toString('utf8', o, o + tagLen);
+  o += tagLen;
+  out.text = buf.toString('utf8', o, end);
+  return out;
+}
+
+/**
+ * Walks the frames of a buffer. Calls `visit(kind, payloadStart, payloadEnd, frameStart)` for each;
+ * returns the offset where the walk stopped (a torn or corrupt frame, or the end).
+ * With `verify`, a CRC mismatch stops the walk.
+ */
+export function walkFrames(
+  buf: Buffer,
+  from: number,
+  to: number,
+  verify: boolean,
+  visit: (kind: number, start: number, end: number, frameStart: number) => void,
+  crc32?: (data: Uint8Array) => number,
+): number {
+  let o = from;
+  while (o + FRAME_HEADER + 1 <= to) {
+    const len = buf.readUInt32LE(o);
+    if (len < 1 || o + FRAME_HEADER + len > to) break;
+    if (verify && crc32 && crc32(buf.subarray(o + FRAME_HEADER, o + FRAME_HEADER + len)) !== buf.readUInt32LE(o + 4)) break;
+    visit(buf[o + FRAME_HEADER]!, o + FRAME_HEADER + 1, o + FRAME_HEADER + len, o);
+    o += FRAME_HEADER + len;
+  }
+  return o;
+}

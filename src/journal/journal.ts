@@ -1,0 +1,657 @@
+/**
+ * The journal: append-only CRC-framed segments with group commit, a sealer
+ * that writes chunk boundaries into the journal itself, and one persisted
+ * cursor per sink. See docs/architecture.md, "The journal".
+ */
+import { closeSync, fdatasync, mkdirSync, openSync, readdirSync, readSync, fstatSync, ftruncateSync, unlink, writev, close as closeFd, open as openFd, read } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { FgError, errorMessage } from '../core/errors.js';
+import { Backoff } from '../core/backoff.js';
+import { CUT_PAYLOAD, FRAME_HEADER, MQTT_FIXED, POINT_FIXED, RecordKind, readCut, walkFrames, type Point } from '../core/records.js';
+import type { JournalPort } from '../core/ports.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { BatchConfig, JournalConfig } from './config.js';
+import { JournalCursor, fsyncDir, readCursor, type CursorState } from './cursor.js';
+import { SEGMENT_HEADER, checkSegmentHeader, parseSegmentName, segmentHeader, segmentName, type Chunk, type Segment } from './segment.js';
+
+const TAIL_BUFFER = 256 * 1024;
+
+type Waiter = (err?: Error | null) => void;
+
+interface Batch {
+  segment: Segment;
+  /** Global position where the batch starts. */
+  start: number;
+  bufs: Buffer[];
+  /** Tail buffers to give back to the pool once written. */
+  owned: Buffer[];
+  bytes: number;
+  waiters: Waiter[];
+}
+
+export interface JournalOptions {
+  dir: string;
+  journal: JournalConfig;
+  batch: BatchConfig;
+  sinks: string[];
+  metrics: Metrics;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface RecoveryReport {
+  segments: number;
+  chunks: number;
+  openRecords: number;
+  truncatedBytes: number;
+}
+
+export class Journal implements JournalPort {
+  private readonly segDir: string;
+  private readonly cursorDir: string;
+  private readonly now: () => number;
+  private segments: Segment[] = [];
+  private active!: Segment;
+  /** Global position of the next append. */
+  private position = 0;
+  private committed = 0;
+  private totalBytes = 0;
+
+  private buf: Buffer = Buffer.allocUnsafe(TAIL_BUFFER);
+  private bufLen = 0;
+  private readonly pool: Buffer[] = [];
+  private open!: Batch;
+  private readonly queue: Batch[] = [];
+  private flushing: Batch | undefined;
+  private commitTimer: NodeJS.Timeout | undefined;
+  private fsyncTimer: NodeJS.Timeout | undefined;
+  private readonly retry = new Backoff(50, 5000);
+
+  private chunkStart = 0;
+  private chunkRecords = 0;
+  private chunkBytes = 0;
+  private chunkTimer: NodeJS.Timeout | undefined;
+  private nextChunkId = 1;
+  /** Cut but not yet committed. */
+  private sealed: Chunk[] = [];
+  /** Committed chunks not yet passed by every cursor. */
+  private readonly chunks: Chunk[] = [];
+  private readonly chunkListeners: Array<(c: Chunk) => void> = [];
+  private readonly cursors = new Map<string, JournalCursor>();
+  private readonly readFds = new Map<number, number>();
+
+  private isBlocked = false;
+  private unblockWaiters: Array<() => void> = [];
+  private closed = false;
+  private droppedSinceLog = 0;
+  private lastDropLog = 0;
+
+  constructor(private readonly opts: JournalOptions) {
+    this.segDir = join(opts.dir, 'journal');
+    this.cursorDir = join(opts.dir, 'cursors');
+    this.now = opts.now ?? Date.now;
+  }
+
+  get blocked(): boolean {
+    return this.isBlocked;
+  }
+
+  get endPosition(): number {
+    return this.position;
+  }
+
+  get committedPosition(): number {
+    return this.committed;
+  }
+
+  /** Scans the segments, truncates a torn tail, rebuilds chunks and cursors. */
+  recover(): RecoveryReport {
+    mkdirSync(this.segDir, { recursive: true });
+    mkdirSync(this.cursorDir, { recursive: true });
+    const states = new Map<string, CursorState>();
+    for (const s of this.opts.sinks) states.set(s, readCursor(this.cursorDir, s) ?? { chunk: 0, position: 0 });
+    const minPos = Math.min(...[...states.values()].map((s) => s.position), Number.MAX_SAFE_INTEGER);
+    let maxCursorChunk = 0;
+    for (const s of states.values()) maxCursorChunk = Math.max(maxCursorChunk, s.chunk);
+
+    const bases = readdirSync(this.segDir)
+      .map(parseSegmentName)
+      .filter((b): b is number => b !== undefined)
+      .sort((a, b) => a - b);
+    let truncated = 0;
+    let lastCut = 0;
+    let openStart = -1;
+    let openRecords = 0;
+    let openBytes = 0;
+    for (let i = 0; i < bases.length; i++) {
+      const base = bases[i]!;
+      const path = join(this.segDir, segmentName(base));
+      const fd = openSync(path, 'r+');
+      try {
+        const size = fstatSync(fd).size;
+        const head = Buffer.alloc(SEGMENT_HEADER);
+        readSync(fd, head, 0, SEGMENT_HEADER, 0);
+        checkSegmentHeader(path, head, base);
+        const next = bases[i + 1];
+        const isLast = next === undefined;
+        const seg: Segment = { base, path, size: size - SEGMENT_HEADER, records: 0, created: true };
+        // Segments wholly behind every cursor are only measured, not scanned.
+        const scan = isLast || next > minPos;
+        if (scan) {
+          const data = Buffer.allocUnsafe(size - SEGMENT_HEADER);
+          readSync(fd, data, 0, data.length, SEGMENT_HEADER);
+          openStart = base;
+          openRecords = 0;
+          openBytes = 0;
+          const stop = walkFrames(data, 0, data.length, true, (kind, ps, _pe, fs) => {
+            if (kind === RecordKind.Cut) {
+              const cut = readCut(data, ps);
+              const endPos = base + fs;
+              const nextPos = base + ps + CUT_PAYLOAD;
+              lastCut = Math.max(lastCut, cut.chunkId);
+              if (nextPos > minPos) {
+                this.chunks.push({ id: cut.chunkId, segment: base, start: cut.start, end: endPos, next: nextPos, records: cut.records, sealedAt: this.now() });
+              }
+              openStart = nextPos;
+              openRecords = 0;
+              openBytes = 0;
+            } else {
+              seg.records++;
+              openRecords++;
+              openBytes += _pe - fs;
+            }
+          }, crc32);
+          if (stop < data.length) {
+            const lost = data.length - stop;
+            if (isLast) {
+              ftruncateSync(fd, SEGMENT_HEADER + stop);
+              seg.size = stop;
+              truncated += lost;
+              this.opts.metrics.journalTornBytes.inc(lost);
+              this.opts.log.warn({ segment: path, offset: stop, bytes: lost }, 'journal: truncated a torn tail');
+            } else {
+              this.opts.log.error({ segment: path, offset: stop, bytes: lost }, 'journal: corrupt frame inside a closed segment; the rest of that segment is skipped');
+              this.opts.metrics.journalDroppedRecords.inc({ reason: 'corrupt' }, 0);
+            }
+          }
+          if (!isLast && openRecords > 0) {
+            // Records after the last cut of a closed segment (possible only after corruption) are not sent.
+            this.opts.metrics.journalDroppedRecords.inc({ reason: 'corrupt' }, openRecords);
+          }
+        }
+        this.segments.push(seg);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    if (this.segments.length === 0) {
+      const base = minPos === Number.MAX_SAFE_INTEGER ? 0 : minPos;
+      this.segments.push({ base, path: join(this.segDir, segmentName(base)), size: 0, records: 0, created: false });
+      openStart = base;
+    }
+    this.active = this.segments[this.segments.length - 1]!;
+    this.position = this.active.base + this.active.size;
+    this.committed = this.position;
+    this.totalBytes = this.segments.reduce((a, s) => a + s.size, 0);
+    this.nextChunkId = Math.max(lastCut, maxCursorChunk) + 1;
+    this.chunkStart = openStart < 0 ? this.position : openStart;
+    this.chunkRecords = openRecords;
+    this.chunkBytes = openBytes;
+    this.open = this.newBatch();
+    if (this.active.created) this.active.fd = openSync(this.active.path, 'r+');
+    for (const [name, st] of states) this.cursors.set(name, new JournalCursor(this.cursorDir, name, st));
+    if (this.chunkRecords > 0) this.armChunkTimer();
+    this.updateGauges();
+    if (this.opts.journal.fsync === 'interval') {
+      this.fsyncTimer = setInterval(() => this.syncActive(), this.opts.journal.fsync_interval);
+      this.fsyncTimer.unref();
+    }
+    return { segments: this.segments.length, chunks: this.chunks.length, openRecords: this.chunkRecords, truncatedBytes: truncated };
+  }
+
+  // ---- appends (hot path: no promise, closure or log per record) ----
+
+  appendMqtt(receivedMs: number, qos: number, topic: string, clientId: string, body: Buffer): void {
+    const topicMax = topic.length * 3;
+    const clientMax = clientId.length * 3;
+    const o = this.reserve(MQTT_FIXED + topicMax + clientMax + body.length);
+    const b = this.buf;
+    let p = o + FRAME_HEADER;
+    b[p++] = RecordKind.Mqtt;
+    b.writeDoubleLE(receivedMs, p);
+    p += 8;
+    b[p++] = qos;
+    const tl = b.write(topic, p + 2, 'utf8');
+    b.writeUInt16LE(tl, p);
+    p += 2 + tl;
+    const cl = b.write(clientId, p + 2, 'utf8');
+    b.writeUInt16LE(cl, p);
+    p += 2 + cl;
+    p += body.copy(b, p);
+    this.finishFrame(o, p);
+  }
+
+  appendPoint(receivedMs: number, pt: Point): void {
+    const o = this.reserve(POINT_FIXED + (pt.device.length + pt.tag.length + pt.text.length) * 3);
+    const b = this.buf;
+    let p = o + FRAME_HEADER;
+    b[p++] = RecordKind.Point;
+    b.writeDoubleLE(pt.ts, p);
+    b.writeDoubleLE(receivedMs, p + 8);
+    b.writeUInt32LE(pt.quality >>> 0, p + 16);
+    b.writeDoubleLE(pt.value, p + 20);
+    p += 28;
+    const dl = b.write(pt.device, p + 2, 'utf8');
+    b.writeUInt16LE(dl, p);
+    p += 2 + dl;
+    const tl = b.write(pt.tag, p + 2, 'utf8');
+    b.writeUInt16LE(tl, p);
+    p += 2 + tl;
+    p += b.write(pt.text, p, 'utf8');
+    this.finishFrame(o, p);
+  }
+
+  whenCommitted(cb: Waiter): void {
+    if (this.open.bytes > 0 || this.bufLen > 0) {
+      this.open.waiters.push(cb);
+    } else {
+      const last = this.queue[this.queue.length - 1] ?? this.flushing;
+      if (last) last.waiters.push(cb);
+      else cb(null);
+    }
+  }
+
+  whenUnblocked(cb: () => void): void {
+    if (!this.isBlocked) cb();
+    else this.unblockWaiters.push(cb);
+  }
+
+  /** Room for one frame of at most `payloadMax` bytes after the kind byte; returns its offset in `buf`. */
+  private reserve(payloadMax: number): number {
+    if (this.closed) throw new FgError('FG_E_JOURNAL_CLOSED', 'journal is closed');
+    const need = FRAME_HEADER + 1 + payloadMax;
+    if (this.bufLen + need > this.buf.length) {
+      this.retireBuffer();
+      this.buf = need > TAIL_BUFFER ? Buffer.allocUnsafe(need) : (this.pool.pop() ?? Buffer.allocUnsafe(TAIL_BUFFER));
+      this.bufLen = 0;
+    }
+    return this.bufLen;
+  }
+
+  private finishFrame(o: number, end: number): void {
+    const b = this.buf;
+    const len = end - o - FRAME_HEADER;
+    b.writeUInt32LE(len, o);
+    b.writeUInt32LE(crc32(b.subarray(o + FRAME_HEADER, end)), o + 4);
+    const frame = end - o;
+    this.bufLen = end;
+    this.open.bytes += frame;
+    this.position += frame;
+    this.totalBytes += frame;
+    this.active.size += frame;
+    this.active.records++;
+    this.chunkRecords++;
+    this.chunkBytes += frame;
+    if (this.chunkRecords === 1) this.armChunkTimer();
+    if (this.chunkRecords >= this.opts.batch.max_rows || this.chunkBytes >= this.opts.batch.max_bytes) this.cut();
+    else if (this.open.bytes >= this.opts.journal.commit_bytes) this.commitSoon(true);
+    else if (!this.commitTimer) this.commitSoon(false);
+    if (this.totalBytes > this.opts.journal.max_bytes) this.enforceBound();
+  }
+
+  /** Moves the filled part of the tail buffer into the open batch. */
+  private retireBuffer(): void {
+    if (this.bufLen === 0) return;
+    this.open.bufs.push(this.buf.subarray(0, this.bufLen));
+    if (this.buf.length === TAIL_BUFFER) this.open.owned.push(this.buf);
+    this.buf = this.pool.pop() ?? Buffer.allocUnsafe(TAIL_BUFFER);
+    this.bufLen = 0;
+  }
+
+  // ---- sealer ----
+
+  private armChunkTimer(): void {
+    clearTimeout(this.chunkTimer);
+    this.chunkTimer = setTimeout(() => this.cut(), this.opts.batch.max_delay);
+  }
+
+  /** Writes a cut frame: the records since the last cut become a chunk. */
+  cut(): void {
+    clearTimeout(this.chunkTimer);
+    this.chunkTimer = undefined;
+    if (this.chunkRecords === 0 || this.closed) return;
+    const id = this.nextChunkId++;
+    const end = this.position;
+    const o = this.reserve(CUT_PAYLOAD);
+    const b = this.buf;
+    let p = o + FRAME_HEADER;
+    b[p++] = RecordKind.Cut;
+    b.writeDoubleLE(id, p);
+    b.writeDoubleLE(this.chunkStart, p + 8);
+    b.writeUInt32LE(this.chunkRecords, p + 16);
+    p += CUT_PAYLOAD;
+    const len = p - o - FRAME_HEADER;
+    b.writeUInt32LE(len, o);
+    b.writeUInt32LE(crc32(b.subarray(o + FRAME_HEADER, p)), o + 4);
+    this.bufLen = p;
+    const frame = p - o;
+    this.open.bytes += frame;
+    this.position += frame;
+    this.totalBytes += frame;
+    this.active.size += frame;
+    this.sealed.push({ id, segment: this.active.base, start: this.chunkStart, end, next: this.position, records: this.chunkRecords, sealedAt: this.now() });
+    this.opts.metrics.journalChunks.inc();
+    this.chunkStart = this.position;
+    this.chunkRecords = 0;
+    this.chunkBytes = 0;
+    if (this.active.size >= this.opts.journal.segment_bytes) this.roll();
+    this.commitSoon(false);
+  }
+
+  /** Starts a new segment; only ever right after a cut, so chunks never span segments. */
+  private roll(): void {
+    this.commitSoon(true);
+    const seg: Segment = { base: this.position, path: join(this.segDir, segmentName(this.position)), size: 0, records: 0, created: false };
+    this.segments.push(seg);
+    this.active = seg;
+    this.open = this.newBatch();
+    this.updateGauges();
+  }
+
+  // ---- group commit ----
+
+  private newBatch(): Batch {
+    return { segment: this.active, start: this.position, bufs: [], owned: [], bytes: 0, waiters: [] };
+  }
+
+  private commitSoon(now: boolean): void {
+    if (now) {
+      clearTimeout(this.commitTimer);
+      this.commitTimer = undefined;
+      this.enqueueOpen();
+      return;
+    }
+    if (!this.commitTimer) {
+      this.commitTimer = setTimeout(() => {
+        this.commitTimer = undefined;
+        this.enqueueOpen();
+      }, this.opts.journal.commit_interval);
+    }
+  }
+
+  private enqueueOpen(): void {
+    this.retireBuffer();
+    const b = this.open;
+    if (b.bytes === 0 && b.waiters.length === 0) return;
+    this.queue.push(b);
+    this.open = this.newBatch();
+    this.drain();
+  }
+
+  private drain(): void {
+    if (this.flushing || this.queue.length === 0) return;
+    const batch = this.queue.shift()!;
+    this.flushing = batch;
+    const t0 = process.hrtime.bigint();
+    this.writeBatch(batch, (err) => {
+      if (err) {
+        this.opts.metrics.journalWriteErrors.inc();
+        const delay = this.retry.next();
+        this.opts.log.error({ err: errorMessage(err), retry_ms: delay, segment: batch.segment.path }, 'journal: write failed; acceptance waits and the write is retried');
+        this.queue.unshift(batch);
+        this.flushing = undefined;
+        setTimeout(() => this.drain(), delay).unref();
+        return;
+      }
+      this.retry.reset();
+      this.opts.metrics.journalCommits.inc();
+      this.opts.metrics.journalCommitSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+      this.committed = batch.start + batch.bytes;
+      this.flushing = undefined;
+      for (const o of batch.owned) this.pool.push(o);
+      for (const w of batch.waiters) w(null);
+      this.publishCommittedChunks();
+      this.drain();
+    });
+  }
+
+  private writeBatch(batch: Batch, done: (err: Error | null) => void): void {
+    const seg = batch.segment;
+    // A segment dropped by on_full: drop_oldest before its tail was written: nothing to write.
+    if (seg.dropped) return done(null);
+    const offset = SEGMENT_HEADER + (batch.start - seg.base);
+    const sync = this.opts.journal.fsync === 'always';
+    const write = (fd: number): void => {
+      if (batch.bytes === 0) return done(null);
+      writev(fd, batch.bufs, offset, (err) => {
+        if (err) return done(err);
+        if (!sync) return done(null);
+        fdatasync(fd, (e) => done(e));
+      });
+    };
+    if (seg.fd !== undefined) return write(seg.fd);
+    // First write into a new segment: create it with its header, make the entry durable.
+    openFd(seg.path, 'w+', (err, fd) => {
+      if (err) return done(err);
+      writev(fd, [segmentHeader(seg.base)], 0, (e) => {
+        if (e) {
+          closeFd(fd, () => done(e));
+          return;
+        }
+        fsyncDir(this.segDir).then(
+          () => {
+            const prev = this.segments.find((s) => s !== seg && s.fd !== undefined);
+            if (prev?.fd !== undefined) {
+              const old = prev.fd;
+              prev.fd = undefined;
+              fdatasync(old, () => closeFd(old, () => undefined));
+            }
+            seg.fd = fd;
+            seg.created = true;
+            write(fd);
+          },
+          (e2: Error) => done(e2),
+        );
+      });
+    });
+  }
+
+  private syncActive(): void {
+    const fd = this.active.fd;
+    if (fd !== undefined) fdatasync(fd, () => undefined);
+  }
+
+  private publishCommittedChunks(): void {
+    let n = 0;
+    while (n < this.sealed.length && this.sealed[n]!.next <= this.committed) n++;
+    if (n === 0) return;
+    const ready = this.sealed.splice(0, n);
+    for (const c of ready) {
+      this.chunks.push(c);
+      for (const l of this.chunkListeners) l(c);
+    }
+    this.updateLag();
+  }
+
+  // ---- chunks, cursors, retention ----
+
+  onChunk(listener: (c: Chunk) => void): void {
+    this.chunkListeners.push(listener);
+  }
+
+  cursor(name: string): JournalCursor {
+    const c = this.cursors.get(name);
+    if (!c) throw new Error(`no cursor for sink ${name}`);
+    return c;
+  }
+
+  /** Committed chunks after a position, oldest first. */
+  chunksAfter(position: number): Chunk[] {
+    return this.chunks.filter((c) => c.start >= position);
+  }
+
+  /** Reads a committed chunk's records; undefined when its segment was dropped. */
+  readChunk(c: Chunk, cb: (err: Error | null, data?: Buffer) => void): void {
+    const seg = this.segments.find((s) => s.base === c.segment);
+    if (!seg) return cb(null, undefined);
+    const withFd = (fd: number): void => {
+      const data = Buffer.allocUnsafe(c.end - c.start);
+      read(fd, data, 0, data.length, SEGMENT_HEADER + (c.start - c.segment), (err, n) => {
+        if (err) return cb(err);
+        if (n !== data.length) return cb(new FgError('FG_E_JOURNAL_CORRUPT', `short read of chunk ${c.id}: ${n} of ${data.length} bytes`));
+        cb(null, data);
+      });
+    };
+    const fd = this.readFds.get(seg.base);
+    if (fd !== undefined) return withFd(fd);
+    openFd(seg.path, 'r', (err, nfd) => {
+      if (err) return cb(err.code === 'ENOENT' ? null : err, undefined);
+      const again = this.readFds.get(seg.base);
+      if (again !== undefined) {
+        closeFd(nfd, () => undefined);
+        return withFd(again);
+      }
+      this.readFds.set(seg.base, nfd);
+      withFd(nfd);
+    });
+  }
+
+  /** A sink acknowledged a chunk: persist its cursor, then delete what every cursor passed. */
+  async acknowledge(sink: string, c: Chunk): Promise<void> {
+    await this.cursor(sink).advance({ chunk: c.id, position: c.next });
+    this.release();
+  }
+
+  private minCursor(): number {
+    let min = Number.MAX_SAFE_INTEGER;
+    for (const c of this.cursors.values()) min = Math.min(min, c.state.position);
+    return min;
+  }
+
+  private release(): void {
+    const min = this.minCursor();
+    while (this.chunks.length > 0 && this.chunks[0]!.next <= min) this.chunks.shift();
+    while (this.segments.length > 1 && this.segments[0]!.base + this.segments[0]!.size <= min) {
+      this.deleteSegment(this.segments.shift()!);
+    }
+    this.updateLag();
+    this.updateGauges();
+    if (this.isBlocked && this.totalBytes <= this.opts.journal.max_bytes) this.unblock();
+  }
+
+  private deleteSegment(seg: Segment): void {
+    seg.dropped = true;
+    this.totalBytes -= seg.size;
+    const fd = this.readFds.get(seg.base);
+    if (fd !== undefined) {
+      this.readFds.delete(seg.base);
+      closeFd(fd, () => undefined);
+    }
+    unlink(seg.path, (err) => {
+      if (err && err.code !== 'ENOENT') this.opts.log.warn({ err: err.message, segment: seg.path }, 'journal: could not delete segment');
+    });
+  }
+
+  /** The journal passed max_bytes: drop the oldest segment or block, per on_full. */
+  private enforceBound(): void {
+    if (this.opts.journal.on_full === 'block') {
+      if (!this.isBlocked) {
+        this.isBlocked = true;
+        this.opts.metrics.journalBlocked.set(1);
+        this.opts.log.warn({ bytes: this.totalBytes, max_bytes: this.opts.journal.max_bytes }, 'journal: full; withholding acceptance until a sink catches up (on_full: block)');
+      }
+      return;
+    }
+    if (this.segments.length === 1) {
+      // One segment holds everything: close it at a cut so the oldest can go.
+      this.cut();
+      if (this.segments.length === 1) this.roll();
+    }
+    while (this.totalBytes > this.opts.journal.max_bytes && this.segments.length > 1) {
+      const seg = this.segments.shift()!;
+      const end = seg.base + seg.size;
+      let dropped = 0;
+      for (const c of this.chunks) if (c.segment === seg.base && c.next > this.minCursor()) dropped += c.records;
+      const fresh = this.sealed.filter((c) => c.segment === seg.base);
+      for (const c of fresh) dropped += c.records;
+      this.sealed = this.sealed.filter((c) => c.segment !== seg.base);
+      for (const cur of this.cursors.values()) {
+        if (cur.state.position < end) {
+          const lastId = this.chunks.filter((c) => c.segment === seg.base).reduce((a, c) => Math.max(a, c.id), cur.state.chunk);
+          void cur.advance({ chunk: lastId, position: end }).catch((e: unknown) => this.opts.log.error({ err: errorMessage(e) }, 'journal: cursor write failed'));
+        }
+      }
+      while (this.chunks.length > 0 && this.chunks[0]!.segment === seg.base) this.chunks.shift();
+      this.deleteSegment(seg);
+      this.opts.metrics.journalDroppedRecords.inc({ reason: 'journal_full' }, dropped);
+      this.droppedSinceLog += dropped;
+    }
+    const t = this.now();
+    if (t - this.lastDropLog >= 60_000 && this.droppedSinceLog > 0) {
+      this.opts.log.warn({ dropped_records: this.droppedSinceLog, max_bytes: this.opts.journal.max_bytes }, 'journal: full; dropped the oldest unsent records (on_full: drop_oldest)');
+      this.droppedSinceLog = 0;
+      this.lastDropLog = t;
+    }
+    this.updateGauges();
+  }
+
+  private unblock(): void {
+    this.isBlocked = false;
+    this.opts.metrics.journalBlocked.set(0);
+    this.opts.log.info({ bytes: this.totalBytes }, 'journal: accepting again');
+    const ws = this.unblockWaiters;
+    this.unblockWaiters = [];
+    for (const w of ws) w();
+  }
+
+  private updateGauges(): void {
+    this.opts.metrics.journalBytes.set(this.totalBytes);
+    this.opts.metrics.journalSegments.set(this.segments.length);
+  }
+
+  private updateLag(): void {
+    for (const [name, cur] of this.cursors) {
+      this.opts.metrics.sinkLagBytes.set({ sink: name }, Math.max(0, this.committed - cur.state.position));
+      let n = 0;
+      for (const c of this.chunks) if (c.start >= cur.state.position) n++;
+      this.opts.metrics.sinkLagChunks.set({ sink: name }, n);
+    }
+  }
+
+  lag(sink: string): { bytes: number; chunks: number } {
+    const pos = this.cursor(sink).state.position;
+    let chunks = 0;
+    for (const c of this.chunks) if (c.start >= pos) chunks++;
+    return { bytes: Math.max(0, this.position - pos), chunks: chunks + this.sealed.length };
+  }
+
+  /** Cuts the open chunk and commits everything; resolves once durable. */
+  flush(): Promise<void> {
+    this.cut();
+    return new Promise((resolve, reject) => {
+      this.whenCommitted((err) => (err ? reject(err) : resolve()));
+      this.commitSoon(true);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    clearTimeout(this.chunkTimer);
+    clearTimeout(this.commitTimer);
+    clearInterval(this.fsyncTimer);
+    for (const s of this.segments) {
+      if (s.fd !== undefined) {
+        closeSync(s.fd);
+        s.fd = undefined;
+      }
+    }
+    for (const fd of this.readFds.values()) closeSync(fd);
+    this.readFds.clear();
+    for (const w of this.unblockWaiters) w();
+    this.unblockWaiters = [];
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Every metric fieldgate exports, in one place. Names follow
+ * fieldgate_<area>_<noun>_<unit>[_total]; labels are bounded (component,
+ * configured names, table, reason): never a topic, node id or register.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+export function createMetrics(registry: Registry = new Registry(), withProcess = true) {
+  if (withProcess) collectDefaultMetrics({ register: registry, prefix: 'fieldgate_' });
+  const r = [registry];
+  return {
+    registry,
+    // journal
+    journalAppendedRecords: new Counter({ name: 'fieldgate_journal_appended_records_total', help: 'Records appended to the journal, by kind.', labelNames: ['kind'], registers: r }),
+    journalCommits: new Counter({ name: 'fieldgate_journal_commits_total', help: 'Group commits written (and fdatasync-ed, unless fsync is never).', registers: r }),
+    journalCommitSeconds: new Histogram({ name: 'fieldgate_journal_commit_seconds', help: 'Time to write and sync one group commit.', buckets: LATENCY_BUCKETS, registers: r }),
+    journalWriteErrors: new Counter({ name: 'fieldgate_journal_write_errors_total', help: 'Failed journal writes or syncs (retried; acceptance waits meanwhile).', registers: r }),
+    journalBytes: new Gauge({ name: 'fieldgate_journal_bytes', help: 'Bytes held in journal segments.', registers: r }),
+    journalSegments: new Gauge({ name: 'fieldgate_journal_segments', help: 'Journal segment files.', registers: r }),
+    journalDroppedRecords: new Counter({ name: 'fieldgate_journal_dropped_records_total', help: 'Records dropped unsent because the journal was full (on_full: drop_oldest) or corrupt.', labelNames: ['reason'], registers: r }),
+    journalBlocked: new Gauge({ name: 'fieldgate_journal_blocked', help: '1 while a full journal withholds acceptance (on_full: block).', registers: r }),
+    journalChunks: new Counter({ name: 'fieldgate_journal_chunks_sealed_total', help: 'Chunks cut by the sealer.', registers: r }),
+    journalTornBytes: new Counter({ name: 'fieldgate_journal_truncated_bytes_total', help: 'Bytes of a torn tail truncated at recovery.', registers: r }),
+    sinkLagBytes: new Gauge({ name: 'fieldgate_sink_lag_bytes', help: 'Journal bytes a sink has not yet acknowledged.', labelNames: ['sink'], registers: r }),
+    sinkLagChunks: new Gauge({ name: 'fieldgate_sink_lag_chunks', help: 'Sealed chunks a sink has not yet acknowledged.', labelNames: ['sink'], registers: r }),
+    // ingest
+    mqttMessagesIn: new Counter({ name: 'fieldgate_mqtt_messages_received_total', help: 'MQTT PUBLISH packets accepted into the journal, by QoS.', labelNames: ['qos'], registers: r }),
+    mqttBytesIn: new Counter({ name: 'fieldgate_mqtt_received_bytes_total', help: 'MQTT payload bytes accepted into the journal.', registers: r }),
+    brokerClients: new Gauge({ name: 'fieldgate_broker_clients', help: 'MQTT clients connected.', registers: r }),
+    brokerConnects: new Counter({ name: 'fieldgate_broker_connects_total', help: 'MQTT client connections accepted.', registers: r }),
+    brokerDisconnects: new Counter({ name: 'fieldgate_broker_disconnects_total', help: 'MQTT client disconnections, by reason.', labelNames: ['reason'], registers: r }),
+    // decode (counted on the main thread from worker results)
+    pointsDecoded: new Counter({ name: 'fieldgate_points_decoded_total', help: 'Values decoded from journal records into rows.', labelNames: ['table'], registers: r }),
+    recordsRejected: new Counter({ name: 'fieldgate_records_rejected_total', help: 'Records or values that could not be decoded, by reason.', labelNames: ['reason'], registers: r }),
+    timestampsReplaced: new Counter({ name: 'fieldgate_timestamps_replaced_total', help: 'Values whose timestamp was missing or outside [now - max_past, now + max_future] and took the receive time.', labelNames: ['reason'], registers: r }),
+    workerBusy: new Gauge({ name: 'fieldgate_worker_pool_utilization', help: 'Share of the worker pool busy (0..1).', registers: r }),
+    workerQueue: new Gauge({ name: 'fieldgate_worker_pool_queue', help: 'Chunks waiting for a worker.', registers: r }),
+    encodeSeconds: new Histogram({ name: 'fieldgate_worker_encode_seconds', help: 'Time to decode and encode one chunk on a worker.', buckets: LATENCY_BUCKETS, registers: r }),
+    // sinks
+    sinkRowsInserted: new Counter({ name: 'fieldgate_sink_rows_inserted_total', help: 'Rows inserted (acknowledged by the store).', labelNames: ['sink', 'table'], registers: r }),
+    sinkInserts: new Counter({ name: 'fieldgate_sink_inserts_total', help: 'Insert requests, by outcome.', labelNames: ['sink', 'outcome'], registers: r }),
+    sinkInsertSeconds: new Histogram({ name: 'fieldgate_sink_insert_seconds', help: 'Insert request latency.', labelNames: ['sink'], buckets: LATENCY_BUCKETS, registers: r }),
+    sinkRetries: new Counter({ name: 'fieldgate_sink_retries_total', help: 'Insert retries, by error class.', labelNames: ['sink', 'reason'], registers: r }),
+    sinkDeadLetterRows: new Counter({ name: 'fieldgate_sink_dead_letter_rows_total', help: 'Rows the store rejected, written to the dead-letter folder.', labelNames: ['sink', 'table'], registers: r }),
+    sinkUp: new Gauge({ name: 'fieldgate_sink_up', help: '1 when the last request to the sink succeeded.', labelNames: ['sink'], registers: r }),
+    endToEndSeconds: new Histogram({ name: 'fieldgate_end_to_end_seconds', help: 'Receive to acknowledged insert, observed for the oldest and newest record of each chunk.', labelNames: ['sink'], buckets: LATENCY_BUCKETS, registers: r }),
+    // queries through the gateway
+    queries: new Counter({ name: 'fieldgate_queries_total', help: 'Queries run through the gateway, by outcome.', labelNames: ['outcome'], registers: r }),
+    querySeconds: new Histogram({ name: 'fieldgate_query_seconds', help: 'Query duration through the gateway.', buckets: LATENCY_BUCKETS, registers: r }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The names the list promises; a test checks each is exported after a run. */
+export const PROMISED_METRICS = [
+  'fieldgate_journal_appended_records_total',
+  'fieldgate_journal_commits_total',
+  'fieldgate_journal_commit_seconds',
+  'fieldgate_journal_bytes',
+  'fieldgate_journal_chunks_sealed_total',
+  'fieldgate_sink_lag_bytes',
+  'fieldgate_mqtt_messages_received_total',
+  'fieldgate_broker_clients',
+  'fieldgate_points_decoded_total',
+  'fieldgate_sink_rows_inserted_total',
+  'fieldgate_sink_insert_seconds',
+  'fieldgate_sink_up',
+  'fieldgate_end_to_end_seconds',
+  'fieldgate_worker_encode_seconds',
+  'fieldgate_process_resident_memory_bytes',
+] as const;
