@@ -497,7 +497,7 @@ export class Journal implements JournalPort {
     const seg = this.segments.find((s) => s.base === c.segment);
     if (!seg) return cb(null, undefined);
     const withFd = (fd: number): void => {
-      const data = Buffer.allocUnsafe(c.end - c.start);
+      const data = Buffer.allocUnsafeSlow(c.end - c.start); // own ArrayBuffer: moved to a worker
       read(fd, data, 0, data.length, SEGMENT_HEADER + (c.start - c.segment), (err, n) => {
         if (err) return cb(err);
         if (n !== data.length) return cb(new FgError('FG_E_JOURNAL_CORRUPT', `short read of chunk ${c.id}: ${n} of ${data.length} bytes`));

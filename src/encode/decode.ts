@@ -1,0 +1,301 @@
+/**
+ * Decodes a chunk of journal records into rows. Runs on worker threads only.
+ * Decoding is a pure function of the chunk and the routes: "now" is each
+ * record's receive time, so a replay produces the same rows (and the same
+ * deduplicated insert).
+ */
+import { RecordKind, readMqtt, readPoint, walkFrames, type MqttView, type PointView } from '../core/records.js';
+import type { MqttConfig, RouteConfig } from './config.js';
+import { PointsEncoder, QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN } from './points.js';
+import { compileTemplate, expand, matchTemplate, type Template } from './topics.js';
+
+export type RejectReason =
+  | 'no_route'
+  | 'empty'
+  | 'not_a_number'
+  | 'not_finite'
+  | 'out_of_range'
+  | 'bad_json'
+  | 'bad_value'
+  | 'bad_quality'
+  | 'no_tag'
+  | 'bad_record';
+
+export type TsReason = 'missing' | 'invalid' | 'out_of_range';
+
+export interface TableRows {
+  table: string;
+  data: Buffer;
+  rows: number;
+  rowStarts: Uint32Array;
+  rowRecords: Uint32Array;
+}
+
+export interface ChunkResult {
+  tables: TableRows[];
+  records: number;
+  rejects: Partial<Record<RejectReason, number>>;
+  samples: Partial<Record<RejectReason, string>>;
+  tsReplaced: Partial<Record<TsReason, number>>;
+  firstReceived: number;
+  lastReceived: number;
+  /** Where each record starts in the chunk, for dead letters. */
+  recordStarts: Uint32Array;
+}
+
+interface CompiledRoute {
+  t: Template;
+  format: RouteConfig['format'];
+  device: string;
+  tag: string;
+}
+
+const BIG_DIGITS = /\d{16}/;
+const JSON_TOKEN = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+const BIG_MARK = '\u0000int:';
+const NUMBER_TEXT = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
+const INTEGER_TEXT = /^[-+]?\d+$/;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;
+const INT64_MIN = -(2n ** 63n);
+const UINT64_MAX = 2n ** 64n - 1n;
+const POINT_KEYS = new Set(['tag', 'value', 'ts', 'quality']);
+
+export class ChunkDecoder {
+  private readonly routes: CompiledRoute[];
+  private readonly points = new PointsEncoder();
+  private readonly caps: Record<string, string> = {};
+  private readonly mv = {} as MqttView;
+  private readonly pv = {} as PointView;
+  private rejects: Partial<Record<RejectReason, number>> = {};
+  private samples: Partial<Record<RejectReason, string>> = {};
+  private tsReplaced: Partial<Record<TsReason, number>> = {};
+  private record = 0;
+  private recv = 0;
+  private topic = '';
+  private body: Buffer = Buffer.alloc(0);
+  private bodyStart = 0;
+  private bodyEnd = 0;
+  private device = '';
+
+  constructor(private readonly cfg: MqttConfig) {
+    this.routes = cfg.routes.map((r) => ({ t: compileTemplate(r.topic), format: r.format, device: r.device, tag: r.tag }));
+  }
+
+  decode(chunk: Buffer): ChunkResult {
+    this.rejects = {};
+    this.samples = {};
+    this.tsReplaced = {};
+    this.record = 0;
+    let first = Infinity;
+    let last = -Infinity;
+    let starts = new Uint32Array(256);
+    walkFrames(chunk, 0, chunk.length, false, (kind, s, e, fs) => {
+      if (kind === RecordKind.Cut) return;
+      if (this.record === starts.length) {
+        const n = new Uint32Array(starts.length * 2);
+        n.set(starts);
+        starts = n;
+      }
+      starts[this.record] = fs;
+      try {
+        if (kind === RecordKind.Mqtt) {
+          readMqtt(chunk, s, e, this.mv);
+          this.recv = this.mv.receivedMs;
+          this.mqtt(chunk);
+        } else if (kind === RecordKind.Point) {
+          readPoint(chunk, s, e, this.pv);
+          this.recv = this.pv.receivedMs;
+          const p = this.pv;
+          this.points.row(p.ts, p.device, p.tag, p.value, p.text, p.quality, 'poll', this.record);
+        } else {
+          this.reject('bad_record', `record kind ${kind}`);
+        }
+      } catch (err) {
+        this.reject('bad_record', String(err));
+      }
+      if (this.recv < first) first = this.recv;
+      if (this.recv > last) last = this.recv;
+      this.record++;
+    });
+    const pts = this.points.finish();
+    return {
+      tables: pts.rows > 0 ? [{ table: 'points', ...pts }] : [],
+      records: this.record,
+      rejects: this.rejects,
+      samples: this.samples,
+      tsReplaced: this.tsReplaced,
+      firstReceived: first,
+      lastReceived: last,
+      recordStarts: starts.slice(0, this.record),
+    };
+  }
+
+  private mqtt(chunk: Buffer): void {
+    const m = this.mv;
+    this.topic = m.topic;
+    this.body = chunk;
+    this.bodyStart = m.bodyStart;
+    this.bodyEnd = m.bodyEnd;
+    for (const r of this.routes) {
+      for (const k in this.caps) delete this.caps[k];
+      if (!matchTemplate(r.t, m.topic, this.caps)) continue;
+      this.device = expand(r.device, this.caps);
+      const tag = expand(r.tag, this.caps);
+      if (r.format === 'number') this.number(tag);
+      else if (r.format === 'json') this.json(tag);
+      else this.emitText(this.recv, tag, chunk.toString('utf8', m.bodyStart, m.bodyEnd), QUALITY_GOOD);
+      return;
+    }
+    if (this.cfg.unmatched === 'raw') {
+      this.device = 'unrouted';
+      this.emitText(this.recv, m.topic, chunk.toString('utf8', m.bodyStart, m.bodyEnd), QUALITY_GOOD);
+    } else this.reject('no_route', '');
+  }
+
+  private number(tag: string): void {
+    if (!tag) return this.reject('no_tag', 'the route gives no tag');
+    const text = this.body.toString('utf8', this.bodyStart, this.bodyEnd).trim();
+    if (text.length === 0) return this.reject('empty', '');
+    if (text === 'true' || text === 'false') return this.emit(this.ts(undefined), tag, text === 'true' ? 1 : 0, '', QUALITY_GOOD);
+    if (!NUMBER_TEXT.test(text)) return this.reject('not_a_number', '');
+    this.emitNumberText(tag, text, this.ts(undefined), QUALITY_GOOD);
+  }
+
+  private emitNumberText(tag: string, text: string, ts: number, quality: number): void {
+    if (INTEGER_TEXT.test(text) && text.replace(/^[-+]?0*/, '').length >= 16) {
+      const big = BigInt(text);
+      if (big < INT64_MIN || big > UINT64_MAX) return this.reject('out_of_range', '');
+      const exact = big.toString();
+      const v = Number(big);
+      return this.emit(ts, tag, v, Number.isSafeInteger(v) ? '' : exact, quality);
+    }
+    const v = Number(text);
+    if (!Number.isFinite(v)) return this.reject('not_finite', '');
+    this.emit(ts, tag, v, '', quality);
+  }
+
+  private json(tag: string): void {
+    let text = this.body.toString('utf8', this.bodyStart, this.bodyEnd);
+    if (text.trim().length === 0) return this.reject('empty', '');
+    // JSON.parse rounds integers past 2^53; mark such literals so their exact text survives.
+    if (BIG_DIGITS.test(text)) text = text.replace(JSON_TOKEN, (tok) => (tok[0] !== '"' && /^-?\d{16,}$/.test(tok) ? `"\\u0000int:${tok}"` : tok));
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      return this.reject('bad_json', '');
+    }
+    if (Array.isArray(v)) {
+      for (const item of v) this.jsonItem(item, tag);
+    } else this.jsonItem(v, tag);
+  }
+
+  private jsonItem(v: unknown, prefix: string): void {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const o = v as Record<string, unknown>;
+      if (isPointObject(o)) return this.jsonPoint(o, prefix);
+      for (const k of Object.keys(o)) this.jsonTag(o[k], join(prefix, k));
+      return;
+    }
+    if (Array.isArray(v)) return this.reject('bad_value', 'nested array at the top level');
+    this.jsonValue(v, prefix, this.ts(undefined), QUALITY_GOOD);
+  }
+
+  private jsonTag(v: unknown, tag: string): void {
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) this.jsonTag(v[i], `${tag}[${i}]`);
+      return;
+    }
+    if (v !== null && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (isPointObject(o)) return this.jsonPoint(o, tag);
+      for (const k of Object.keys(o)) this.jsonTag(o[k], join(tag, k));
+      return;
+    }
+    this.jsonValue(v, tag, this.ts(undefined), QUALITY_GOOD);
+  }
+
+  private jsonPoint(o: Record<string, unknown>, prefix: string): void {
+    const tag = typeof o.tag === 'string' ? join(prefix, o.tag) : prefix;
+    const q = quality(o.quality);
+    if (q === undefined) return this.reject('bad_quality', '');
+    this.jsonValue(o.value, tag, this.ts(o.ts), q);
+  }
+
+  private jsonValue(v: unknown, tag: string, ts: number, q: number): void {
+    if (!tag) return this.reject('no_tag', 'a bare value without a tag from the route');
+    switch (typeof v) {
+      case 'number':
+        if (!Number.isFinite(v)) return this.reject('not_finite', '');
+        return this.emit(ts, tag, v, '', q);
+      case 'boolean':
+        return this.emit(ts, tag, v ? 1 : 0, '', q);
+      case 'string':
+        if (v.startsWith(BIG_MARK)) return this.emitNumberText(tag, v.slice(BIG_MARK.length), ts, q);
+        return this.emit(ts, tag, Number.NaN, v, q);
+      default:
+        return this.reject('bad_value', `${v === null ? 'null' : typeof v} value`);
+    }
+  }
+
+  /** Resolves a value's timestamp against its receive time; counts what it replaces. */
+  private ts(raw: unknown): number {
+    let t: number;
+    if (raw === undefined) {
+      this.tsReplaced.missing = (this.tsReplaced.missing ?? 0) + 1;
+      return this.recv;
+    }
+    if (typeof raw === 'number' && Number.isFinite(raw)) t = raw;
+    else if (typeof raw === 'string' && RFC3339.test(raw)) t = Date.parse(raw);
+    else t = Number.NaN;
+    if (Number.isNaN(t)) {
+      this.tsReplaced.invalid = (this.tsReplaced.invalid ?? 0) + 1;
+      return this.recv;
+    }
+    if (t < this.recv - this.cfg.max_past || t > this.recv + this.cfg.max_future) {
+      this.tsReplaced.out_of_range = (this.tsReplaced.out_of_range ?? 0) + 1;
+      return this.recv;
+    }
+    return Math.round(t);
+  }
+
+  private emit(ts: number, tag: string, value: number, text: string, q: number): void {
+    this.points.row(ts, this.device, tag, value, text, q, 'mqtt', this.record);
+  }
+
+  private emitText(ts: number, tag: string, text: string, q: number): void {
+    this.points.row(ts, this.device, tag, Number.NaN, text, q, 'mqtt', this.record);
+  }
+
+  private reject(reason: RejectReason, detail: string): void {
+    this.rejects[reason] = (this.rejects[reason] ?? 0) + 1;
+    if (this.samples[reason] === undefined) {
+      const body = this.body.subarray(this.bodyStart, Math.min(this.bodyEnd, this.bodyStart + 96));
+      const printable = body.toString('utf8').replace(/[^\x20-\x7e]/g, '.');
+      this.samples[reason] = `topic=${JSON.stringify(this.topic)} payload=${JSON.stringify(printable)}${this.bodyEnd - this.bodyStart > 96 ? '…' : ''}${detail ? ` (${detail})` : ''}`;
+    }
+  }
+}
+
+function join(prefix: string, key: string): string {
+  return prefix ? `${prefix}/${key}` : key;
+}
+
+function isPointObject(o: Record<string, unknown>): boolean {
+  if (!('value' in o)) return false;
+  for (const k in o) if (!POINT_KEYS.has(k)) return false;
+  return true;
+}
+
+/** OPC UA StatusCode, or good/bad/uncertain. */
+function quality(q: unknown): number | undefined {
+  if (q === undefined) return QUALITY_GOOD;
+  if (typeof q === 'number') return Number.isInteger(q) && q >= 0 && q <= 0xffffffff ? q : undefined;
+  if (typeof q === 'string') {
+    const s = q.toLowerCase();
+    if (s === 'good') return QUALITY_GOOD;
+    if (s === 'bad') return QUALITY_BAD;
+    if (s === 'uncertain') return QUALITY_UNCERTAIN;
+  }
+  return undefined;
+}

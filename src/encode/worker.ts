@@ -1,0 +1,43 @@
+/**
+ * Worker entry (piscina): a chunk's bytes in, one RowBinary buffer per table
+ * out, plus counts of what was rejected and why. Imports only encode/ and core/.
+ */
+import { writeFileSync } from 'node:fs';
+import { Piscina } from 'piscina';
+import type { MqttConfig } from './config.js';
+import { ChunkDecoder, type ChunkResult } from './decode.js';
+
+export interface EncodeTask {
+  chunk: Uint8Array;
+  /** When set, each table's rows are also written to `${spool}.${table}.rb` (for the embedded store's file() insert). */
+  spool?: string;
+}
+
+export interface EncodeResult extends ChunkResult {
+  spooled: string[];
+}
+
+export interface WorkerData {
+  mqtt: MqttConfig;
+}
+
+let decoder: ChunkDecoder | undefined;
+
+export default function encode(task: EncodeTask): unknown {
+  decoder ??= new ChunkDecoder((Piscina.workerData as WorkerData).mqtt);
+  const buf = Buffer.from(task.chunk.buffer, task.chunk.byteOffset, task.chunk.byteLength);
+  const r = decoder.decode(buf);
+  const spooled: string[] = [];
+  if (task.spool) {
+    for (const t of r.tables) {
+      const path = `${task.spool}.${t.table}.rb`;
+      writeFileSync(path, t.data);
+      spooled.push(path);
+    }
+  }
+  const result: EncodeResult = { ...r, spooled };
+  const transfer: ArrayBufferLike[] = [];
+  for (const t of r.tables) transfer.push(t.data.buffer, t.rowStarts.buffer, t.rowRecords.buffer);
+  transfer.push(r.recordStarts.buffer);
+  return { [Piscina.transferableSymbol]: transfer, [Piscina.valueSymbol]: result };
+}

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { ChunkDecoder } from '../../src/encode/decode.js';
+import type { MqttConfig } from '../../src/encode/config.js';
+import { mqttChunk, readPoints } from '../helpers/frames.js';
+
+const R = 1_700_000_000_000;
+const cfg: MqttConfig = {
+  routes: [
+    { topic: 'plant/{device}/{tag+}', format: 'number', device: '{device}', tag: '{tag}' },
+    { topic: 'json/{device}', format: 'json', device: '{device}', tag: '{tag}' },
+    { topic: 'raw/{device}/{tag}', format: 'raw', device: '{device}', tag: '{tag}' },
+  ],
+  max_past: 86_400_000,
+  max_future: 300_000,
+  unmatched: 'count',
+};
+
+function decode(msgs: Array<{ topic: string; body: string | Buffer; recv?: number }>) {
+  const r = new ChunkDecoder(cfg).decode(mqttChunk(msgs));
+  const rows = r.tables[0] ? readPoints(r.tables[0].data) : [];
+  return { r, rows };
+}
+
+describe('decode', () => {
+  it('reads a number payload with device and tag from the topic', () => {
+    const { rows, r } = decode([{ topic: 'plant/press1/hydraulic/pressure', body: '181.5' }]);
+    expect(rows).toEqual([{ ts: R, device: 'press1', tag: 'hydraulic/pressure', value: 181.5, text: '', quality: 0, source: 'mqtt' }]);
+    expect(r.tsReplaced).toEqual({ missing: 1 });
+  });
+
+  it('reads a JSON object of tags, nested keys joined with /', () => {
+    const { rows } = decode([{ topic: 'json/press1', body: '{"temp":41.2,"rpm":1200,"motor":{"on":true,"mode":"auto"}}' }]);
+    expect(rows.map((x) => [x.device, x.tag, x.value, x.text])).toEqual([
+      ['press1', 'temp', 41.2, ''],
+      ['press1', 'rpm', 1200, ''],
+      ['press1', 'motor/on', 1, ''],
+      ['press1', 'motor/mode', Number.NaN, 'auto'],
+    ]);
+  });
+
+  it('reads point objects and arrays of them, with ts and quality', () => {
+    const body = JSON.stringify([
+      { tag: 'a', value: 1, ts: R - 1000, quality: 'uncertain' },
+      { tag: 'b', value: 2, ts: new Date(R - 2000).toISOString(), quality: 2147483648 },
+      { x: 5 },
+    ]);
+    const { rows } = decode([{ topic: 'json/d', body }]);
+    expect(rows.map((x) => [x.tag, x.value, x.ts, x.quality])).toEqual([
+      ['a', 1, R - 1000, 0x40000000],
+      ['b', 2, R - 2000, 0x80000000],
+      ['x', 5, R, 0],
+    ]);
+  });
+
+  it('keeps integers beyond 2^53 exact in text', () => {
+    const { rows } = decode([
+      { topic: 'json/d', body: '{"big":18446744073709551615,"neg":-9223372036854775808,"s":"12345678901234567890"}' },
+      { topic: 'plant/d/c', body: '9007199254740993' },
+    ]);
+    expect(rows.map((x) => [x.tag, x.value, x.text])).toEqual([
+      ['big', 18446744073709551615, '18446744073709551615'],
+      ['neg', -9223372036854775808, '-9223372036854775808'],
+      ['s', Number.NaN, '12345678901234567890'],
+      ['c', 9007199254740992, '9007199254740993'],
+    ]);
+  });
+
+  it('replaces timestamps outside the window with the receive time and counts them', () => {
+    const { rows, r } = decode([{ topic: 'json/d', body: JSON.stringify([{ tag: 'a', value: 1, ts: 0 }, { tag: 'b', value: 1, ts: R + 3_600_000 }, { tag: 'c', value: 1, ts: 'yesterday' }]) }]);
+    expect(rows.map((x) => x.ts)).toEqual([R, R, R]);
+    expect(r.tsReplaced).toEqual({ out_of_range: 2, invalid: 1 });
+  });
+
+  it('counts malformed payloads by reason and keeps one sample each', () => {
+    const { rows, r } = decode([
+      { topic: 'plant/d/t', body: '' },
+      { topic: 'plant/d/t', body: 'NaN' },
+      { topic: 'plant/d/t', body: '1e400' },
+      { topic: 'plant/d/t', body: Buffer.from([0xff, 0x00, 0xfe]) },
+      { topic: 'json/d', body: '{"a":' },
+      { topic: 'json/d', body: 'NaN' },
+      { topic: 'json/d', body: '{"a":null}' },
+      { topic: 'json/d', body: '{"a":1e999}' },
+      { topic: 'json/d', body: '{"value":1,"quality":"great"}' },
+      { topic: 'json/d', body: '{"huge":123456789012345678901234567890}' },
+      { topic: 'nowhere', body: '1' },
+      { topic: 'plant/d/ok', body: '3' },
+    ]);
+    expect(rows.map((x) => x.tag)).toEqual(['ok']);
+    expect(r.rejects).toEqual({ empty: 1, not_a_number: 2, not_finite: 2, bad_json: 2, bad_value: 1, bad_quality: 1, out_of_range: 1, no_route: 1 });
+    expect(r.samples.bad_json).toBe('topic="json/d" payload="{\\"a\\":"');
+    expect(r.records).toBe(12);
+  });
+
+  it('keeps raw payloads as text', () => {
+    const { rows } = decode([{ topic: 'raw/d/msg', body: 'hello: world' }]);
+    expect(rows.map((x) => [x.device, x.tag, x.text])).toEqual([['d', 'msg', 'hello: world']]);
+  });
+});
