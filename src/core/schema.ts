@@ -257,3 +257,12 @@ export function array<T>(item: SchemaNode<T>, opts: { description: string; examp
     },
   };
 }
+
+/** Where a key's value stands in a mapping (for checks that span keys). */
+export function entryPos(loc: Located, key: string): Pos {
+  if (loc.kind === 'map') {
+    const e = loc.entries.find((x) => x.key === key);
+    if (e) return e.value.pos;
+  }
+  return loc.pos;
+}

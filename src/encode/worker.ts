@@ -39,5 +39,5 @@ export default function encode(task: EncodeTask): unknown {
   const transfer: ArrayBufferLike[] = [];
   for (const t of r.tables) transfer.push(t.data.buffer, t.rowStarts.buffer, t.rowRecords.buffer);
   transfer.push(r.recordStarts.buffer);
-  return { [Piscina.transferableSymbol]: transfer, [Piscina.valueSymbol]: result };
+  return Piscina.move({ [Piscina.transferableSymbol]: transfer, [Piscina.valueSymbol]: result } as unknown as ArrayBuffer);
 }

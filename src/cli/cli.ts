@@ -1,0 +1,326 @@
+/** The fieldgate command line: the only code besides main.ts that touches process. */
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { FgError, errorMessage } from '../core/errors.js';
+import { parseBind } from '../broker/client.js';
+import { exampleYaml, jsonSchema } from '../config/generate.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { Gateway, createTransport, replayDeadLetters, listDeadLetterFiles, SINK_NAME } from '../pipeline/gateway.js';
+import { pointsDdl, type ServerFeatures, parseVersion } from '../sinks/clickhouse/ddl.js';
+import { createLogger } from '../telemetry/logger.js';
+import { createMetrics } from '../telemetry/metrics.js';
+import { Journal } from '../journal/journal.js';
+import { lockHolder, lockStateDir } from './lock.js';
+import { PlantSimulator } from './simulate.js';
+import { parseDuration } from '../core/units.js';
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, config: 3, locked: 4, query: 5, store: 6 } as const;
+
+const HELP = `fieldgate: edge gateway for factories (MQTT broker → journal → ClickHouse)
+
+Usage:
+  fieldgate run -c FILE [--simulate]     run the gateway (--simulate also starts the demo plant)
+  fieldgate validate -c FILE             check a configuration; prints every problem as file:line:col
+  fieldgate ddl -c FILE                  print the DDL the gateway would run on its store
+  fieldgate query -c FILE [--format F] SQL
+                                         run a read-only query (through the running gateway, or on
+                                         the store directly when it is not running); TabSeparated
+                                         rows without a header unless --format says otherwise
+  fieldgate simulate [-c FILE] [--host H] [--port P] [--interval 1s] [--rounds N]
+                                         publish the demo plant's values
+  fieldgate deadletter list|replay -c FILE
+                                         show or re-ingest rows the store refused
+  fieldgate config-schema | config-example
+                                         print the generated JSON Schema or example YAML
+  fieldgate --version | --help
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 configuration invalid or unreadable,
+4 state_dir in use by another fieldgate, 5 query failed, 6 store unavailable.
+`;
+
+interface Args {
+  cmd: string;
+  rest: string[];
+  flags: Map<string, string | true>;
+}
+
+const VALUE_FLAGS = new Set(['-c', '--config', '--format', '--host', '--port', '--interval', '--rounds']);
+
+export function parseArgs(argv: string[]): Args {
+  const flags = new Map<string, string | true>();
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (VALUE_FLAGS.has(a)) {
+      const v = argv[++i];
+      if (v === undefined) throw new FgError('FG_E_USAGE', `${a} needs a value`);
+      flags.set(a === '--config' ? '-c' : a, v);
+    } else if (a.startsWith('--') && a.includes('=')) {
+      const [k, v] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
+      flags.set(k, v);
+    } else if (a.startsWith('-') && a.length > 1) flags.set(a, true);
+    else rest.push(a);
+  }
+  return { cmd: rest.shift() ?? '', rest, flags };
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function configOf(a: Args): Config {
+  const file = a.flags.get('-c');
+  if (typeof file !== 'string') throw new FgError('FG_E_USAGE', `${a.cmd} needs -c FILE`);
+  return loadConfig(file);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let a: Args;
+  try {
+    a = parseArgs(argv);
+  } catch (err) {
+    process.stderr.write(`${errorMessage(err)}\n\n${HELP}`);
+    return EXIT.usage;
+  }
+  if (a.flags.has('--version') || a.cmd === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return EXIT.ok;
+  }
+  if (a.flags.has('--help') || a.flags.has('-h') || a.cmd === 'help' || a.cmd === '') {
+    process.stdout.write(HELP);
+    return a.cmd === '' && !a.flags.has('--help') && !a.flags.has('-h') ? EXIT.usage : EXIT.ok;
+  }
+  try {
+    switch (a.cmd) {
+      case 'run':
+        return await run(a);
+      case 'validate': {
+        const file = a.flags.get('-c');
+        configOf(a);
+        process.stdout.write(`ok: ${String(file)}\n`);
+        return EXIT.ok;
+      }
+      case 'ddl':
+        return await ddl(a);
+      case 'query':
+        return await query(a);
+      case 'simulate':
+        return await simulate(a);
+      case 'deadletter':
+        return await deadletter(a);
+      case 'config-schema':
+        process.stdout.write(jsonSchema());
+        return EXIT.ok;
+      case 'config-example':
+        process.stdout.write(exampleYaml());
+        return EXIT.ok;
+      default:
+        process.stderr.write(`unknown command ${JSON.stringify(a.cmd)}\n\n${HELP}`);
+        return EXIT.usage;
+    }
+  } catch (err) {
+    return fail(err);
+  }
+}
+
+function fail(err: unknown): number {
+  if (err instanceof FgError) {
+    process.stderr.write(`${err.code === 'FG_E_CONFIG' ? 'configuration is invalid:\n' : ''}${err.message}\n`);
+    switch (err.code) {
+      case 'FG_E_USAGE':
+        return EXIT.usage;
+      case 'FG_E_CONFIG':
+      case 'FG_E_CONFIG_READ':
+        return EXIT.config;
+      case 'FG_E_STATE_LOCKED':
+        return EXIT.locked;
+      case 'FG_E_CHDB_MISSING':
+        return EXIT.store;
+      case 'FG_E_QUERY':
+        return EXIT.query;
+      default:
+        return EXIT.failure;
+    }
+  }
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return EXIT.failure;
+}
+
+async function run(a: Args): Promise<number> {
+  const cfg = configOf(a);
+  const log = createLogger(cfg.log.level);
+  const unlock = lockStateDir(cfg.state_dir);
+  const gw = new Gateway(cfg, createMetrics(), log);
+  let sim: PlantSimulator | undefined;
+  process.on('uncaughtException', (err) => {
+    // The journal is crash-safe: exit and let the supervisor restart us.
+    log.fatal({ err: errorMessage(err), stack: err.stack }, 'fieldgate: uncaught exception; exiting');
+    unlock();
+    process.exit(EXIT.failure);
+  });
+  try {
+    await gw.start();
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+  if (a.flags.has('--simulate')) {
+    const l = gw.broker.bound[0];
+    if (l) {
+      sim = new PlantSimulator({ host: l.host === '0.0.0.0' ? '127.0.0.1' : l.host === '::' ? '::1' : l.host, port: l.port, intervalMs: 1000, rounds: 0, log: (s) => log.info(s) });
+      void sim.start();
+    }
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (sig: string): void => {
+      if (stopping) {
+        log.warn({ signal: sig }, 'fieldgate: second signal; exiting now');
+        process.exit(EXIT.failure);
+      }
+      stopping = true;
+      log.info({ signal: sig }, 'fieldgate: stopping');
+      sim?.stop();
+      gw.stop().then(
+        () => {
+          unlock();
+          resolve(EXIT.ok);
+        },
+        (err: unknown) => {
+          log.error({ err: errorMessage(err) }, 'fieldgate: stop failed');
+          unlock();
+          resolve(EXIT.failure);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+async function ddl(a: Args): Promise<number> {
+  const cfg = configOf(a);
+  let f: ServerFeatures = { version: 'chDB', major: 26, minor: 0, dedupToken: true, dedupWindow: true, embedded: true };
+  if (cfg.clickhouse.url) {
+    const t = createTransport(cfg);
+    try {
+      const v = (await t.exec('SELECT version()')).trim();
+      const has = async (table: string, name: string): Promise<boolean> => (await t.exec(`SELECT count() FROM system.${table} WHERE name = '${name}'`).catch(() => '0')).trim() === '1';
+      f = { version: v, ...parseVersion(v), dedupToken: await has('settings', 'insert_deduplication_token'), dedupWindow: await has('merge_tree_settings', 'non_replicated_deduplication_window'), embedded: false };
+      process.stdout.write(`-- ClickHouse ${v} at ${t.target}\n`);
+    } catch (err) {
+      f = { version: 'unknown', major: 24, minor: 0, dedupToken: true, dedupWindow: true, embedded: false };
+      process.stdout.write(`-- could not read the server version (${errorMessage(err).split('\n')[0]}); DDL for a current server:\n`);
+    } finally {
+      await t.close();
+    }
+  } else process.stdout.write(`-- embedded store (chDB) at ${join(cfg.state_dir, 'store')}\n`);
+  for (const s of pointsDdl(f, { database: cfg.clickhouse.database, table: cfg.clickhouse.table, ttlMs: cfg.clickhouse.ttl, dedupWindow: cfg.clickhouse.dedup_window })) {
+    process.stdout.write(`${s};\n`);
+  }
+  return EXIT.ok;
+}
+
+function post(host: string, port: number, path: string, body: string): Promise<{ status: number; data: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path, method: 'POST', headers: { 'content-type': 'text/plain' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, data: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function loopbackOf(bind: string): { host: string; port: number } {
+  const { host, port } = parseBind(bind);
+  return { host: host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port };
+}
+
+async function query(a: Args): Promise<number> {
+  const cfg = configOf(a);
+  const sql = a.rest.join(' ').trim();
+  if (!sql) throw new FgError('FG_E_USAGE', 'query needs SQL, e.g. fieldgate query -c FILE "SELECT count() FROM fieldgate.points"');
+  const format = typeof a.flags.get('--format') === 'string' ? String(a.flags.get('--format')) : 'TabSeparated';
+  const { host, port } = loopbackOf(cfg.http.bind);
+  const holder = lockHolder(cfg.state_dir);
+  if (holder !== undefined) {
+    let r: { status: number; data: Buffer };
+    try {
+      r = await post(host, port, `/query?format=${encodeURIComponent(format)}`, sql);
+    } catch (err) {
+      throw new FgError('FG_E_QUERY', `fieldgate (pid ${holder}) holds ${cfg.state_dir} but its HTTP endpoint ${host}:${port} did not answer: ${errorMessage(err)}`);
+    }
+    if (r.status !== 200) throw new FgError('FG_E_QUERY', r.data.toString('utf8').trim());
+    process.stdout.write(r.data);
+    return EXIT.ok;
+  }
+  // Not running: open the store ourselves, holding the lock so a gateway cannot start meanwhile.
+  const unlock = cfg.clickhouse.url ? () => undefined : lockStateDir(cfg.state_dir);
+  const t = createTransport(cfg);
+  try {
+    const out = await t.query(sql, format, { timeoutMs: cfg.clickhouse.query_timeout, maxMemory: cfg.clickhouse.query_max_memory });
+    process.stdout.write(out);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof FgError) throw err;
+    throw new FgError('FG_E_QUERY', errorMessage(err).trim());
+  } finally {
+    await t.close();
+    unlock();
+  }
+}
+
+async function simulate(a: Args): Promise<number> {
+  let host = '127.0.0.1';
+  let port = 1883;
+  if (typeof a.flags.get('-c') === 'string') {
+    const cfg = configOf(a);
+    const l = cfg.broker.listeners[0];
+    if (l) ({ host, port } = loopbackOf(l.bind));
+  }
+  if (typeof a.flags.get('--host') === 'string') host = String(a.flags.get('--host'));
+  if (typeof a.flags.get('--port') === 'string') port = Number(a.flags.get('--port'));
+  const interval = parseDuration(String(a.flags.get('--interval') ?? '1s'));
+  if (interval === undefined) throw new FgError('FG_E_USAGE', '--interval takes a duration such as 500ms or 1s');
+  const rounds = Number(a.flags.get('--rounds') ?? 0);
+  const sim = new PlantSimulator({ host, port, intervalMs: interval, rounds, log: (s) => process.stderr.write(`${s}\n`) });
+  process.once('SIGINT', () => sim.stop());
+  process.once('SIGTERM', () => sim.stop());
+  await sim.start();
+  return EXIT.ok;
+}
+
+async function deadletter(a: Args): Promise<number> {
+  const cfg = configOf(a);
+  const dir = join(cfg.state_dir, 'deadletter');
+  const sub = a.rest[0];
+  if (sub === 'list') {
+    for (const f of listDeadLetterFiles(dir)) process.stdout.write(`${join(dir, f)}\n`);
+    return EXIT.ok;
+  }
+  if (sub !== 'replay') throw new FgError('FG_E_USAGE', 'deadletter takes list or replay');
+  if (lockHolder(cfg.state_dir) !== undefined) {
+    const { host, port } = loopbackOf(cfg.http.bind);
+    const r = await post(host, port, '/deadletter/replay', '');
+    process.stdout.write(r.data);
+    return r.status === 200 ? EXIT.ok : EXIT.failure;
+  }
+  const unlock = lockStateDir(cfg.state_dir);
+  const log = createLogger(cfg.log.level);
+  const journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME], metrics: createMetrics(undefined, false), log });
+  try {
+    journal.recover();
+    const r = await replayDeadLetters(dir, journal, log);
+    await journal.close();
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return EXIT.ok;
+  } finally {
+    unlock();
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The demo plant: a few machines publishing over MQTT, the way real ones do:
+ * plain numbers on per-tag topics and JSON objects on per-device topics.
+ */
+import { connect, type Socket } from 'node:net';
+import mqttPacket from 'mqtt-packet';
+
+export interface SimulateOptions {
+  host: string;
+  port: number;
+  intervalMs: number;
+  /** Stop after this many rounds (0 = run until stopped). */
+  rounds: number;
+  log: (line: string) => void;
+}
+
+export class PlantSimulator {
+  private socket: Socket | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private round = 0;
+  private counter = 0;
+  private id = 1;
+  stopped = false;
+
+  constructor(private readonly o: SimulateOptions) {}
+
+  start(): Promise<void> {
+    return new Promise((resolve) => {
+      const open = (): void => {
+        if (this.stopped) return;
+        const s = connect(this.o.port, this.o.host);
+        this.socket = s;
+        s.on('connect', () => {
+          s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'fieldgate-demo-plant', keepalive: 60 }));
+          this.o.log(`simulate: demo plant publishing to ${this.o.host}:${this.o.port} every ${this.o.intervalMs} ms`);
+          this.timer ??= setInterval(() => this.tick(resolve), this.o.intervalMs);
+        });
+        s.on('data', () => undefined);
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          if (!this.stopped) setTimeout(open, 1000);
+        });
+      };
+      open();
+    });
+  }
+
+  private publish(topic: string, payload: string): void {
+    this.id = (this.id % 65535) + 1;
+    this.socket?.write(mqttPacket.generate({ cmd: 'publish', topic, payload, qos: 1, messageId: this.id, retain: false, dup: false }));
+  }
+
+  private tick(done: () => void): void {
+    const t = Date.now() / 1000;
+    this.counter += 1 + Math.round(Math.random() * 2);
+    const wave = (period: number, lo: number, hi: number): number => Math.round((lo + ((hi - lo) * (1 + Math.sin((2 * Math.PI * t) / period))) / 2 + Math.random() * (hi - lo) * 0.02) * 100) / 100;
+    this.publish('plant/press1/hydraulic/pressure', String(wave(60, 170, 190)));
+    this.publish('plant/press1/hydraulic/temp', String(wave(600, 38, 46)));
+    this.publish('plant/oven2/zone1/temp', String(wave(300, 178, 182)));
+    this.publish('plant/oven2/zone2/temp', String(wave(300, 198, 202)));
+    this.publish('json/packer3', JSON.stringify({ count: this.counter, speed: wave(120, 55, 65), state: 'running', motor: { current: wave(30, 4, 6), on: true } }));
+    this.round++;
+    if (this.o.rounds > 0 && this.round >= this.o.rounds) {
+      this.stop();
+      done();
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.socket?.end(mqttPacket.generate({ cmd: 'disconnect' }));
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * Wiring and lifecycle: journal → broker → workers → sink, and the HTTP
+ * endpoint. Start never waits for the sink: after journal recovery the broker
+ * accepts at once; the sink connects, creates tables and catches up alone.
+ */
+import { availableParallelism } from 'node:os';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readFile, rename, mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { Piscina } from 'piscina';
+import { errorMessage } from '../core/errors.js';
+import { Broker, parseBind } from '../broker/client.js';
+import type { Config } from '../config/schema.js';
+import type { WorkerData } from '../encode/worker.js';
+import { Journal } from '../journal/journal.js';
+import { ChdbTransport } from '../sinks/clickhouse/chdb-client.js';
+import { DeadLetters, letterPayload, listFiles, type DeadLetter } from '../sinks/clickhouse/deadletter.js';
+import { HttpTransport } from '../sinks/clickhouse/http-client.js';
+import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
+import type { Transport } from '../sinks/clickhouse/transport.js';
+import { HttpEndpoint } from '../telemetry/http.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { SinkRunner } from './runner.js';
+
+export const SINK_NAME = 'clickhouse';
+
+export function workerThreads(configured: number): number {
+  return configured > 0 ? configured : Math.max(1, availableParallelism() - 1);
+}
+
+export function createTransport(cfg: Config): Transport {
+  const ch = cfg.clickhouse;
+  if (ch.url) return new HttpTransport({ ...ch, url: ch.url }, ch.password);
+  return new ChdbTransport(join(cfg.state_dir, 'store'));
+}
+
+export class Gateway {
+  readonly journal: Journal;
+  readonly broker: Broker;
+  readonly http: HttpEndpoint;
+  private pool: Piscina | undefined;
+  private transport: Transport | undefined;
+  private sink: ClickHouseSink | undefined;
+  private runner: SinkRunner | undefined;
+  private queryTail: Promise<unknown> = Promise.resolve();
+  private readonly deadLetterDir: string;
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME], metrics, log });
+    this.broker = new Broker(cfg.broker, this.journal, metrics, log);
+    this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log);
+    this.deadLetterDir = join(cfg.state_dir, 'deadletter');
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.cfg.state_dir, { recursive: true });
+    const rec = this.journal.recover();
+    this.log.info({ ...rec, state_dir: this.cfg.state_dir }, 'journal: recovered');
+    await this.http.start();
+    await this.broker.start();
+    this.http.healthy = true;
+
+    const threads = workerThreads(this.cfg.workers.threads);
+    const workerData: WorkerData = { mqtt: this.cfg.mqtt };
+    this.pool = new Piscina({ filename: new URL('../encode/worker.js', import.meta.url).href, minThreads: threads, maxThreads: threads, workerData, maxQueue: 64 });
+    this.transport = createTransport(this.cfg);
+    const spoolDir = this.transport instanceof ChdbTransport ? this.transport.spoolDir : undefined;
+    if (spoolDir) {
+      // Files of inserts that a crash interrupted: their chunks replay from the journal.
+      rmSync(spoolDir, { recursive: true, force: true });
+      mkdirSync(spoolDir, { recursive: true });
+    }
+    this.sink = new ClickHouseSink({
+      name: SINK_NAME,
+      cfg: this.cfg.clickhouse,
+      transport: this.transport,
+      metrics: this.metrics,
+      log: this.log,
+      deadLetters: new DeadLetters(this.deadLetterDir, this.cfg.clickhouse.deadletter_max_bytes, this.log),
+      reread: (id) => this.reread(id),
+    });
+    this.runner = new SinkRunner({ journal: this.journal, pool: this.pool, sink: this.sink, metrics: this.metrics, log: this.log, ...(spoolDir ? { spoolDir } : {}) });
+    this.runner.start();
+    this.log.info({ workers: threads, sink: this.transport.kind, target: this.transport.target }, 'fieldgate: started');
+  }
+
+  private reread(chunkId: number): Promise<Buffer | undefined> {
+    const c = this.journal.chunksAfter(0).find((x) => x.id === chunkId);
+    if (!c) return Promise.resolve(undefined);
+    return new Promise((res, rej) => this.journal.readChunk(c, (e, d) => (e ? rej(e) : res(d))));
+  }
+
+  /** Stop accepting, commit the journal, let in-flight inserts finish within the timeout. */
+  async stop(): Promise<void> {
+    this.http.healthy = false;
+    await this.broker.stop();
+    await this.journal.flush();
+    await this.runner?.stop(this.cfg.shutdown.timeout);
+    await this.pool?.destroy();
+    await this.transport?.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'clickhouse: close failed'));
+    await this.journal.close();
+    await this.http.stop();
+    this.log.info('fieldgate: stopped');
+  }
+
+  // ---- HTTP handlers ----
+
+  beforeScrape(): void {
+    this.broker.counters.sync();
+    if (this.pool) {
+      this.metrics.workerBusy.set(this.pool.utilization);
+      this.metrics.workerQueue.set(this.pool.queueSize);
+    }
+  }
+
+  ready(): { ready: boolean; body: unknown } {
+    const sink = this.sink?.status(this.journal.lag(SINK_NAME));
+    const blocked = this.journal.blocked;
+    const ok = !blocked && (sink === undefined || sink.state !== 'failing');
+    return { ready: ok, body: { ready: ok, journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition }, sinks: sink ? [sink] : [] } };
+  }
+
+  status(): unknown {
+    this.broker.counters.sync();
+    return {
+      ...(this.ready().body as object),
+      broker: { listeners: this.broker.bound, messages: this.broker.counters.total },
+      store: this.transport ? { kind: this.transport.kind, target: this.transport.target, version: this.sink?.features?.version } : undefined,
+    };
+  }
+
+  /** One query at a time, read-only, with time and memory limits. */
+  query(sql: string, format: string): Promise<Buffer> {
+    const t = this.transport;
+    if (!t) return Promise.reject(new Error('the store is not open yet'));
+    const run = async (): Promise<Buffer> => {
+      const t0 = process.hrtime.bigint();
+      try {
+        const r = await t.query(sql, format, { timeoutMs: this.cfg.clickhouse.query_timeout, maxMemory: this.cfg.clickhouse.query_max_memory });
+        this.metrics.queries.inc({ outcome: 'ok' });
+        return r;
+      } catch (err) {
+        this.metrics.queries.inc({ outcome: 'error' });
+        throw err;
+      } finally {
+        this.metrics.querySeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+      }
+    };
+    const p = this.queryTail.then(run, run);
+    this.queryTail = p.catch(() => undefined);
+    return p;
+  }
+
+  replayDeadLetters(): Promise<{ replayed: number; files: number }> {
+    return replayDeadLetters(this.deadLetterDir, this.journal, this.log);
+  }
+}
+
+/** Appends dead letters back into the journal (they decode again with the current routes) and moves their files aside. */
+export async function replayDeadLetters(dir: string, journal: Journal, log: Logger): Promise<{ replayed: number; files: number }> {
+  const files = await listFiles(dir);
+  let replayed = 0;
+  const done = join(dir, 'replayed');
+  for (const f of files) {
+    const lines = (await readFile(f.path, 'utf8')).split('\n').filter((l) => l.trim());
+    for (const line of lines) {
+      let l: DeadLetter;
+      try {
+        l = JSON.parse(line) as DeadLetter;
+      } catch {
+        log.warn({ file: f.path }, 'dead letters: skipping a line that is not JSON');
+        continue;
+      }
+      if (l.kind === 'point' && l.point) {
+        journal.appendPoint(l.received, l.point);
+      } else if (l.topic !== undefined) {
+        journal.appendMqtt(l.received, l.qos ?? 1, l.topic, l.client_id ?? '', letterPayload(l));
+      } else continue;
+      replayed++;
+    }
+    await journal.flush();
+    await mkdir(done, { recursive: true });
+    await rename(f.path, join(done, basename(f.path)));
+  }
+  if (files.length) log.info({ replayed, files: files.length }, 'dead letters: replayed into the journal');
+  return { replayed, files: files.length };
+}
+
+export function listDeadLetterFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((n) => n.endsWith('.jsonl'));
+  } catch {
+    return [];
+  }
+}

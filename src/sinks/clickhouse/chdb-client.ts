@@ -1,0 +1,115 @@
+/**
+ * The embedded store: the only file that imports chdb. chDB allows one store
+ * per process and its async calls run on Node's libuv pool, which the journal's
+ * fdatasync shares: every call goes through one queue, so at most one pool
+ * thread is ever busy with chDB (see docs/architecture.md).
+ */
+import { createRequire } from 'node:module';
+import { mkdirSync, unlink, writeFile } from 'node:fs';
+import { join } from 'node:path';
+import { FgError, errorMessage } from '../../core/errors.js';
+import { TransportError, readOnlySql, type InsertBody, type QueryLimits, type Transport } from './transport.js';
+
+interface ChdbResult {
+  bytes(): Uint8Array;
+  text(): string;
+}
+interface ChdbSession {
+  queryAsync(sql: string, opts?: { format?: string }): Promise<ChdbResult>;
+  close(): void;
+}
+interface ChdbModule {
+  Session: new (path: string, opts?: { installSignalHandlers?: boolean }) => ChdbSession;
+}
+
+export function loadChdb(): ChdbModule {
+  try {
+    return createRequire(import.meta.url)('chdb') as ChdbModule;
+  } catch (err) {
+    throw new FgError(
+      'FG_E_CHDB_MISSING',
+      `the embedded store needs the optional package chdb (${errorMessage(err).split('\n')[0]}); install it with "npm install chdb", or set clickhouse.url to use a ClickHouse server`,
+    );
+  }
+}
+
+export class ChdbTransport implements Transport {
+  readonly kind = 'embedded' as const;
+  readonly target: string;
+  private session: ChdbSession | undefined;
+  private tail: Promise<unknown> = Promise.resolve();
+  private spoolSeq = 0;
+  readonly spoolDir: string;
+
+  constructor(private readonly path: string) {
+    this.target = path;
+    this.spoolDir = join(path, 'spool');
+  }
+
+  private open(): ChdbSession {
+    if (!this.session) {
+      mkdirSync(this.spoolDir, { recursive: true });
+      const chdb = loadChdb();
+      this.session = new chdb.Session(this.path, { installSignalHandlers: false });
+    }
+    return this.session;
+  }
+
+  /** One chDB call at a time, in order. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private call(sql: string, format: string): Promise<ChdbResult> {
+    return this.serial(async () => {
+      try {
+        return await this.open().queryAsync(sql, { format });
+      } catch (err) {
+        if (err instanceof FgError) throw err;
+        throw new TransportError(errorMessage(err), 500);
+      }
+    });
+  }
+
+  async exec(sql: string, settings: Record<string, string | number> = {}): Promise<string> {
+    const s = Object.entries(settings);
+    const q = s.length ? `${sql} SETTINGS ${s.map(([k, v]) => `${k} = ${literal(v)}`).join(', ')}` : sql;
+    return (await this.call(q, 'TabSeparated')).text();
+  }
+
+  async insert(table: string, body: InsertBody, settings: Record<string, string | number>): Promise<void> {
+    let file = body.file;
+    let own = false;
+    if (!file) {
+      file = join(this.spoolDir, `main-${process.pid}-${this.spoolSeq++}.rb`);
+      own = true;
+      await new Promise<void>((res, rej) => writeFile(file!, body.data, (e) => (e ? rej(e) : res())));
+    }
+    const s = Object.entries(settings).map(([k, v]) => `${k} = ${literal(v)}`);
+    const sql = `INSERT INTO ${table} SELECT * FROM file(${literal(file)}, 'RowBinary', ${literal(body.structure)})${s.length ? ` SETTINGS ${s.join(', ')}` : ''}`;
+    try {
+      await this.call(sql, 'TabSeparated');
+    } finally {
+      if (own || body.file) unlink(file, () => undefined);
+    }
+  }
+
+  async query(sql: string, format: string, limits: QueryLimits): Promise<Buffer> {
+    const q = `${readOnlySql(sql)} SETTINGS readonly = 1, max_threads = 1, max_execution_time = ${Math.ceil(limits.timeoutMs / 1000)}, max_memory_usage = ${limits.maxMemory}`;
+    const r = await this.call(q, format);
+    return Buffer.from(r.bytes());
+  }
+
+  async close(): Promise<void> {
+    await this.serial(async () => {
+      this.session?.close();
+      this.session = undefined;
+    });
+  }
+}
+
+function literal(v: string | number): string {
+  return typeof v === 'number' ? String(v) : `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}

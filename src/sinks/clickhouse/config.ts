@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+import { errorMessage } from '../../core/errors.js';
+import { bool, bytes, duration, entryPos, int, object, optional, str, type Infer } from '../../core/schema.js';
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export const clickhouseSchema = object(
+  {
+    url: optional(str({ description: 'A ClickHouse server over HTTP(S). Leave out for the embedded store (chDB) under state_dir/store.', pattern: /^https?:\/\/[^\s/]+(\/.*)?$/, expected: 'an http:// or https:// URL such as http://127.0.0.1:8123', example: 'http://127.0.0.1:8123' })),
+    database: str({ description: 'Database of the tables; created if missing when create_tables is on.', default: 'fieldgate', pattern: IDENT, expected: 'a database name (letters, digits, _)' }),
+    table: str({ description: 'The narrow points table: one row per value.', default: 'points', pattern: IDENT, expected: 'a table name (letters, digits, _)' }),
+    user: str({ description: 'Server user.', default: 'default' }),
+    password: optional(str({ description: 'Server password; prefer ${ENV} or password_file over writing it here.', example: '${CLICKHOUSE_PASSWORD}' })),
+    password_file: optional(str({ description: 'A file whose content (without the trailing newline) is the password.', example: '/etc/fieldgate/clickhouse.pass' })),
+    tls_ca_file: optional(str({ description: 'PEM file of the CA that signed the server certificate (https).', example: '/etc/fieldgate/ca.pem' })),
+    create_tables: bool({ description: 'Create the database and tables on first connect (DDL adapted to the server version). When off, a missing table is a fatal error for the sink.', default: true }),
+    ttl: optional(duration({ description: 'Delete rows older than this (a table TTL, on servers that have TTL).', example: '90d', min: 86_400_000 })),
+    dedup_window: int({ description: 'Insert tokens a table remembers for deduplication (non_replicated_deduplication_window): how many chunks a replay can go back and still be exactly-once.', default: 10_000, min: 0 }),
+    request_timeout: duration({ description: 'Time limit of one insert or DDL request.', default: 60_000, defaultText: '60s', min: 100 }),
+    retry_initial: duration({ description: 'First delay after a failed insert; doubles up to retry_max, with jitter.', default: 500, defaultText: '500ms', min: 1 }),
+    retry_max: duration({ description: 'Longest delay between retries.', default: 30_000, defaultText: '30s', min: 1 }),
+    query_timeout: duration({ description: 'Time limit of a query run through the gateway (fieldgate query, POST /query).', default: 30_000, defaultText: '30s', min: 100 }),
+    query_max_memory: bytes({ description: 'Memory limit of a query run through the gateway.', default: 512 * 1024 * 1024, defaultText: '512MiB', min: 1024 * 1024 }),
+    deadletter_max_bytes: bytes({ description: 'Size cap of state_dir/deadletter (rows the store rejected); the oldest file goes first, counted.', default: 64 * 1024 * 1024, defaultText: '64MiB', min: 4096 }),
+  },
+  {
+    description: 'Where rows go: the embedded ClickHouse (chDB) by default, or a ClickHouse server.',
+    check(v, loc, path, issues) {
+      if (v.password !== undefined && v.password_file !== undefined) {
+        issues.push({ pos: loc.pos, path: `${path}.password_file`, message: 'give password or password_file, not both' });
+      }
+      if (v.url === undefined && (v.password !== undefined || v.password_file !== undefined || v.tls_ca_file !== undefined)) {
+        issues.push({ pos: loc.pos, path: `${path}.url`, message: 'password and tls_ca_file need a server url; the embedded store has no login' });
+      }
+      for (const key of ['password_file', 'tls_ca_file'] as const) {
+        const file = v[key];
+        if (file === undefined) continue;
+        try {
+          const text = readFileSync(file, 'utf8');
+          // The secret is read here, once: the password is the file without its trailing newline.
+          if (key === 'password_file') v.password = text.replace(/\r?\n$/, '');
+        } catch (err) {
+          issues.push({ pos: entryPos(loc, key), path: `${path}.${key}`, message: `cannot read ${JSON.stringify(file)}: ${errorMessage(err)}` });
+        }
+      }
+    },
+  },
+);
+export type ClickHouseConfig = Infer<typeof clickhouseSchema>;

@@ -1,0 +1,266 @@
+/**
+ * The ClickHouse sink: batch → request → transport → retry. It connects and
+ * creates tables on its own (start never waits for it), inserts each chunk's
+ * tables with a deduplication token, and splits a refused request to
+ * dead-letter exactly the rows the server rejects.
+ */
+import { unlink } from 'node:fs';
+import { Backoff } from '../../core/backoff.js';
+import { errorMessage, systemCode } from '../../core/errors.js';
+import { RecordKind, readMqtt, readPoint, type MqttView, type PointView } from '../../core/records.js';
+import type { SinkState, SinkStatus } from '../../core/ports.js';
+import type { Logger } from '../../telemetry/logger.js';
+import type { Metrics } from '../../telemetry/metrics.js';
+import type { ClickHouseConfig } from './config.js';
+import { encodePayload, type DeadLetter, type DeadLetters } from './deadletter.js';
+import { parseVersion, pointsDdl, pointsStructure, quoteIdent, type ServerFeatures } from './ddl.js';
+import { classify } from './retry.js';
+import { TransportError, type Transport } from './transport.js';
+
+/** What the sink is given per chunk (the worker's output, without the import). */
+export interface ChunkTables {
+  chunkId: number;
+  tables: Array<{ table: string; data: Buffer; rows: number; rowStarts: Uint32Array; rowRecords: Uint32Array }>;
+  recordStarts: Uint32Array;
+  spooled: string[];
+  firstReceived: number;
+  lastReceived: number;
+}
+
+export class Stopped extends Error {
+  constructor() {
+    super('sink stopped');
+  }
+}
+
+export interface SinkOptions {
+  name: string;
+  cfg: ClickHouseConfig;
+  transport: Transport;
+  metrics: Metrics;
+  log: Logger;
+  deadLetters: DeadLetters;
+  /** The chunk's bytes again (for dead letters); undefined if the journal dropped it. */
+  reread: (chunkId: number) => Promise<Buffer | undefined>;
+}
+
+export class ClickHouseSink {
+  readonly name: string;
+  state: SinkState = 'starting';
+  lastError: string | undefined;
+  features: ServerFeatures | undefined;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private readonly backoff: Backoff;
+
+  constructor(private readonly o: SinkOptions) {
+    this.name = o.name;
+    this.backoff = new Backoff(o.cfg.retry_initial, o.cfg.retry_max);
+  }
+
+  get embedded(): boolean {
+    return this.o.transport.kind === 'embedded';
+  }
+
+  status(lag: { bytes: number; chunks: number }): SinkStatus {
+    return { name: this.name, state: this.state, ...(this.lastError ? { lastError: this.lastError } : {}), lagBytes: lag.bytes, lagChunks: lag.chunks };
+  }
+
+  /** Reads the server version and features, and runs the DDL; retries until it works or stop(). */
+  async connect(): Promise<ServerFeatures> {
+    for (;;) {
+      this.checkStopped();
+      try {
+        const f = await this.detect();
+        if (this.o.cfg.create_tables) await this.createTables(f);
+        this.features = f;
+        this.setUp(true);
+        this.o.log.info({ sink: this.name, target: this.o.transport.target, version: f.version, dedup_token: f.dedupToken }, 'clickhouse: connected');
+        return f;
+      } catch (err) {
+        if (err instanceof Stopped) throw err;
+        await this.failed(err, 0);
+      }
+    }
+  }
+
+  private async detect(): Promise<ServerFeatures> {
+    const t = this.o.transport;
+    const version = (await t.exec('SELECT version()')).trim();
+    const { major, minor } = parseVersion(version);
+    const has = async (table: string, name: string): Promise<boolean> => {
+      try {
+        return (await t.exec(`SELECT count() FROM system.${table} WHERE name = '${name}'`)).trim() === '1';
+      } catch {
+        return false;
+      }
+    };
+    return {
+      version,
+      major,
+      minor,
+      dedupToken: await has('settings', 'insert_deduplication_token'),
+      dedupWindow: await has('merge_tree_settings', 'non_replicated_deduplication_window'),
+      embedded: this.embedded,
+    };
+  }
+
+  private async createTables(f: ServerFeatures): Promise<void> {
+    for (const sql of pointsDdl(f, { database: this.o.cfg.database, table: this.o.cfg.table, ttlMs: this.o.cfg.ttl, dedupWindow: this.o.cfg.dedup_window })) {
+      await this.o.transport.exec(sql);
+    }
+  }
+
+  private tableName(table: string): string {
+    const name = table === 'points' ? this.o.cfg.table : table;
+    return `${quoteIdent(this.o.cfg.database)}.${quoteIdent(name)}`;
+  }
+
+  /** Inserts every table of a chunk; returns once all are stored or dead-lettered. */
+  async insertChunk(c: ChunkTables): Promise<void> {
+    try {
+      for (let i = 0; i < c.tables.length; i++) {
+        const t = c.tables[i]!;
+        const token = `${this.name}:${c.chunkId}:${t.table}`;
+        await this.insertRange(c, t, 0, t.rows, token, c.spooled[i]);
+      }
+      const now = Date.now();
+      if (c.tables.length > 0) {
+        this.o.metrics.endToEndSeconds.observe({ sink: this.name }, Math.max(0, now - c.firstReceived) / 1000);
+        this.o.metrics.endToEndSeconds.observe({ sink: this.name }, Math.max(0, now - c.lastReceived) / 1000);
+      }
+    } finally {
+      for (const f of c.spooled) unlink(f, () => undefined);
+    }
+  }
+
+  private async insertRange(c: ChunkTables, t: ChunkTables['tables'][number], from: number, to: number, token: string, file: string | undefined): Promise<void> {
+    const whole = from === 0 && to === t.rows;
+    const data = whole ? t.data : t.data.subarray(t.rowStarts[from], to < t.rows ? t.rowStarts[to] : t.data.length);
+    const features = this.features!;
+    let attempt = 0;
+    for (;;) {
+      this.checkStopped();
+      const settings: Record<string, string | number> = {};
+      if (features.dedupToken) settings.insert_deduplication_token = token;
+      const t0 = process.hrtime.bigint();
+      try {
+        await this.o.transport.insert(this.tableName(t.table), { data, ...(whole && file ? { file } : {}), structure: pointsStructure(features) }, settings);
+        this.o.metrics.sinkInsertSeconds.observe({ sink: this.name }, Number(process.hrtime.bigint() - t0) / 1e9);
+        this.o.metrics.sinkInserts.inc({ sink: this.name, outcome: 'ok' });
+        this.o.metrics.sinkRowsInserted.inc({ sink: this.name, table: t.table }, to - from);
+        this.setUp(true);
+        return;
+      } catch (err) {
+        const k = classify({ message: errorMessage(err), status: err instanceof TransportError ? err.status : undefined, sysCode: err instanceof TransportError ? err.sysCode : systemCode(err), attempt, createTables: this.o.cfg.create_tables });
+        if (k.decision === 'reject_rows') {
+          this.o.metrics.sinkInserts.inc({ sink: this.name, outcome: 'rejected' });
+          if (to - from === 1) return this.deadLetter(c, t, from, errorMessage(err));
+          const mid = from + Math.floor((to - from) / 2);
+          await this.insertRange(c, t, from, mid, `${token}:${from}-${mid}`, undefined);
+          await this.insertRange(c, t, mid, to, `${token}:${mid}-${to}`, undefined);
+          return;
+        }
+        if (k.decision === 'retry_now') {
+          attempt++;
+          this.o.metrics.sinkRetries.inc({ sink: this.name, reason: k.reason });
+          continue;
+        }
+        if (k.decision === 'recreate') {
+          this.o.log.warn({ sink: this.name, err: errorMessage(err) }, 'clickhouse: table missing; creating it again');
+          try {
+            await this.createTables(features);
+          } catch (e) {
+            await this.failed(e, attempt);
+          }
+          attempt++;
+          continue;
+        }
+        await this.failed(err, attempt);
+        attempt++;
+      }
+    }
+  }
+
+  /** Records a failure, sets the state, waits the backoff (interrupted by stop). */
+  private async failed(err: unknown, attempt: number): Promise<void> {
+    const msg = errorMessage(err);
+    const k = classify({ message: msg, status: err instanceof TransportError ? err.status : undefined, sysCode: err instanceof TransportError ? err.sysCode : systemCode(err), attempt: attempt + 1, createTables: this.o.cfg.create_tables });
+    const fatal = k.decision === 'fatal' || (err instanceof Error && 'code' in err && (err as { code: unknown }).code === 'FG_E_CHDB_MISSING');
+    this.o.metrics.sinkInserts.inc({ sink: this.name, outcome: 'error' });
+    this.o.metrics.sinkRetries.inc({ sink: this.name, reason: k.reason });
+    const wasUp = this.state === 'connected';
+    this.setUp(false);
+    this.state = fatal ? 'failing' : 'buffering';
+    const first = this.lastError !== msg || wasUp;
+    this.lastError = msg.split('\n')[0]!.slice(0, 500);
+    const delay = fatal ? this.o.cfg.retry_max : this.backoff.next();
+    if (first) {
+      const fields = { sink: this.name, target: this.o.transport.target, err: this.lastError, reason: k.reason, retry_ms: delay };
+      if (fatal) this.o.log.error(fields, 'clickhouse: request refused; fix the cause, values wait in the journal');
+      else this.o.log.warn(fields, 'clickhouse: unreachable or failing; values wait in the journal and are retried');
+    }
+    await this.sleep(delay);
+  }
+
+  private setUp(up: boolean): void {
+    this.o.metrics.sinkUp.set({ sink: this.name }, up ? 1 : 0);
+    if (up) {
+      if (this.state !== 'connected' && this.state !== 'starting') this.o.log.info({ sink: this.name }, 'clickhouse: inserting again');
+      this.state = 'connected';
+      this.lastError = undefined;
+      this.backoff.reset();
+    }
+  }
+
+  private async deadLetter(c: ChunkTables, t: ChunkTables['tables'][number], row: number, reason: string): Promise<void> {
+    const bytes = await this.o.reread(c.chunkId);
+    const rec = t.rowRecords[row]!;
+    const at = new Date().toISOString();
+    const base = { at, sink: this.name, table: t.table, chunk: c.chunkId, reason: reason.split('\n')[0]!.slice(0, 1000) };
+    let letter: DeadLetter;
+    if (!bytes) {
+      letter = { ...base, kind: 'mqtt', received: 0 };
+    } else {
+      const fs = c.recordStarts[rec]!;
+      const len = bytes.readUInt32LE(fs);
+      const kind = bytes[fs + 8];
+      const s = fs + 9;
+      const e = fs + 8 + len;
+      if (kind === RecordKind.Point) {
+        const p = readPoint(bytes, s, e, {} as PointView);
+        letter = { ...base, kind: 'point', received: p.receivedMs, point: { device: p.device, tag: p.tag, ts: p.ts, value: p.value, text: p.text, quality: p.quality } };
+      } else {
+        const m = readMqtt(bytes, s, e, {} as MqttView);
+        letter = { ...base, kind: 'mqtt', topic: m.topic, client_id: m.clientId, qos: m.qos, received: m.receivedMs, ...encodePayload(bytes.subarray(m.bodyStart, m.bodyEnd)) };
+      }
+    }
+    await this.o.deadLetters.write(this.name, [letter]);
+    this.o.metrics.sinkDeadLetterRows.inc({ sink: this.name, table: t.table });
+    this.o.log.warn({ sink: this.name, table: t.table, chunk: c.chunkId, reason: base.reason }, 'clickhouse: a row was refused and written to the dead-letter folder');
+  }
+
+  private checkStopped(): void {
+    if (this.stopping) throw new Stopped();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((res) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        res();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        res();
+      };
+    });
+  }
+
+  /** Interrupts waits; the current request finishes or is abandoned by the caller's timeout. */
+  stop(): void {
+    this.stopping = true;
+    this.wake?.();
+  }
+}
