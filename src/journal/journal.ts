@@ -86,6 +86,9 @@ export class Journal implements JournalPort {
   private unblockWaiters: Array<() => void> = [];
   private closed = false;
   private droppedSinceLog = 0;
+  /** Plain counters on the hot path, copied to prom-client by syncMetrics(). */
+  private readonly appended = { mqtt: 0, point: 0 };
+  private readonly appendedSynced = { mqtt: 0, point: 0 };
   private lastDropLog = 0;
 
   constructor(private readonly opts: JournalOptions) {
@@ -230,6 +233,7 @@ export class Journal implements JournalPort {
     b.writeUInt16LE(cl, p);
     p += 2 + cl;
     p += body.copy(b, p);
+    this.appended.mqtt++;
     this.finishFrame(o, p);
   }
 
@@ -250,6 +254,7 @@ export class Journal implements JournalPort {
     b.writeUInt16LE(tl, p);
     p += 2 + tl;
     p += b.write(pt.text, p, 'utf8');
+    this.appended.point++;
     this.finishFrame(o, p);
   }
 
@@ -604,6 +609,15 @@ export class Journal implements JournalPort {
     const ws = this.unblockWaiters;
     this.unblockWaiters = [];
     for (const w of ws) w();
+  }
+
+  /** Copies the hot-path counters into the registry (before a scrape). */
+  syncMetrics(): void {
+    for (const k of ['mqtt', 'point'] as const) {
+      const d = this.appended[k] - this.appendedSynced[k];
+      if (d > 0) this.opts.metrics.journalAppendedRecords.inc({ kind: k }, d);
+      this.appendedSynced[k] = this.appended[k];
+    }
   }
 
   private updateGauges(): void {

@@ -112,6 +112,7 @@ export class Gateway {
 
   beforeScrape(): void {
     this.broker.counters.sync();
+    this.journal.syncMetrics();
     if (this.pool) {
       this.metrics.workerBusy.set(this.pool.utilization);
       this.metrics.workerQueue.set(this.pool.queueSize);

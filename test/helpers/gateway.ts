@@ -1,0 +1,123 @@
+/**
+ * A real fieldgate in a child process (dist/, as users run it): its own state
+ * folder, free ports, and helpers to query it, scrape it and signal it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, waitFor } from './ports.js';
+import { tempDir } from './journal.js';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const BIN = join(ROOT, 'dist/cli/main.js');
+
+export interface GatewayOptions {
+  /** Extra YAML appended to the generated config (must not repeat its keys). */
+  yaml?: string;
+  clickhouse?: { url: string; database: string } | undefined;
+  stateDir?: string;
+  batchMaxDelay?: string;
+  env?: Record<string, string>;
+}
+
+export class TestGateway {
+  proc: ChildProcess | undefined;
+  logs = '';
+  readonly config: string;
+  private constructor(
+    readonly stateDir: string,
+    readonly mqttPort: number,
+    readonly httpPort: number,
+    private readonly o: GatewayOptions,
+  ) {
+    this.config = join(stateDir, '..', `${stateDir.split('/').pop()}.yaml`);
+  }
+
+  static async create(o: GatewayOptions = {}): Promise<TestGateway> {
+    const dir = o.stateDir ?? join(tempDir('fg-gw-'), 'state');
+    const g = new TestGateway(dir, await freePort(), await freePort(), o);
+    g.writeConfig();
+    return g;
+  }
+
+  private writeConfig(): void {
+    const ch = this.o.clickhouse;
+    writeFileSync(
+      this.config,
+      [
+        `state_dir: ${this.stateDir}`,
+        'log: { level: info }',
+        `broker: { listeners: [ { type: tcp, bind: "127.0.0.1:${this.mqttPort}" } ] }`,
+        'mqtt:',
+        '  routes:',
+        '    - { topic: "plant/{device}/{tag+}", format: number }',
+        '    - { topic: "json/{device}", format: json }',
+        `http: { bind: "127.0.0.1:${this.httpPort}" }`,
+        `batch: { max_delay: ${this.o.batchMaxDelay ?? '200ms'} }`,
+        'workers: { threads: 1 }',
+        ch ? `clickhouse: { url: "${ch.url}", database: ${ch.database}, retry_max: 1s }` : 'clickhouse: { retry_max: 1s }',
+        this.o.yaml ?? '',
+      ].join('\n') + '\n',
+    );
+  }
+
+  async start(): Promise<void> {
+    this.proc = spawn(process.execPath, [BIN, 'run', '-c', this.config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.o.env } });
+    const p = this.proc;
+    p.stdout?.on('data', (d: Buffer) => (this.logs += d.toString()));
+    p.stderr?.on('data', (d: Buffer) => (this.logs += d.toString()));
+    await waitFor('gateway /healthz', async () => {
+      if (p.exitCode !== null) throw new Error(`gateway exited ${p.exitCode}: ${this.logs.slice(-2000)}`);
+      return (await fetch(`http://127.0.0.1:${this.httpPort}/healthz`)).ok;
+    }, 30_000, 50);
+  }
+
+  get alive(): boolean {
+    return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return p?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    p.kill(signal);
+    return exited;
+  }
+
+  kill(): Promise<number | null> {
+    return this.stop('SIGKILL');
+  }
+
+  async query(sql: string): Promise<string> {
+    const r = await fetch(`http://127.0.0.1:${this.httpPort}/query`, { method: 'POST', body: sql });
+    const t = await r.text();
+    if (!r.ok) throw new Error(`query failed (${r.status}): ${t}`);
+    return t.trim();
+  }
+
+  async metrics(): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${this.httpPort}/metrics`)).text();
+  }
+
+  /** The value of one sample, e.g. metric('fieldgate_sink_lag_bytes{sink="clickhouse"}'). */
+  async metric(sample: string): Promise<number> {
+    const text = await this.metrics();
+    const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+    return line ? Number(line.slice(sample.length + 1)) : Number.NaN;
+  }
+
+  async readyz(): Promise<{ status: number; body: { ready: boolean; sinks: Array<{ state: string; lagBytes: number; lagChunks: number }> } }> {
+    const r = await fetch(`http://127.0.0.1:${this.httpPort}/readyz`);
+    return { status: r.status, body: (await r.json()) as never };
+  }
+
+  /** Waits until the sink has acknowledged everything committed. */
+  async drained(timeoutMs = 60_000): Promise<void> {
+    await waitFor('the sink to catch up', async () => {
+      const r = await this.readyz();
+      const s = r.body.sinks[0];
+      return s && s.state === 'connected' && s.lagChunks === 0 && (await this.metric('fieldgate_journal_chunks_sealed_total')) >= 0 && s.lagBytes === 0;
+    }, timeoutMs, 100);
+  }
+}
