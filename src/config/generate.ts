@@ -38,6 +38,15 @@ function fieldLines(key: string, n: AnyNode, indent: string, required: boolean):
     return lines;
   }
   if (n.kind === 'array') {
+    const item = n.item as AnyNode | undefined;
+    if (item?.kind === 'object' && item.fields) {
+      lines.push(`${indent}# Each item:`);
+      for (const [k, f] of Object.entries(item.fields)) {
+        const d = yamlValue(f as AnyNode);
+        const req = (item.required ?? []).includes(k) ? ' (required)' : d !== undefined ? ` (default ${d})` : '';
+        lines.push(...wrap(`  ${k}: ${f.description}${req}`, indent));
+      }
+    }
     if (n.example) {
       lines.push(`${indent}${key}:`);
       for (const l of n.example.split('\n')) lines.push(`${indent}  ${l}`);

@@ -64,9 +64,20 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     return { issues };
   }
   const config = rootSchema.validate(root, '', issues);
-  if (issues.length || !config) return { issues };
+  if (issues.length || !config) return { issues: firstPerPlace(issues) };
   if (!isAbsolute(config.state_dir)) config.state_dir = resolve(dirname(resolve(file)), config.state_dir);
   return { config, issues };
+}
+
+/** A value whose ${VAR} failed is also not a valid value: say only the first. */
+function firstPerPlace(issues: Issue[]): Issue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = `${i.pos.line}:${i.pos.col}:${i.path}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 function substitute(v: string, plain: boolean, path: string, at: Pos, env: NodeJS.ProcessEnv, issues: Issue[]): string | number | boolean {

@@ -1,4 +1,4 @@
-import { array, duration, object, oneOf, optional, str, type Infer } from '../core/schema.js';
+import { array, duration, object, oneOf, str, type Infer } from '../core/schema.js';
 import { compileTemplate } from './topics.js';
 
 const route = object(
@@ -26,7 +26,7 @@ export const mqttSchema = object(
     routes: array(route, { description: 'Routes, first match wins. A message no route matches is counted (reason no_route) and not stored.', example: '- { topic: "plant/{device}/{tag+}", format: number }' }),
     max_past: duration({ description: 'A value timestamped further back than this from its receive time takes the receive time (counted).', default: 30 * 86_400_000, defaultText: '30d' }),
     max_future: duration({ description: 'A value timestamped further ahead than this takes the receive time (counted): gateways without a battery clock and drifting PLC clocks are normal.', default: 300_000, defaultText: '5m' }),
-    unmatched: optional(oneOf(['count', 'raw'], { description: 'What to do with messages no route matches: count them, or store them as raw text under device "unrouted".', default: 'count' })),
+    unmatched: oneOf(['count', 'raw'], { description: 'What to do with messages no route matches: count them, or store them as raw text under device "unrouted".', default: 'count' }),
   },
   { description: 'How MQTT messages become rows.' },
 );

@@ -29,8 +29,11 @@ export const clickhouseSchema = object(
       if (v.password !== undefined && v.password_file !== undefined) {
         issues.push({ pos: loc.pos, path: `${path}.password_file`, message: 'give password or password_file, not both' });
       }
-      if (v.url === undefined && (v.password !== undefined || v.password_file !== undefined || v.tls_ca_file !== undefined)) {
-        issues.push({ pos: loc.pos, path: `${path}.url`, message: 'password and tls_ca_file need a server url; the embedded store has no login' });
+      if (v.url === undefined) {
+        for (const key of ['password', 'password_file', 'tls_ca_file'] as const) {
+          if (v[key] !== undefined) issues.push({ pos: entryPos(loc, key), path: `${path}.${key}`, message: `${key} needs clickhouse.url; the embedded store has no login` });
+        }
+        return;
       }
       for (const key of ['password_file', 'tls_ca_file'] as const) {
         const file = v[key];

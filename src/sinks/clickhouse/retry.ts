@@ -35,7 +35,7 @@ export interface Classified {
   code?: number;
 }
 
-const ROW_ERRORS = new Set([6, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 131, 190, 321, 349, 395, 473]);
+const ROW_ERRORS = new Set([6, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 131, 190, 321, 349, 395, 469, 473]);
 const RETRY_ERRORS = new Set([3, 159, 202, 209, 210, 241, 242, 252, 285, 319, 425, 999, 1000]);
 const FATAL_ERRORS = new Set([115, 164, 192, 193, 194, 195, 497, 516, 62, 47, 16, 10, 44]);
 const MISSING = new Set([60, 81]);
