@@ -92,7 +92,8 @@ export class ChdbTransport implements Transport {
     try {
       await this.call(sql, 'TabSeparated');
     } finally {
-      if (own || body.file) unlink(file, () => undefined);
+      // A worker's spool file stays for a retry; the sink removes it once the chunk is done.
+      if (own) unlink(file, () => undefined);
     }
   }
 
