@@ -1,0 +1,206 @@
+// End-to-end ingest benchmark: a raw MQTT load generator (pre-encoded packets,
+// several connections, QoS 1) against the gateway writing into chDB, and in the
+// same run against a bare aedes with no ingest as the baseline.
+//
+//   npm run bench                 full run (10 s per shape)
+//   npm run bench -- --short      CI guard (3 s per shape)
+//
+// Prints msg/s, points/s, gateway CPU µs per point, p50/p99 publish-to-queryable
+// latency and peak RSS, and the ratio to the baseline. Exits 1 when the
+// single-value ratio falls below half its target (0.7): a guard, not a stopwatch.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RawPublisher, encodePublish } from './lib/raw-mqtt.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SHORT = process.argv.includes('--short');
+const SECONDS = SHORT ? 3 : 10;
+const CONNECTIONS = 4;
+const INFLIGHT = 1000;
+const SINGLE_TARGET = 0.7;
+const BATCH_TARGET = 500_000;
+const CLK_TCK = 100;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function cpuSeconds(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+function peakRss(pid) {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+function startProcess(args, ready) {
+  const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    p.stdout.on('data', (d) => {
+      out += d;
+      if (ready(out)) resolve(p);
+    });
+    p.on('exit', (c) => reject(new Error(`${args.join(' ')} exited ${c}`)));
+  });
+}
+
+async function stopProcess(p) {
+  if (p.exitCode !== null) return;
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  await done;
+}
+
+/** Drives `seconds` of load; returns acknowledged messages per second. */
+async function drive(port, template, seconds) {
+  const pubs = [];
+  for (let i = 0; i < CONNECTIONS; i++) {
+    const p = new RawPublisher({ port, clientId: `bench-${i}-${Date.now()}`, qos: 1, inflight: INFLIGHT });
+    await p.connect();
+    pubs.push(p);
+  }
+  const t0 = performance.now();
+  const until = t0 + seconds * 1000;
+  await Promise.all(
+    pubs.map(async (p) => {
+      while (performance.now() < until) {
+        await p.room();
+        const room = INFLIGHT - p.pending.size;
+        if (room > 0) p.publishBatch(template, Math.min(room, 250));
+        else await sleep(0);
+      }
+      while (p.pending.size > 0 && p.connected) await sleep(1);
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  const acked = pubs.reduce((a, p) => a + p.acked, 0);
+  for (const p of pubs) p.close();
+  return { acked, elapsed, rate: acked / elapsed };
+}
+
+async function query(httpPort, sql) {
+  const r = await fetch(`http://127.0.0.1:${httpPort}/query`, { method: 'POST', body: sql });
+  if (!r.ok) throw new Error(await r.text());
+  return (await r.text()).trim();
+}
+
+async function baseline(template) {
+  const port = await freePort();
+  const p = await startProcess([join(ROOT, 'bench/lib/bare-broker.mjs'), String(port)], (o) => o.includes('ready'));
+  try {
+    return await drive(port, template, SECONDS);
+  } finally {
+    await stopProcess(p);
+  }
+}
+
+async function gateway(template, pointsPerMessage, label) {
+  const dir = mkdtempSync(join(tmpdir(), 'fg-bench-'));
+  const mqttPort = await freePort();
+  const httpPort = await freePort();
+  const config = join(dir, 'bench.yaml');
+  writeFileSync(
+    config,
+    `state_dir: ${join(dir, 'state')}
+log: { level: warn }
+broker: { listeners: [ { type: tcp, bind: "127.0.0.1:${mqttPort}" } ] }
+mqtt:
+  routes:
+    - { topic: "plant/{device}/{tag+}", format: number }
+    - { topic: "json/{device}", format: json }
+http: { bind: "127.0.0.1:${httpPort}" }
+`,
+  );
+  const p = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '-c', config], { stdio: ['ignore', 'inherit', 'inherit'], cwd: ROOT });
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${httpPort}/readyz`)).ok) {
+        const r = await (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).json();
+        if (r.sinks[0]?.state === 'connected') break;
+      }
+    } catch {}
+    await sleep(50);
+  }
+  try {
+    // Latency probes: publish a marker, poll until it is queryable.
+    const latencies = [];
+    let probing = true;
+    const probe = new RawPublisher({ port: mqttPort, clientId: 'bench-probe', qos: 1 });
+    await probe.connect();
+    const probes = (async () => {
+      for (let i = 0; probing; i++) {
+        const t = performance.now();
+        probe.publish(`plant/probe/p${i}`, '1');
+        for (;;) {
+          const n = await query(httpPort, `SELECT count() FROM fieldgate.points WHERE device = 'probe' AND tag = 'p${i}'`);
+          if (n === '1') break;
+          await sleep(25);
+        }
+        latencies.push(performance.now() - t);
+        await sleep(100);
+      }
+    })();
+    const cpu0 = cpuSeconds(p.pid);
+    const t0 = performance.now();
+    const load = await drive(mqttPort, template, SECONDS);
+    // Until every acknowledged point is queryable.
+    const want = load.acked * pointsPerMessage;
+    for (;;) {
+      const n = Number(await query(httpPort, "SELECT count() FROM fieldgate.points WHERE device != 'probe'"));
+      if (n >= want) break;
+      await sleep(50);
+    }
+    const total = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds(p.pid) - cpu0;
+    probing = false;
+    await probes;
+    probe.close();
+    latencies.sort((a, b) => a - b);
+    const q = (x) => latencies[Math.min(latencies.length - 1, Math.floor(x * latencies.length))];
+    return { label, acked: load.acked, ackRate: load.rate, points: want, storedRate: want / total, total, cpuUsPerPoint: (cpu * 1e6) / want, p50: q(0.5), p99: q(0.99), rss: peakRss(p.pid) };
+  } finally {
+    await stopProcess(p);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function row(cells) {
+  return cells.map((c, i) => String(c).padStart(i === 0 ? 28 : 14)).join('');
+}
+
+const single = encodePublish('plant/bench1/line/speed', '1234.5', 1, 1);
+const arrayBody = JSON.stringify(Array.from({ length: 100 }, (_, i) => ({ tag: `t${i}`, value: i * 1.5 })));
+const batched = encodePublish('json/bench2', arrayBody, 1, 1);
+
+console.log(`fieldgate ingest benchmark: ${SECONDS} s per shape, ${CONNECTIONS} connections, ${INFLIGHT} in flight each, QoS 1, node ${process.version}`);
+const bareSingle = await baseline(single);
+const gwSingle = await gateway(single, 1, 'single value');
+const bareBatched = await baseline(batched);
+const gwBatched = await gateway(batched, 100, 'JSON array of 100');
+
+console.log(row(['', 'bare msg/s', 'gw msg/s', 'ratio', 'stored pts/s', 'CPU µs/pt', 'p50 ms', 'p99 ms', 'peak RSS MB']));
+for (const [bare, gw] of [[bareSingle, gwSingle], [bareBatched, gwBatched]]) {
+  console.log(row([gw.label, Math.round(bare.rate), Math.round(gw.ackRate), (gw.ackRate / bare.rate).toFixed(2), Math.round(gw.storedRate), gw.cpuUsPerPoint.toFixed(2), gw.p50.toFixed(0), gw.p99.toFixed(0), (gw.rss / 1e6).toFixed(0)]));
+}
+const singleRatio = gwSingle.storedRate / bareSingle.rate;
+console.log(`single value: stored rate / bare broker rate = ${singleRatio.toFixed(2)} (target ≥ ${SINGLE_TARGET}, guard ≥ ${SINGLE_TARGET / 2})`);
+console.log(`batched: ${Math.round(gwBatched.storedRate)} points/s stored (target ≥ ${BATCH_TARGET})`);
+if (singleRatio < SINGLE_TARGET / 2) {
+  console.log('FAIL: the single-value ratio fell below half its target');
+  process.exit(1);
+}
