@@ -1,8 +1,8 @@
 /**
  * The embedded broker: the only file that imports aedes. A PUBLISH is
- * accepted in authorizePublish, which aedes runs before it writes the PUBACK
- * (lib/handlers/publish.js): holding its callback until the journal's group
- * commit is what makes "PUBACK after the commit" true.
+ * appended to the journal in authorizePublish, which aedes runs before it
+ * writes the PUBACK (lib/handlers/publish.js); the PUBACK's bytes then wait in
+ * the AckGate until the group commit that holds the message.
  */
 import { createServer, type Server } from 'node:net';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
@@ -12,6 +12,10 @@ import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { BrokerConfig } from './config.js';
 import { IngestCounters } from './ingest.js';
+import { AckGate } from './ack-gate.js';
+
+const SOCKET_BUFFER = 256 * 1024;
+const MAX_UNCOMMITTED = 32 * 1024 * 1024;
 
 export function parseBind(bind: string): { host: string; port: number } {
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(bind);
@@ -23,6 +27,7 @@ export class Broker {
   private aedes: Aedes | undefined;
   private readonly servers: Server[] = [];
   readonly counters: IngestCounters;
+  private readonly gate: AckGate;
   /** The ports actually bound (for port 0 in tests). */
   readonly bound: Array<{ host: string; port: number }> = [];
 
@@ -33,11 +38,14 @@ export class Broker {
     private readonly log: Logger,
   ) {
     this.counters = new IngestCounters(metrics);
+    this.gate = new AckGate(() => journal.committedPosition);
   }
 
   async start(): Promise<void> {
     const journal = this.journal;
     const counters = this.counters;
+    const gate = this.gate;
+    journal.onCommit((committed) => gate.release(committed));
     const accept = (client: Client, packet: PublishPacket, cb: (err?: Error | null) => void): void => {
       const body = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
       try {
@@ -46,9 +54,11 @@ export class Broker {
         return cb(err as Error);
       }
       counters.add(packet.qos, body.length);
-      // QoS 0 has no acknowledgement to hold; QoS 1/2 are acknowledged after the commit.
-      if (packet.qos === 0) cb(null);
-      else journal.whenCommitted(cb);
+      // The PUBACK/PUBREC aedes writes next waits in the gate for this commit.
+      if (packet.qos > 0) gate.appended(client.conn, journal.endPosition);
+      // Memory stays bounded: past the cap, reading from this client waits for the commit.
+      if (journal.uncommittedBytes > MAX_UNCOMMITTED) journal.whenCommitted(cb);
+      else cb(null);
     };
     this.aedes = await Aedes.createBroker({
       // mqemitter's bounded concurrency recursed through released() → _do() until the
@@ -76,7 +86,12 @@ export class Broker {
     a.on('connectionError', (_c, err) => this.log.debug({ err: errorMessage(err) }, 'broker: connection error'));
     for (const l of this.cfg.listeners) {
       const { host, port } = parseBind(l.bind);
-      const server = createServer(a.handle);
+      // aedes reads one socket buffer, then waits until every packet in it is acknowledged (one
+      // group commit): a larger buffer lets a fast publisher's window fill a whole commit.
+      const server = createServer({ highWaterMark: SOCKET_BUFFER }, (socket) => {
+        gate.attach(socket);
+        a.handle(socket);
+      });
       await new Promise<void>((res, rej) => {
         server.once('error', (err) => rej(new FgError('FG_E_LISTEN', `broker: cannot listen on ${l.bind}: ${errorMessage(err)}`)));
         server.listen(port, host, () => res());

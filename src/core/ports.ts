@@ -9,6 +9,11 @@ export interface JournalPort {
   appendMqtt(receivedMs: number, qos: number, topic: string, clientId: string, body: Buffer): void;
   /** Calls `cb` once everything appended so far is committed (or failed to commit). */
   whenCommitted(cb: (err?: Error | null) => void): void;
+  /** Calls `listener` after every group commit with the committed position. */
+  onCommit(listener: (committed: number) => void): void;
+  readonly endPosition: number;
+  readonly committedPosition: number;
+  readonly uncommittedBytes: number;
   /** True while `on_full: block` withholds acceptance. */
   readonly blocked: boolean;
   /** Calls `cb` once the journal accepts again. */

@@ -50,8 +50,8 @@ export interface MqttView {
   bodyEnd: number;
 }
 
-/** Reads an mqtt record's payload at [start, end) into `out` (reused by the caller). */
-export function readMqtt(buf: Buffer, start: number, end: number, out: MqttView): MqttView {
+/** Reads an mqtt record's payload at [start, end) into `out` (reused by the caller); the decoder skips the client id. */
+export function readMqtt(buf: Buffer, start: number, end: number, out: MqttView, withClient = true): MqttView {
   out.receivedMs = buf.readDoubleLE(start);
   out.qos = buf[start + 8]!;
   const topicLen = buf.readUInt16LE(start + 9);
@@ -60,7 +60,7 @@ export function readMqtt(buf: Buffer, start: number, end: number, out: MqttView)
   o += topicLen;
   const clientLen = buf.readUInt16LE(o);
   o += 2;
-  out.clientId = buf.toString('utf8', o, o + clientLen);
+  out.clientId = withClient ? buf.toString('utf8', o, o + clientLen) : '';
   o += clientLen;
   out.bodyStart = o;
   out.bodyEnd = end;

@@ -7,7 +7,7 @@
 import { RecordKind, readMqtt, readPoint, walkFrames, type MqttView, type PointView } from '../core/records.js';
 import type { MqttConfig, RouteConfig } from './config.js';
 import { PointsEncoder, QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN } from './points.js';
-import { compileTemplate, expand, matchTemplate, type Template } from './topics.js';
+import { compileExpander, compileTemplate, matchTemplate, type Expander, type Template } from './topics.js';
 
 export type RejectReason =
   | 'no_route'
@@ -46,8 +46,10 @@ export interface ChunkResult {
 interface CompiledRoute {
   t: Template;
   format: RouteConfig['format'];
-  device: string;
-  tag: string;
+  device: Expander;
+  tag: Expander;
+  /** Capture names this route sets (cleared before the next match). */
+  names: string[];
 }
 
 const BIG_DIGITS = /\d{16}/;
@@ -78,7 +80,12 @@ export class ChunkDecoder {
   private device = '';
 
   constructor(private readonly cfg: MqttConfig) {
-    this.routes = cfg.routes.map((r) => ({ t: compileTemplate(r.topic), format: r.format, device: r.device, tag: r.tag }));
+    this.routes = cfg.routes.map((r) => {
+      const t = compileTemplate(r.topic);
+      return { t, format: r.format, device: compileExpander(r.device), tag: compileExpander(r.tag), names: t.names };
+    });
+    // Every capture name exists from the start, so the object keeps one shape.
+    for (const r of this.routes) for (const n of r.names) this.caps[n] = '';
   }
 
   decode(chunk: Buffer): ChunkResult {
@@ -99,7 +106,7 @@ export class ChunkDecoder {
       starts[this.record] = fs;
       try {
         if (kind === RecordKind.Mqtt) {
-          readMqtt(chunk, s, e, this.mv);
+          readMqtt(chunk, s, e, this.mv, false);
           this.recv = this.mv.receivedMs;
           this.mqtt(chunk);
         } else if (kind === RecordKind.Point) {
@@ -137,10 +144,10 @@ export class ChunkDecoder {
     this.bodyStart = m.bodyStart;
     this.bodyEnd = m.bodyEnd;
     for (const r of this.routes) {
-      for (const k in this.caps) delete this.caps[k];
+      for (const n of r.names) this.caps[n] = '';
       if (!matchTemplate(r.t, m.topic, this.caps)) continue;
-      this.device = expand(r.device, this.caps);
-      const tag = expand(r.tag, this.caps);
+      this.device = r.device(this.caps);
+      const tag = r.tag(this.caps);
       if (r.format === 'number') this.number(tag);
       else if (r.format === 'json') this.json(tag);
       else this.emitText(this.recv, tag, chunk.toString('utf8', m.bodyStart, m.bodyEnd), QUALITY_GOOD);

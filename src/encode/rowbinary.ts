@@ -18,7 +18,12 @@ export class RowBinaryWriter {
   /** Int64 (also DateTime64(3) as milliseconds). */
   int64(v: number): void {
     this.ensure(8);
-    this.buf.writeBigInt64LE(BigInt(Math.trunc(v)), this.len);
+    const t = Math.trunc(v);
+    if (t >= 0 && t <= Number.MAX_SAFE_INTEGER) {
+      // Two 32-bit halves: no BigInt per row.
+      this.buf.writeUInt32LE(t % 0x100000000, this.len);
+      this.buf.writeUInt32LE(Math.floor(t / 0x100000000), this.len + 4);
+    } else this.buf.writeBigInt64LE(BigInt(t), this.len);
     this.len += 8;
   }
 
@@ -37,20 +42,27 @@ export class RowBinaryWriter {
   /** String (and LowCardinality(String)): LEB128 length, then UTF-8 bytes. */
   string(s: string): void {
     this.ensure(5 + s.length * 3);
-    const n = s.length === 0 ? 0 : this.buf.write(s, this.len + 5, 'utf8');
-    // write the varint in front, then move the bytes down if it was shorter than 5
-    let p = this.len;
+    const p = this.len;
+    // Most strings are shorter than 128 bytes: write after a one-byte length, and only
+    // move the bytes when the length turns out to need more.
+    const n = s.length === 0 ? 0 : this.buf.write(s, p + 1, 'utf8');
+    if (n < 0x80) {
+      this.buf[p] = n;
+      this.len = p + 1 + n;
+      return;
+    }
+    let vlen = 1;
+    for (let v = n >>> 7; v; v >>>= 7) vlen++;
+    this.buf.copy(this.buf, p + vlen, p + 1, p + 1 + n);
     let v = n;
-    const start = p;
+    let o = p;
     do {
       let byte = v & 0x7f;
       v >>>= 7;
       if (v) byte |= 0x80;
-      this.buf[p++] = byte;
+      this.buf[o++] = byte;
     } while (v);
-    const vlen = p - start;
-    if (vlen !== 5 && n > 0) this.buf.copy(this.buf, p, start + 5, start + 5 + n);
-    this.len = p + n;
+    this.len = p + vlen + n;
   }
 
   /** String from raw bytes. */

@@ -75,8 +75,19 @@ export function matchTemplate(t: Template, topic: string, out: Record<string, st
   return pos === topic.length + 1;
 }
 
-/** Expands "{line}-{device}" over captures; unknown names expand to "". */
-export function expand(template: string, caps: Record<string, string>): string {
-  if (template.indexOf('{') < 0) return template;
-  return template.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, n: string) => caps[n] ?? '');
+/** A template over captures, compiled once: literal parts and capture names in turn. */
+export type Expander = (caps: Record<string, string>) => string;
+
+export function compileExpander(template: string): Expander {
+  const parts = template.split(/\{([A-Za-z_][A-Za-z0-9_]*)\}/);
+  if (parts.length === 1) return () => template;
+  if (parts.length === 3 && parts[0] === '' && parts[2] === '') {
+    const name = parts[1]!;
+    return (caps) => caps[name] ?? '';
+  }
+  return (caps) => {
+    let out = parts[0]!;
+    for (let i = 1; i < parts.length; i += 2) out += (caps[parts[i]!] ?? '') + parts[i + 1]!;
+    return out;
+  };
 }

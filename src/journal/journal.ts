@@ -68,6 +68,7 @@ export class Journal implements JournalPort {
   private commitTimer: NodeJS.Timeout | undefined;
   private fsyncTimer: NodeJS.Timeout | undefined;
   private readonly retry = new Backoff(50, 5000);
+  private lastCommitStart = 0;
 
   private chunkStart = 0;
   private chunkRecords = 0;
@@ -79,6 +80,7 @@ export class Journal implements JournalPort {
   /** Committed chunks not yet passed by every cursor. */
   private readonly chunks: Chunk[] = [];
   private readonly chunkListeners: Array<(c: Chunk) => void> = [];
+  private readonly commitListeners: Array<(committed: number) => void> = [];
   private readonly cursors = new Map<string, JournalCursor>();
   private readonly readFds = new Map<number, number>();
 
@@ -379,10 +381,13 @@ export class Journal implements JournalPort {
       return;
     }
     if (!this.commitTimer) {
+      // Commits start at most every commit_interval (fsyncs wear SD cards), but no later than
+      // needed: after a quiet spell the first value commits at once.
+      const wait = Math.max(0, this.lastCommitStart + this.opts.journal.commit_interval - this.now());
       this.commitTimer = setTimeout(() => {
         this.commitTimer = undefined;
         this.enqueueOpen();
-      }, this.opts.journal.commit_interval);
+      }, wait);
     }
   }
 
@@ -399,6 +404,7 @@ export class Journal implements JournalPort {
     if (this.flushing || this.queue.length === 0) return;
     const batch = this.queue.shift()!;
     this.flushing = batch;
+    this.lastCommitStart = this.now();
     const t0 = process.hrtime.bigint();
     this.writeBatch(batch, (err) => {
       if (err) {
@@ -416,6 +422,7 @@ export class Journal implements JournalPort {
       this.committed = batch.start + batch.bytes;
       this.flushing = undefined;
       for (const o of batch.owned) this.pool.push(o);
+      for (const l of this.commitListeners) l(this.committed);
       for (const w of batch.waiters) w(null);
       this.publishCommittedChunks();
       this.drain();
@@ -481,6 +488,16 @@ export class Journal implements JournalPort {
   }
 
   // ---- chunks, cursors, retention ----
+
+  /** Called after every group commit with the committed position. */
+  onCommit(listener: (committed: number) => void): void {
+    this.commitListeners.push(listener);
+  }
+
+  /** Bytes appended and not yet committed. */
+  get uncommittedBytes(): number {
+    return this.position - this.committed;
+  }
 
   onChunk(listener: (c: Chunk) => void): void {
     this.chunkListeners.push(listener);
