@@ -28,6 +28,7 @@ describe('PUBACK after the commit', () => {
     const acks = new Map<number, number>();
     const pub = new RawPublisher({ port, clientId: 'pa', qos: 1, onAck: (tag) => acks.set(tag, Date.now()) });
     await pub.connect();
+    stops.unshift(async () => pub.destroy());
 
     const t0 = Date.now();
     pub.publish('plant/pa/v', 'first-value', 1);
