@@ -197,8 +197,10 @@ console.log(row(['', 'bare msg/s', 'gw msg/s', 'ratio', 'stored pts/s', 'CPU µs
 for (const [bare, gw] of [[bareSingle, gwSingle], [bareBatched, gwBatched]]) {
   console.log(row([gw.label, Math.round(bare.rate), Math.round(gw.ackRate), (gw.ackRate / bare.rate).toFixed(2), Math.round(gw.storedRate), gw.cpuUsPerPoint.toFixed(2), gw.p50.toFixed(0), gw.p99.toFixed(0), (gw.rss / 1e6).toFixed(0)]));
 }
+// The guarded figure is end to end: points queryable in the store per second (load plus drain),
+// not only messages acknowledged, over the bare broker's acknowledged rate.
 const singleRatio = gwSingle.storedRate / bareSingle.rate;
-console.log(`single value: stored rate / bare broker rate = ${singleRatio.toFixed(2)} (target ≥ ${SINGLE_TARGET}, guard ≥ ${SINGLE_TARGET / 2})`);
+console.log(`single value: acknowledged ${(gwSingle.ackRate / bareSingle.rate).toFixed(2)} × the bare broker; stored ${singleRatio.toFixed(2)} × (target ≥ ${SINGLE_TARGET}, guard ≥ ${SINGLE_TARGET / 2})`);
 console.log(`batched: ${Math.round(gwBatched.storedRate)} points/s stored (target ≥ ${BATCH_TARGET})`);
 if (singleRatio < SINGLE_TARGET / 2) {
   console.log('FAIL: the single-value ratio fell below half its target');

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs them: the README's test command and CI's.
+#   - Debian's clickhouse-server (a real server the tests start on loopback)
+#   - npm packages (npm ci), including the optional chdb engine
+#   - the test suite (vitest), then the short benchmark guard
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+[ -x /usr/sbin/clickhouse-server ] || [ -x /usr/bin/clickhouse-server ] || need_apt+=(clickhouse-server)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "needs Debian packages: ${need_apt[*]} (run as root, or: sudo apt-get install -y ${need_apt[*]})" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund
+npm test
+npm run bench -- --short
