@@ -8,7 +8,8 @@ import { exampleYaml, jsonSchema } from '../config/generate.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Gateway, createTransport, replayDeadLetters, listDeadLetterFiles, SINK_NAME } from '../pipeline/gateway.js';
-import { pointsDdl, type ServerFeatures, parseVersion } from '../sinks/clickhouse/ddl.js';
+import { pointsDdl, type ServerFeatures } from '../sinks/clickhouse/ddl.js';
+import { detectFeatures } from '../sinks/clickhouse/sink.js';
 import { createLogger } from '../telemetry/logger.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import { Journal } from '../journal/journal.js';
@@ -168,9 +169,10 @@ async function run(a: Args): Promise<number> {
     throw err;
   }
   if (a.flags.has('--simulate')) {
-    const l = gw.broker.bound[0];
-    if (l) {
-      sim = new PlantSimulator({ host: l.host === '0.0.0.0' ? '127.0.0.1' : l.host === '::' ? '::1' : l.host, port: l.port, intervalMs: 1000, rounds: 0, log: (s) => log.info(s) });
+    const l = cfg.broker.listeners[0];
+    const bound = gw.broker.bound[0];
+    if (l && bound) {
+      sim = new PlantSimulator({ host: loopbackOf(l.bind).host, port: bound.port, intervalMs: 1000, rounds: 0, log: (s) => log.info(s) });
       void sim.start();
     }
   }
@@ -207,10 +209,8 @@ async function ddl(a: Args): Promise<number> {
   if (cfg.clickhouse.url) {
     const t = createTransport(cfg);
     try {
-      const v = (await t.exec('SELECT version()')).trim();
-      const has = async (table: string, name: string): Promise<boolean> => (await t.exec(`SELECT count() FROM system.${table} WHERE name = '${name}'`).catch(() => '0')).trim() === '1';
-      f = { version: v, ...parseVersion(v), dedupToken: await has('settings', 'insert_deduplication_token'), dedupWindow: await has('merge_tree_settings', 'non_replicated_deduplication_window'), embedded: false };
-      process.stdout.write(`-- ClickHouse ${v} at ${t.target}\n`);
+      f = await detectFeatures(t);
+      process.stdout.write(`-- ClickHouse ${f.version} at ${t.target}\n`);
     } catch (err) {
       f = { version: 'unknown', major: 24, minor: 0, dedupToken: true, dedupWindow: true, embedded: false };
       process.stdout.write(`-- could not read the server version (${errorMessage(err).split('\n')[0]}); DDL for a current server:\n`);

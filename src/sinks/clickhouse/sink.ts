@@ -27,6 +27,25 @@ export interface ChunkTables {
   lastReceived: number;
 }
 
+/** Reads the version and what the store supports; both the sink and `fieldgate ddl` use it. */
+export async function detectFeatures(t: Transport): Promise<ServerFeatures> {
+  const version = (await t.exec('SELECT version()')).trim();
+  const has = async (table: string, name: string): Promise<boolean> => {
+    try {
+      return (await t.exec(`SELECT count() FROM system.${table} WHERE name = '${name}'`)).trim() === '1';
+    } catch {
+      return false;
+    }
+  };
+  return {
+    version,
+    ...parseVersion(version),
+    dedupToken: await has('settings', 'insert_deduplication_token'),
+    dedupWindow: await has('merge_tree_settings', 'non_replicated_deduplication_window'),
+    embedded: t.kind === 'embedded',
+  };
+}
+
 export class Stopped extends Error {
   constructor() {
     super('sink stopped');
@@ -84,25 +103,8 @@ export class ClickHouseSink {
     }
   }
 
-  private async detect(): Promise<ServerFeatures> {
-    const t = this.o.transport;
-    const version = (await t.exec('SELECT version()')).trim();
-    const { major, minor } = parseVersion(version);
-    const has = async (table: string, name: string): Promise<boolean> => {
-      try {
-        return (await t.exec(`SELECT count() FROM system.${table} WHERE name = '${name}'`)).trim() === '1';
-      } catch {
-        return false;
-      }
-    };
-    return {
-      version,
-      major,
-      minor,
-      dedupToken: await has('settings', 'insert_deduplication_token'),
-      dedupWindow: await has('merge_tree_settings', 'non_replicated_deduplication_window'),
-      embedded: this.embedded,
-    };
+  private detect(): Promise<ServerFeatures> {
+    return detectFeatures(this.o.transport);
   }
 
   private async createTables(f: ServerFeatures): Promise<void> {
