@@ -198,6 +198,8 @@ async function run(a: Args): Promise<number> {
         },
       );
     };
+    // Reloading routes on SIGHUP is not built yet; a hangup must not end the service meanwhile.
+    process.on('SIGHUP', () => log.warn('SIGHUP: configuration reload is not supported yet; restart fieldgate to apply changes'));
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });

@@ -1,4 +1,4 @@
-import { bytes, duration, int, object, oneOf, type Infer } from '../core/schema.js';
+import { bytes, duration, entryPos, int, object, oneOf, type Infer } from '../core/schema.js';
 
 export const journalSchema = object(
   {
@@ -10,7 +10,15 @@ export const journalSchema = object(
     max_bytes: bytes({ description: 'Upper bound of the journal on disk. What happens when it is reached is on_full.', default: 1024 ** 3, defaultText: '1GiB', min: 8192 }),
     on_full: oneOf(['drop_oldest', 'block'], { description: 'drop_oldest: delete the oldest segment even if a sink has not sent it (counted in fieldgate_journal_dropped_records_total); block: withhold PUBACKs and stop accepting until a sink catches up.', default: 'drop_oldest' }),
   },
-  { description: 'The durable journal under state_dir/journal: every value is accepted once it is here, and only then.' },
+  {
+    description: 'The durable journal under state_dir/journal: every value is accepted once it is here, and only then.',
+    check(v, loc, path, issues) {
+      // Space is freed a whole segment at a time: a bound smaller than two segments could never free any.
+      if (v.segment_bytes * 2 > v.max_bytes) {
+        issues.push({ pos: entryPos(loc, 'max_bytes'), path: `${path}.max_bytes`, message: `${v.max_bytes} bytes is less than two segments (segment_bytes ${v.segment_bytes}); expected at least ${v.segment_bytes * 2}` });
+      }
+    },
+  },
 );
 export type JournalConfig = Infer<typeof journalSchema>;
 

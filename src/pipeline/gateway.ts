@@ -13,7 +13,7 @@ import { Broker, parseBind } from '../broker/client.js';
 import type { Config } from '../config/schema.js';
 import type { WorkerData } from '../encode/worker.js';
 import { Journal } from '../journal/journal.js';
-import { ChdbTransport } from '../sinks/clickhouse/chdb-client.js';
+import { ChdbTransport, loadChdb } from '../sinks/clickhouse/chdb-client.js';
 import { DeadLetters, letterPayload, listFiles, type DeadLetter } from '../sinks/clickhouse/deadletter.js';
 import { HttpTransport } from '../sinks/clickhouse/http-client.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
@@ -58,6 +58,8 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
+    // Without chdb the embedded store can never open: say so now, not in a retry loop.
+    if (!this.cfg.clickhouse.url) loadChdb();
     mkdirSync(this.cfg.state_dir, { recursive: true });
     const rec = this.journal.recover();
     this.log.info({ ...rec, state_dir: this.cfg.state_dir }, 'journal: recovered');
