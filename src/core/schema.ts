@@ -266,3 +266,7 @@ export function entryPos(loc: Located, key: string): Pos {
   }
   return loc.pos;
 }
+
+export function num(opts: Common<number>): SchemaNode<number> {
+  return scalar('number', 'a number', { type: 'number' }, (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined), opts);
+}
