@@ -6,6 +6,7 @@ import { batchSchema, journalSchema } from '../journal/config.js';
 import { shutdownSchema, workersSchema } from '../pipeline/config.js';
 import { clickhouseSchema } from '../sinks/clickhouse/config.js';
 import { httpSchema, logSchema } from '../telemetry/config.js';
+import { modbusSchema } from '../sources/modbus/config.js';
 
 export const rootSchema = object(
   {
@@ -13,6 +14,7 @@ export const rootSchema = object(
     log: logSchema,
     broker: brokerSchema,
     mqtt: mqttSchema,
+    modbus: modbusSchema,
     journal: journalSchema,
     batch: batchSchema,
     clickhouse: clickhouseSchema,

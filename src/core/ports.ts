@@ -1,3 +1,5 @@
+import type { Point } from './records.js';
+
 /**
  * The small interfaces through which pipeline/ wires components that do not
  * import each other.
@@ -7,6 +9,8 @@
 export interface JournalPort {
   /** Appends an MQTT message to the in-memory tail; durable after the next commit. */
   appendMqtt(receivedMs: number, qos: number, topic: string, clientId: string, body: Buffer): void;
+  /** Appends a polled value (Modbus, OPC UA). */
+  appendPoint(receivedMs: number, p: Point): void;
   /** Calls `cb` once everything appended so far is committed (or failed to commit). */
   whenCommitted(cb: (err?: Error | null) => void): void;
   /** Calls `listener` after every group commit with the committed position. */

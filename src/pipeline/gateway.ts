@@ -22,6 +22,7 @@ import { HttpEndpoint } from '../telemetry/http.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { SinkRunner } from './runner.js';
+import { ModbusSource } from '../sources/modbus/poller.js';
 
 export const SINK_NAME = 'clickhouse';
 
@@ -38,6 +39,7 @@ export function createTransport(cfg: Config): Transport {
 export class Gateway {
   readonly journal: Journal;
   readonly broker: Broker;
+  readonly modbus: ModbusSource;
   readonly http: HttpEndpoint;
   private pool: Piscina | undefined;
   private transport: Transport | undefined;
@@ -53,6 +55,7 @@ export class Gateway {
   ) {
     this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME], metrics, log });
     this.broker = new Broker(cfg.broker, this.journal, metrics, log);
+    this.modbus = new ModbusSource(cfg.modbus, this.journal, metrics, log);
     this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log);
     this.deadLetterDir = join(cfg.state_dir, 'deadletter');
   }
@@ -65,6 +68,7 @@ export class Gateway {
     this.log.info({ ...rec, state_dir: this.cfg.state_dir }, 'journal: recovered');
     await this.http.start();
     await this.broker.start();
+    this.modbus.start();
     this.http.healthy = true;
 
     const threads = workerThreads(this.cfg.workers.threads);
@@ -101,6 +105,7 @@ export class Gateway {
   async stop(): Promise<void> {
     this.http.healthy = false;
     await this.broker.stop();
+    await this.modbus.stop();
     await this.journal.flush();
     await this.runner?.stop(this.cfg.shutdown.timeout);
     await this.pool?.destroy();

@@ -46,6 +46,14 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     sinkDeadLetterRows: new Counter({ name: 'fieldgate_sink_dead_letter_rows_total', help: 'Rows the store rejected, written to the dead-letter folder.', labelNames: ['sink', 'table'], registers: r }),
     sinkUp: new Gauge({ name: 'fieldgate_sink_up', help: '1 when the last request to the sink succeeded.', labelNames: ['sink'], registers: r }),
     endToEndSeconds: new Histogram({ name: 'fieldgate_end_to_end_seconds', help: 'Receive to acknowledged insert, observed for the oldest and newest record of each chunk.', labelNames: ['sink'], buckets: LATENCY_BUCKETS, registers: r }),
+    // modbus (label: the device name as configured)
+    modbusRequests: new Counter({ name: 'fieldgate_modbus_requests_total', help: 'Modbus read requests sent.', labelNames: ['device'], registers: r }),
+    modbusErrors: new Counter({ name: 'fieldgate_modbus_errors_total', help: 'Modbus failures: the exception code (2 illegal address, 10/11 gateway …), timeout, or connection.', labelNames: ['device', 'code'], registers: r }),
+    modbusPollSeconds: new Histogram({ name: 'fieldgate_modbus_poll_seconds', help: 'Time to read one poll group of a device.', labelNames: ['device'], buckets: LATENCY_BUCKETS, registers: r }),
+    modbusLastSuccess: new Gauge({ name: 'fieldgate_modbus_last_success_timestamp_seconds', help: 'When a poll of the device last succeeded (Unix time).', labelNames: ['device'], registers: r }),
+    modbusConnected: new Gauge({ name: 'fieldgate_modbus_connected', help: '1 while the connection to the device is open.', labelNames: ['device'], registers: r }),
+    modbusPoints: new Counter({ name: 'fieldgate_modbus_points_total', help: 'Values written to the journal (changes, heartbeats and quality transitions).', labelNames: ['device'], registers: r }),
+    modbusSkipped: new Counter({ name: 'fieldgate_modbus_polls_skipped_total', help: 'Poll cycles skipped because the previous ones ran late.', labelNames: ['device'], registers: r }),
     // queries through the gateway
     queries: new Counter({ name: 'fieldgate_queries_total', help: 'Queries run through the gateway, by outcome.', labelNames: ['outcome'], registers: r }),
     querySeconds: new Histogram({ name: 'fieldgate_query_seconds', help: 'Query duration through the gateway.', buckets: LATENCY_BUCKETS, registers: r }),

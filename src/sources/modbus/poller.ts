@@ -1,0 +1,290 @@
+/**
+ * Polling. One loop per endpoint (a TCP host:port or a serial line): the
+ * devices behind it are polled in turn over its one connection, and a dead or
+ * hung endpoint never delays another. Each device's tags are planned into the
+ * fewest reads per poll interval; a read refused with "illegal data address"
+ * is split until the bad tag stands alone (quality bad), its neighbours read on.
+ */
+import { Backoff } from '../../core/backoff.js';
+import { errorMessage } from '../../core/errors.js';
+import type { Point } from '../../core/records.js';
+import type { Logger } from '../../telemetry/logger.js';
+import type { Metrics } from '../../telemetry/metrics.js';
+import type { ModbusConfig, ModbusDeviceConfig, ModbusTagConfig } from './config.js';
+import { ModbusError, ModbusLink, endpointKey, type ReadResult } from './client.js';
+import { decodeBit, decodeRegisters, registerCount, type ByteOrder, type Decoded, type RegisterType } from './decode.js';
+import { isBitTable, plan, split, SPEC_LIMITS, type ModbusTable, type ReadRequest } from './plan.js';
+
+/** OPC UA status codes used as quality. */
+export const Quality = {
+  Good: 0,
+  Bad: 0x80000000,
+  BadTimeout: 0x800a0000,
+  BadNoCommunication: 0x80310000,
+  BadNodeIdUnknown: 0x80340000,
+} as const;
+
+/** Consecutive timeouts after which a link is taken for dead and reconnected. */
+const DEAD_AFTER_TIMEOUTS = 3;
+
+export interface PointSink {
+  appendPoint(receivedMs: number, p: Point): void;
+  readonly blocked: boolean;
+}
+
+interface TagState {
+  cfg: ModbusTagConfig;
+  table: ModbusTable;
+  address: number;
+  size: number;
+  order: ByteOrder;
+  last?: { value: number; text: string; quality: number; at: number };
+}
+
+interface Group {
+  device: DeviceState;
+  intervalMs: number;
+  requests: ReadRequest[];
+  due: number;
+}
+
+interface DeviceState {
+  cfg: ModbusDeviceConfig;
+  tags: TagState[];
+  groups: Group[];
+}
+
+function tagState(d: ModbusDeviceConfig, t: ModbusTagConfig): TagState {
+  const table = t.table!;
+  const type = t.type as RegisterType;
+  return { cfg: t, table, address: t.address!, size: isBitTable(table) ? 1 : registerCount(type, t.length), order: (t.byte_order ?? d.byte_order) as ByteOrder };
+}
+
+/** Plans a device: one request list per poll interval. Pure. */
+export function planDevice(d: ModbusDeviceConfig, now: number): DeviceState {
+  const tags = d.tags.map((t) => tagState(d, t));
+  const dev: DeviceState = { cfg: d, tags, groups: [] };
+  const byInterval = new Map<number, number[]>();
+  tags.forEach((t, i) => {
+    const iv = t.cfg.poll_interval ?? d.poll_interval;
+    byInterval.set(iv, [...(byInterval.get(iv) ?? []), i]);
+  });
+  for (const [intervalMs, idx] of [...byInterval].sort((a, b) => a[0] - b[0])) {
+    const requests = plan(
+      idx.map((i) => ({ tag: i, table: tags[i]!.table, address: tags[i]!.address, size: tags[i]!.size })),
+      { maxGap: d.max_gap, maxRegisters: Math.min(d.max_registers_per_read, SPEC_LIMITS.maxRegisters), maxBits: SPEC_LIMITS.maxBits },
+    );
+    dev.groups.push({ device: dev, intervalMs, requests, due: now });
+  }
+  return dev;
+}
+
+export class ModbusEndpoint {
+  private readonly link: ModbusLink;
+  private readonly backoff = new Backoff(500, 30_000);
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private timeouts = 0;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    readonly key: string,
+    private readonly devices: DeviceState[],
+    private readonly sink: PointSink,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.link = new ModbusLink(devices[0]!.cfg.transport, Math.max(...devices.map((d) => d.cfg.timeout)));
+  }
+
+  start(): void {
+    this.running = this.loop().catch((err: unknown) => this.log.error({ endpoint: this.key, err: errorMessage(err) }, 'modbus: poll loop ended'));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.running;
+    this.link.close();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (!this.link.open) {
+        try {
+          await this.link.connect();
+          this.backoff.reset();
+          this.timeouts = 0;
+          this.setConnected(true);
+          this.log.info({ endpoint: this.key }, 'modbus: connected');
+        } catch (err) {
+          this.setConnected(false);
+          for (const d of this.devices) this.metrics.modbusErrors.inc({ device: d.cfg.name, code: 'connection' });
+          this.markAll(Quality.BadNoCommunication);
+          const delay = this.backoff.next();
+          if (this.backoff.attempts === 1) this.log.warn({ endpoint: this.key, err: errorMessage(err), retry_ms: delay }, 'modbus: cannot connect; retrying with backoff');
+          await this.sleep(delay);
+          continue;
+        }
+      }
+      const g = this.nextGroup();
+      const wait = g.due - Date.now();
+      if (wait > 0) {
+        await this.sleep(wait);
+        continue;
+      }
+      if (!this.sink.blocked) await this.poll(g);
+      this.reschedule(g);
+    }
+  }
+
+  private nextGroup(): Group {
+    let best: Group | undefined;
+    for (const d of this.devices) for (const g of d.groups) if (!best || g.due < best.due) best = g;
+    return best!;
+  }
+
+  private reschedule(g: Group): void {
+    g.due += g.intervalMs;
+    const now = Date.now();
+    if (g.due <= now) {
+      // Late (a slow device or a hung neighbour on this endpoint): skip the missed cycles, do not burst.
+      const missed = Math.floor((now - g.due) / g.intervalMs) + 1;
+      this.metrics.modbusSkipped.inc({ device: g.device.cfg.name }, missed);
+      g.due += missed * g.intervalMs;
+    }
+  }
+
+  private async poll(g: Group): Promise<void> {
+    const d = g.device;
+    const name = d.cfg.name;
+    const t0 = process.hrtime.bigint();
+    let ok = true;
+    for (let i = 0; i < g.requests.length && this.link.open; i++) {
+      const r = g.requests[i]!;
+      this.metrics.modbusRequests.inc({ device: name });
+      let res: ReadResult;
+      try {
+        res = await this.link.read(d.cfg.unit_id, r.table, r.start, r.count, d.cfg.timeout);
+        this.timeouts = 0;
+      } catch (err) {
+        ok = false;
+        const e = err instanceof ModbusError ? err : new ModbusError(errorMessage(err), 'connection');
+        this.metrics.modbusErrors.inc({ device: name, code: String(e.code) });
+        if (e.code === 2 && r.items.length > 1) {
+          // Illegal data address: split, so the bad tag ends up alone; read the halves now.
+          const halves = split(r, (tag) => d.tags[tag]!.size);
+          g.requests.splice(i, 1, ...halves);
+          i--;
+          this.log.warn({ device: name, table: r.table, start: r.start, count: r.count }, 'modbus: read refused (illegal data address); splitting it to isolate the bad tag');
+          continue;
+        }
+        const q = e.code === 'timeout' ? Quality.BadTimeout : e.code === 2 ? Quality.BadNodeIdUnknown : e.code === 'connection' || e.code === 10 || e.code === 11 ? Quality.BadNoCommunication : Quality.Bad;
+        this.markBad(d, r, q);
+        if (e.code === 'timeout' && ++this.timeouts >= DEAD_AFTER_TIMEOUTS) {
+          this.log.warn({ endpoint: this.key, timeouts: this.timeouts }, 'modbus: link silent; reconnecting');
+          this.drop();
+        } else if (e.code === 'connection') {
+          this.drop();
+        }
+        // A timed-out request is not sent again blindly: the next cycle reads afresh.
+        continue;
+      }
+      this.emit(d, r, res);
+    }
+    this.metrics.modbusPollSeconds.observe({ device: name }, Number(process.hrtime.bigint() - t0) / 1e9);
+    if (ok) this.metrics.modbusLastSuccess.set({ device: name }, Date.now() / 1000);
+  }
+
+  private drop(): void {
+    this.link.close();
+    this.setConnected(false);
+  }
+
+  private emit(d: DeviceState, r: ReadRequest, res: ReadResult): void {
+    const now = Date.now();
+    for (const it of r.items) {
+      const t = d.tags[it.tag]!;
+      const v: Decoded =
+        res.kind === 'bits'
+          ? decodeBit(res.data, it.offset, t.cfg)
+          : decodeRegisters(res.data, it.offset, { type: t.cfg.type as RegisterType, order: t.order, bit: t.cfg.bit, length: t.cfg.length, scale: t.cfg.scale, offset: t.cfg.offset });
+      this.write(d, t, v.value, v.text, Quality.Good, now);
+    }
+  }
+
+  private markBad(d: DeviceState, r: ReadRequest, q: number): void {
+    const now = Date.now();
+    for (const it of r.items) this.write(d, d.tags[it.tag]!, Number.NaN, '', q, now);
+  }
+
+  private markAll(q: number): void {
+    const now = Date.now();
+    for (const d of this.devices) for (const t of d.tags) this.write(d, t, Number.NaN, '', q, now);
+  }
+
+  /** Writes a value unless it is unchanged (within the deadband) and no heartbeat is due. */
+  private write(d: DeviceState, t: TagState, value: number, text: string, quality: number, now: number): void {
+    const last = t.last;
+    const heartbeat = d.cfg.publish_unchanged_every;
+    const changed =
+      !last ||
+      last.quality !== quality ||
+      last.text !== text ||
+      (Number.isNaN(value) !== Number.isNaN(last.value)) ||
+      (!Number.isNaN(value) && (t.cfg.deadband > 0 ? Math.abs(value - last.value) > t.cfg.deadband : value !== last.value));
+    if (!changed && !(heartbeat !== undefined && now - last!.at >= heartbeat)) return;
+    t.last = { value, text, quality, at: now };
+    this.sink.appendPoint(now, { ts: now, device: d.cfg.name, tag: t.cfg.name, value, text, quality });
+    this.metrics.modbusPoints.inc({ device: d.cfg.name });
+  }
+
+  private setConnected(up: boolean): void {
+    for (const d of this.devices) this.metrics.modbusConnected.set({ device: d.cfg.name }, up ? 1 : 0);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((res) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        res();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        res();
+      };
+    });
+  }
+}
+
+/** All Modbus endpoints of a configuration. */
+export class ModbusSource {
+  private readonly endpoints: ModbusEndpoint[] = [];
+
+  constructor(
+    private readonly cfg: ModbusConfig,
+    private readonly sink: PointSink,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    const now = Date.now();
+    const byEndpoint = new Map<string, DeviceState[]>();
+    for (const d of this.cfg.devices) {
+      const key = endpointKey(d.transport);
+      byEndpoint.set(key, [...(byEndpoint.get(key) ?? []), planDevice(d, now)]);
+    }
+    for (const [key, devices] of byEndpoint) {
+      const e = new ModbusEndpoint(key, devices, this.sink, this.metrics, this.log);
+      this.endpoints.push(e);
+      e.start();
+    }
+    if (this.endpoints.length) this.log.info({ endpoints: this.endpoints.length, devices: this.cfg.devices.length }, 'modbus: polling');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.endpoints.map((e) => e.stop()));
+  }
+}
