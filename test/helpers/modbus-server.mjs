@@ -2,7 +2,8 @@
 // process. Usage: node modbus-server.mjs <port> <spec.json>
 // spec: { holding: {addr: word}, input: {...}, coils: {addr: bool}, discrete: {...},
 //         illegal: [addr, …] (holding/input addresses answered with exception 2),
-//         moving: [addr, …] (holding registers that count up on every read) }
+//         moving: [addr, …] (holding registers that count up on every read),
+//         unitFail: {unit: exception code} (e.g. 11: a gateway whose target does not answer) }
 // Over IPC it answers "stats" with the requests it served.
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
@@ -15,7 +16,10 @@ const illegal = new Set(spec.illegal ?? []);
 const moving = new Set(spec.moving ?? []);
 const counters = new Map();
 
-function words(table, addr, length) {
+const unitFail = spec.unitFail ?? {};
+
+function words(table, addr, length, unit) {
+  if (unitFail[unit] !== undefined) throw Object.assign(new Error('gateway: target failed to respond'), { modbusErrorCode: unitFail[unit] });
   const out = [];
   for (let a = addr; a < addr + length; a++) {
     if (illegal.has(a)) throw Object.assign(new Error('illegal data address'), { modbusErrorCode: 2 });
@@ -28,25 +32,25 @@ function words(table, addr, length) {
 }
 
 const vector = {
-  getMultipleHoldingRegisters(addr, length) {
+  getMultipleHoldingRegisters(addr, length, unit) {
     stats.holding++;
     stats.reads.push(['holding', addr, length]);
-    return words('holding', addr, length);
+    return words('holding', addr, length, unit);
   },
-  getHoldingRegister(addr) {
+  getHoldingRegister(addr, unit) {
     stats.holding++;
     stats.reads.push(['holding', addr, 1]);
-    return words('holding', addr, 1)[0];
+    return words('holding', addr, 1, unit)[0];
   },
-  getMultipleInputRegisters(addr, length) {
+  getMultipleInputRegisters(addr, length, unit) {
     stats.input++;
     stats.reads.push(['input', addr, length]);
-    return words('input', addr, length);
+    return words('input', addr, length, unit);
   },
-  getInputRegister(addr) {
+  getInputRegister(addr, unit) {
     stats.input++;
     stats.reads.push(['input', addr, 1]);
-    return words('input', addr, 1)[0];
+    return words('input', addr, 1, unit)[0];
   },
   getCoil(addr) {
     return !!spec.coils?.[addr];

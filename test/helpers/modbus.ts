@@ -12,6 +12,7 @@ export interface ModbusSpec {
   discrete?: Record<number, boolean>;
   illegal?: number[];
   moving?: number[];
+  unitFail?: Record<number, number>;
 }
 
 /** A real Modbus TCP server (modbus-serial ServerTCP) in a child process. */

@@ -6,6 +6,7 @@
  * consecutive timeouts, then reconnected with backoff.
  */
 import { createRequire } from 'node:module';
+import { Socket } from 'node:net';
 import type { ModbusRTU as ModbusClient } from 'modbus-serial/ModbusRTU.js';
 import { errorMessage } from '../../core/errors.js';
 import type { ModbusDeviceConfig } from './config.js';
@@ -32,6 +33,28 @@ export function endpointKey(t: Transport): string {
   return t.type === 'rtu' ? `rtu:${t.path}` : `${t.type}:${t.host}:${t.port}`;
 }
 
+function connectSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = new Socket();
+    socket.setKeepAlive(true, 5000);
+    socket.setNoDelay(true);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connect timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    });
+    socket.connect(port, host, () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
+}
+
 export class ModbusLink {
   private client: ModbusClient | undefined;
   constructor(
@@ -49,7 +72,12 @@ export class ModbusLink {
     c.setTimeout(this.timeoutMs);
     const t = this.transport;
     try {
-      if (t.type === 'tcp') await c.connectTCP(t.host!, { port: t.port, timeout: this.timeoutMs });
+      if (t.type === 'tcp') {
+        // Our own socket, connected before modbus-serial gets it: TCP keepalive notices a pulled
+        // cable on an idle link (request timeouts notice the rest).
+        const socket = await connectSocket(t.host!, t.port, this.timeoutMs);
+        await c.connectTCP(t.host!, { port: t.port, socket });
+      }
       else if (t.type === 'rtu_over_tcp') await c.connectTcpRTUBuffered(t.host!, { port: t.port });
       else await c.connectRTUBuffered(t.path!, { baudRate: t.baud, parity: t.parity, stopBits: t.stop_bits, dataBits: t.data_bits });
     } catch (err) {
@@ -57,6 +85,10 @@ export class ModbusLink {
       throw new ModbusError(`connect ${endpointKey(t)}: ${errorMessage(err)}`, 'connection');
     }
     c.on('error', () => undefined);
+    if (!c.isOpen) {
+      c.close(() => undefined);
+      throw new ModbusError(`connect ${endpointKey(t)}: not open`, 'connection');
+    }
     this.client = c;
   }
 

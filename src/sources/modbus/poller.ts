@@ -113,7 +113,6 @@ export class ModbusEndpoint {
       if (!this.link.open) {
         try {
           await this.link.connect();
-          this.backoff.reset();
           this.timeouts = 0;
           this.setConnected(true);
           this.log.info({ endpoint: this.key }, 'modbus: connected');
@@ -167,6 +166,7 @@ export class ModbusEndpoint {
       try {
         res = await this.link.read(d.cfg.unit_id, r.table, r.start, r.count, d.cfg.timeout);
         this.timeouts = 0;
+        this.backoff.reset();
       } catch (err) {
         ok = false;
         const e = err instanceof ModbusError ? err : new ModbusError(errorMessage(err), 'connection');
