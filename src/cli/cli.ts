@@ -198,8 +198,14 @@ async function run(a: Args): Promise<number> {
         },
       );
     };
-    // Reloading routes on SIGHUP is not built yet; a hangup must not end the service meanwhile.
-    process.on('SIGHUP', () => log.warn('SIGHUP: configuration reload is not supported yet; restart fieldgate to apply changes'));
+    // SIGHUP: re-read the file; a configuration that fails validation is refused and the running one stays.
+    process.on('SIGHUP', () => {
+      try {
+        gw.reload(configOf(a));
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, 'reload: refused; the running configuration stays');
+      }
+    });
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });

@@ -115,6 +115,20 @@ export class Gateway {
     this.log.info('fieldgate: stopped');
   }
 
+  /**
+   * SIGHUP: applies what can change without a restart (Modbus tag maps); says which
+   * other sections changed and need one. The caller has validated `next`.
+   */
+  reload(next: Config): void {
+    const m = this.modbus.reload(next.modbus);
+    this.log.info(m, 'reload: modbus tag maps applied (kept devices keep polling)');
+    const rest = (c: Config) => JSON.stringify({ ...c, modbus: undefined });
+    if (rest(next) !== rest(this.cfg)) {
+      const changed = (Object.keys(next) as Array<keyof Config>).filter((k) => k !== 'modbus' && JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k]));
+      this.log.warn({ sections: changed }, 'reload: these sections changed and take effect after a restart');
+    }
+  }
+
   // ---- HTTP handlers ----
 
   beforeScrape(): void {

@@ -41,6 +41,16 @@ export class TestGateway {
     return g;
   }
 
+  /** Rewrites the config with other extra YAML (for reload tests). */
+  setYaml(yaml: string): void {
+    this.o.yaml = yaml;
+    this.writeConfig();
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.proc?.kill(sig);
+  }
+
   private writeConfig(): void {
     const ch = this.o.clickhouse;
     writeFileSync(

@@ -89,12 +89,18 @@ export class ModbusEndpoint {
 
   constructor(
     readonly key: string,
-    private readonly devices: DeviceState[],
+    private devices: DeviceState[],
     private readonly sink: PointSink,
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
     this.link = new ModbusLink(devices[0]!.cfg.transport, Math.max(...devices.map((d) => d.cfg.timeout)));
+  }
+
+  /** Replaces the devices polled over this link (a reload); devices kept keep their schedule and last values. */
+  setDevices(devices: DeviceState[]): void {
+    this.devices = devices;
+    this.wake?.();
   }
 
   start(): void {
@@ -260,31 +266,68 @@ export class ModbusEndpoint {
 
 /** All Modbus endpoints of a configuration. */
 export class ModbusSource {
-  private readonly endpoints: ModbusEndpoint[] = [];
+  private readonly endpoints = new Map<string, ModbusEndpoint>();
+  /** Each device's state and the configuration it was planned from. */
+  private devices = new Map<string, { state: DeviceState; json: string; key: string }>();
 
   constructor(
-    private readonly cfg: ModbusConfig,
+    private cfg: ModbusConfig,
     private readonly sink: PointSink,
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {}
 
   start(): void {
+    this.apply(this.cfg);
+    if (this.endpoints.size) this.log.info({ endpoints: this.endpoints.size, devices: this.cfg.devices.length }, 'modbus: polling');
+  }
+
+  /**
+   * Applies a new tag map. Devices whose configuration is unchanged keep polling on
+   * their schedule and connection; changed and new devices are planned afresh; links
+   * that no device uses any more are closed.
+   */
+  reload(cfg: ModbusConfig): { kept: string[]; planned: string[]; removed: string[] } {
+    const r = this.apply(cfg);
+    this.cfg = cfg;
+    return r;
+  }
+
+  private apply(cfg: ModbusConfig): { kept: string[]; planned: string[]; removed: string[] } {
     const now = Date.now();
+    const next = new Map<string, { state: DeviceState; json: string; key: string }>();
     const byEndpoint = new Map<string, DeviceState[]>();
-    for (const d of this.cfg.devices) {
+    const kept: string[] = [];
+    const planned: string[] = [];
+    for (const d of cfg.devices) {
+      const json = JSON.stringify(d);
       const key = endpointKey(d.transport);
-      byEndpoint.set(key, [...(byEndpoint.get(key) ?? []), planDevice(d, now)]);
+      const old = this.devices.get(d.name);
+      const state = old && old.json === json ? old.state : planDevice(d, now);
+      (state === old?.state ? kept : planned).push(d.name);
+      next.set(d.name, { state, json, key });
+      byEndpoint.set(key, [...(byEndpoint.get(key) ?? []), state]);
     }
-    for (const [key, devices] of byEndpoint) {
-      const e = new ModbusEndpoint(key, devices, this.sink, this.metrics, this.log);
-      this.endpoints.push(e);
+    const removed = [...this.devices.keys()].filter((n) => !next.has(n));
+    this.devices = next;
+    for (const [key, e] of this.endpoints) {
+      const devs = byEndpoint.get(key);
+      if (devs) e.setDevices(devs);
+      else {
+        this.endpoints.delete(key);
+        void e.stop();
+      }
+    }
+    for (const [key, devs] of byEndpoint) {
+      if (this.endpoints.has(key)) continue;
+      const e = new ModbusEndpoint(key, devs, this.sink, this.metrics, this.log);
+      this.endpoints.set(key, e);
       e.start();
     }
-    if (this.endpoints.length) this.log.info({ endpoints: this.endpoints.length, devices: this.cfg.devices.length }, 'modbus: polling');
+    return { kept, planned, removed };
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.endpoints.map((e) => e.stop()));
+    await Promise.all([...this.endpoints.values()].map((e) => e.stop()));
   }
 }
