@@ -17,20 +17,25 @@ import { lockHolder, lockStateDir } from './lock.js';
 import { PlantSimulator } from './simulate.js';
 import { parseDuration } from '../core/units.js';
 
+/** Where the demo plant's Modbus machine listens (config/demo.yaml polls it). */
+const DEMO_MODBUS_PORT = 1502;
+
 export const EXIT = { ok: 0, failure: 1, usage: 2, config: 3, locked: 4, query: 5, store: 6 } as const;
 
 const HELP = `fieldgate: edge gateway for factories (MQTT broker → journal → ClickHouse)
 
 Usage:
-  fieldgate run -c FILE [--simulate]     run the gateway (--simulate also starts the demo plant)
+  fieldgate run -c FILE [--simulate]     run the gateway (--simulate also starts the demo plant:
+                                         MQTT machines and a Modbus TCP one on 127.0.0.1:1502)
   fieldgate validate -c FILE             check a configuration; prints every problem as file:line:col
   fieldgate ddl -c FILE                  print the DDL the gateway would run on its store
   fieldgate query -c FILE [--format F] SQL
                                          run a read-only query (through the running gateway, or on
                                          the store directly when it is not running); TabSeparated
                                          rows without a header unless --format says otherwise
-  fieldgate simulate [-c FILE] [--host H] [--port P] [--interval 1s] [--rounds N]
-                                         publish the demo plant's values
+  fieldgate simulate [-c FILE] [--host H] [--port P] [--interval 1s] [--rounds N] [--modbus-port 1502]
+                                         publish the demo plant's values and serve its Modbus
+                                         machine (--modbus-port 0: none)
   fieldgate deadletter list|replay -c FILE
                                          show or re-ingest rows the store refused
   fieldgate config-schema | config-example
@@ -47,7 +52,7 @@ interface Args {
   flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['-c', '--config', '--format', '--host', '--port', '--interval', '--rounds']);
+const VALUE_FLAGS = new Set(['-c', '--config', '--format', '--host', '--port', '--interval', '--rounds', '--modbus-port']);
 
 export function parseArgs(argv: string[]): Args {
   const flags = new Map<string, string | true>();
@@ -172,7 +177,7 @@ async function run(a: Args): Promise<number> {
     const l = cfg.broker.listeners[0];
     const bound = gw.broker.bound[0];
     if (l && bound) {
-      sim = new PlantSimulator({ host: loopbackOf(l.bind).host, port: bound.port, intervalMs: 1000, rounds: 0, log: (s) => log.info(s) });
+      sim = new PlantSimulator({ host: loopbackOf(l.bind).host, port: bound.port, modbusPort: DEMO_MODBUS_PORT, intervalMs: 1000, rounds: 0, log: (s) => log.info(s) });
       void sim.start();
     }
   }
@@ -297,7 +302,8 @@ async function simulate(a: Args): Promise<number> {
   const interval = parseDuration(String(a.flags.get('--interval') ?? '1s'));
   if (interval === undefined) throw new FgError('FG_E_USAGE', '--interval takes a duration such as 500ms or 1s');
   const rounds = Number(a.flags.get('--rounds') ?? 0);
-  const sim = new PlantSimulator({ host, port, intervalMs: interval, rounds, log: (s) => process.stderr.write(`${s}\n`) });
+  const modbusPort = Number(a.flags.get('--modbus-port') ?? DEMO_MODBUS_PORT);
+  const sim = new PlantSimulator({ host, port, modbusPort, intervalMs: interval, rounds, log: (s) => process.stderr.write(`${s}\n`) });
   process.once('SIGINT', () => sim.stop());
   process.once('SIGTERM', () => sim.stop());
   await sim.start();

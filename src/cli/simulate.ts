@@ -4,10 +4,13 @@
  */
 import { connect, type Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
+import { startModbusServer } from '../sources/modbus/client.js';
 
 export interface SimulateOptions {
   host: string;
   port: number;
+  /** Also serve a Modbus TCP machine (cnc4) on this port; 0 for none. */
+  modbusPort: number;
   intervalMs: number;
   /** Stop after this many rounds (0 = run until stopped). */
   rounds: number;
@@ -20,11 +23,38 @@ export class PlantSimulator {
   private round = 0;
   private counter = 0;
   private id = 1;
+  private modbus: { close(): Promise<void> } | undefined;
   stopped = false;
 
   constructor(private readonly o: SimulateOptions) {}
 
+  /**
+   * cnc4 over Modbus TCP: spindle speed (holding 0, uint16 rpm), spindle temperature (holding
+   * 1–2, float32 CDAB), part counter (holding 3–4, uint32), running (coil 0).
+   */
+  private async startModbus(): Promise<void> {
+    const words = Buffer.alloc(10);
+    const started = Date.now();
+    this.modbus = await startModbusServer(this.o.host, this.o.modbusPort, {
+      holding: (addr) => {
+        const t = (Date.now() - started) / 1000;
+        words.writeUInt16BE(Math.round(8000 + 1500 * Math.sin(t / 20)), 0);
+        const f = Buffer.alloc(4);
+        f.writeFloatBE(45 + 5 * Math.sin(t / 90));
+        f.copy(words, 4, 0, 2); // CDAB: the low word first
+        f.copy(words, 2, 2, 4);
+        words.writeUInt32BE(Math.floor(t / 3), 6);
+        return addr < 5 ? words.readUInt16BE(addr * 2) : 0;
+      },
+      coil: (addr) => addr === 0,
+    });
+    this.o.log(`simulate: Modbus TCP machine cnc4 on ${this.o.host}:${this.o.modbusPort}`);
+  }
+
   start(): Promise<void> {
+    if (this.o.modbusPort > 0) {
+      this.startModbus().catch((err: unknown) => this.o.log(`simulate: no Modbus machine: ${String(err)}`));
+    }
     return new Promise((resolve) => {
       const open = (): void => {
         if (this.stopped) return;
@@ -68,6 +98,7 @@ export class PlantSimulator {
 
   stop(): void {
     this.stopped = true;
+    void this.modbus?.close();
     clearInterval(this.timer);
     this.socket?.end(mqttPacket.generate({ cmd: 'disconnect' }));
   }

@@ -128,3 +128,27 @@ export class ModbusLink {
     }
   }
 }
+
+/** Register reads a simulated device answers (addresses are zero-based). */
+export interface SimulatedDevice {
+  holding(address: number): number;
+  coil(address: number): boolean;
+}
+
+/** A Modbus TCP server for the demo plant (`fieldgate simulate`). */
+export function startModbusServer(host: string, port: number, dev: SimulatedDevice): Promise<{ close(): Promise<void> }> {
+  const { ServerTCP } = createRequire(import.meta.url)('modbus-serial') as typeof import('modbus-serial/ServerTCP.js');
+  const server = new ServerTCP(
+    {
+      getHoldingRegister: (addr: number) => dev.holding(addr),
+      getMultipleHoldingRegisters: (addr: number, length: number) => Array.from({ length }, (_, i) => dev.holding(addr + i)),
+      getCoil: (addr: number) => dev.coil(addr),
+    },
+    { host, port },
+  );
+  server.on('socketError', () => undefined);
+  return new Promise((resolve, reject) => {
+    server.once('serverError', reject);
+    server.once('initialized', () => resolve({ close: () => new Promise<void>((r) => server.close(() => r())) }));
+  });
+}
