@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs them: the README's test command and CI's.
-#   - Debian's clickhouse-server (a real server the tests start on loopback)
+#   - Debian's clickhouse-server (a real server the tests start on loopback) and socat (serial line pairs)
 #   - npm packages (npm ci), including the optional chdb engine
 #   - the test suite (vitest), then the short benchmark guard
 set -euo pipefail
@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 [ -x /usr/sbin/clickhouse-server ] || [ -x /usr/bin/clickhouse-server ] || need_apt+=(clickhouse-server)
+command -v socat >/dev/null || need_apt+=(socat)   # pseudo-terminal pairs for the Modbus RTU tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "needs Debian packages: ${need_apt[*]} (run as root, or: sudo apt-get install -y ${need_apt[*]})" >&2

@@ -20,6 +20,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     try {
       const v = await fn();
       if (v !== undefined && v !== false) return v;
+      last = undefined; // only the latest failure explains a time-out
     } catch (err) {
       last = err;
     }

@@ -78,7 +78,9 @@ export class ModbusLink {
         const socket = await connectSocket(t.host!, t.port, this.timeoutMs);
         await c.connectTCP(t.host!, { port: t.port, socket });
       }
-      else if (t.type === 'rtu_over_tcp') await c.connectTcpRTUBuffered(t.host!, { port: t.port });
+      // RTU frames as they are on the wire, over TCP (a serial device server in transparent
+      // mode): modbus-serial calls this port "Telnet"; its "TcpRTUBuffered" is the other way round.
+      else if (t.type === 'rtu_over_tcp') await c.connectTelnet(t.host!, { port: t.port, timeout: this.timeoutMs });
       else await c.connectRTUBuffered(t.path!, { baudRate: t.baud, parity: t.parity, stopBits: t.stop_bits, dataBits: t.data_bits });
     } catch (err) {
       c.close(() => undefined);

@@ -24,6 +24,8 @@ export const Quality = {
   BadNodeIdUnknown: 0x80340000,
 } as const;
 
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 /** Consecutive timeouts after which a link is taken for dead and reconnected. */
 const DEAD_AFTER_TIMEOUTS = 3;
 
@@ -197,6 +199,8 @@ export class ModbusEndpoint {
         continue;
       }
       this.emit(d, r, res);
+      // RTU: a quiet gap before the next frame (slow devices need more than 3.5 characters).
+      if (d.cfg.transport.type !== 'tcp' && d.cfg.transport.inter_frame_delay > 0) await delay(d.cfg.transport.inter_frame_delay);
     }
     this.metrics.modbusPollSeconds.observe({ device: name }, Number(process.hrtime.bigint() - t0) / 1e9);
     if (ok) this.metrics.modbusLastSuccess.set({ device: name }, Date.now() / 1000);
