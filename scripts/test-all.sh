@@ -24,4 +24,4 @@ fi
 # it as out of sync. `npm install` installs exactly what the lock file pins, skips the rest.
 npm install --no-audit --no-fund
 npm test
-npm run bench -- --short
+npm run bench:short

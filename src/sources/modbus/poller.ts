@@ -303,15 +303,17 @@ export class ModbusSource {
     const byEndpoint = new Map<string, DeviceState[]>();
     const kept: string[] = [];
     const planned: string[] = [];
-    for (const d of cfg.devices) {
+    const n = cfg.devices.length;
+    cfg.devices.forEach((d, i) => {
       const json = JSON.stringify(d);
       const key = endpointKey(d.transport);
       const old = this.devices.get(d.name);
-      const state = old && old.json === json ? old.state : planDevice(d, now);
+      // New devices start spread over their interval, so hundreds of them do not all ask at once.
+      const state = old && old.json === json ? old.state : planDevice(d, now + Math.floor((i / n) * d.poll_interval));
       (state === old?.state ? kept : planned).push(d.name);
       next.set(d.name, { state, json, key });
       byEndpoint.set(key, [...(byEndpoint.get(key) ?? []), state]);
-    }
+    });
     const removed = [...this.devices.keys()].filter((n) => !next.has(n));
     this.devices = next;
     for (const [key, e] of this.endpoints) {
