@@ -80,3 +80,13 @@ export const PROMISED_METRICS = [
   'fieldgate_worker_encode_seconds',
   'fieldgate_process_resident_memory_bytes',
 ] as const;
+
+/** What a gateway polling Modbus devices exports besides. */
+export const PROMISED_MODBUS_METRICS = [
+  'fieldgate_modbus_requests_total',
+  'fieldgate_modbus_errors_total',
+  'fieldgate_modbus_poll_seconds',
+  'fieldgate_modbus_last_success_timestamp_seconds',
+  'fieldgate_modbus_connected',
+  'fieldgate_modbus_points_total',
+] as const;

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TestGateway } from '../../helpers/gateway.js';
 import { ModbusServer } from '../../helpers/modbus.js';
 import { freePort, sleep, waitFor } from '../../helpers/ports.js';
+import { PROMISED_MODBUS_METRICS } from '../../../src/telemetry/metrics.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
@@ -70,5 +71,7 @@ describe('Modbus: faulty devices are isolated', () => {
     const t2 = Date.now();
     await waitFor('the restarted device to read again', async () => (await intervals(g, 'healthy', t2)).length > 2, 20_000, 200);
     expect(g.alive).toBe(true);
+    const m = await g.metrics();
+    for (const name of PROMISED_MODBUS_METRICS) expect(m, name).toMatch(new RegExp(`^${name}`, 'm'));
   });
 });
