@@ -31,33 +31,25 @@ function words(table, addr, length, unit) {
   return out;
 }
 
+/** getMultiple… and get… for one register table, logging each read. */
+function registers(table) {
+  const read = (addr, length, unit) => {
+    stats[table]++;
+    stats.reads.push([table, addr, length]);
+    return words(table, addr, length, unit);
+  };
+  return [(addr, length, unit) => read(addr, length, unit), (addr, unit) => read(addr, 1, unit)[0]];
+}
+const [getMultipleHoldingRegisters, getHoldingRegister] = registers('holding');
+const [getMultipleInputRegisters, getInputRegister] = registers('input');
+
 const vector = {
-  getMultipleHoldingRegisters(addr, length, unit) {
-    stats.holding++;
-    stats.reads.push(['holding', addr, length]);
-    return words('holding', addr, length, unit);
-  },
-  getHoldingRegister(addr, unit) {
-    stats.holding++;
-    stats.reads.push(['holding', addr, 1]);
-    return words('holding', addr, 1, unit)[0];
-  },
-  getMultipleInputRegisters(addr, length, unit) {
-    stats.input++;
-    stats.reads.push(['input', addr, length]);
-    return words('input', addr, length, unit);
-  },
-  getInputRegister(addr, unit) {
-    stats.input++;
-    stats.reads.push(['input', addr, 1]);
-    return words('input', addr, 1, unit)[0];
-  },
-  getCoil(addr) {
-    return !!spec.coils?.[addr];
-  },
-  getDiscreteInput(addr) {
-    return !!spec.discrete?.[addr];
-  },
+  getMultipleHoldingRegisters,
+  getHoldingRegister,
+  getMultipleInputRegisters,
+  getInputRegister,
+  getCoil: (addr) => !!spec.coils?.[addr],
+  getDiscreteInput: (addr) => !!spec.discrete?.[addr],
 };
 
 const server = new ServerTCP(vector, { host: '127.0.0.1', port: Number(port) });

@@ -6,6 +6,7 @@
  */
 import { unlink } from 'node:fs';
 import { Backoff } from '../../core/backoff.js';
+import { Pause } from '../../core/pause.js';
 import { errorMessage, systemCode } from '../../core/errors.js';
 import { RecordKind, readMqtt, readPoint, type MqttView, type PointView } from '../../core/records.js';
 import type { SinkState, SinkStatus } from '../../core/ports.js';
@@ -69,7 +70,7 @@ export class ClickHouseSink {
   lastError: string | undefined;
   features: ServerFeatures | undefined;
   private stopping = false;
-  private wake: (() => void) | undefined;
+  private readonly pause = new Pause();
   private readonly backoff: Backoff;
 
   constructor(private readonly o: SinkOptions) {
@@ -202,7 +203,7 @@ export class ClickHouseSink {
       if (fatal) this.o.log.error(fields, 'clickhouse: request refused; fix the cause, values wait in the journal');
       else this.o.log.warn(fields, 'clickhouse: unreachable or failing; values wait in the journal and are retried');
     }
-    await this.sleep(delay);
+    await this.pause.sleep(delay);
   }
 
   private setUp(up: boolean): void {
@@ -246,23 +247,9 @@ export class ClickHouseSink {
     if (this.stopping) throw new Stopped();
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((res) => {
-      const t = setTimeout(() => {
-        this.wake = undefined;
-        res();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        this.wake = undefined;
-        res();
-      };
-    });
-  }
-
   /** Interrupts waits; the current request finishes or is abandoned by the caller's timeout. */
   stop(): void {
     this.stopping = true;
-    this.wake?.();
+    this.pause.wake();
   }
 }

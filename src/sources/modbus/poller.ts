@@ -6,6 +6,7 @@
  * is split until the bad tag stands alone (quality bad), its neighbours read on.
  */
 import { Backoff } from '../../core/backoff.js';
+import { Pause } from '../../core/pause.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Point } from '../../core/records.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -85,7 +86,7 @@ export class ModbusEndpoint {
   private readonly link: ModbusLink;
   private readonly backoff = new Backoff(500, 30_000);
   private stopped = false;
-  private wake: (() => void) | undefined;
+  private readonly pause = new Pause();
   private timeouts = 0;
   private running: Promise<void> | undefined;
 
@@ -102,7 +103,7 @@ export class ModbusEndpoint {
   /** Replaces the devices polled over this link (a reload); devices kept keep their schedule and last values. */
   setDevices(devices: DeviceState[]): void {
     this.devices = devices;
-    this.wake?.();
+    this.pause.wake();
   }
 
   start(): void {
@@ -111,7 +112,7 @@ export class ModbusEndpoint {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.pause.wake();
     await this.running;
     this.link.close();
   }
@@ -130,14 +131,14 @@ export class ModbusEndpoint {
           this.markAll(Quality.BadNoCommunication);
           const delay = this.backoff.next();
           if (this.backoff.attempts === 1) this.log.warn({ endpoint: this.key, err: errorMessage(err), retry_ms: delay }, 'modbus: cannot connect; retrying with backoff');
-          await this.sleep(delay);
+          await this.pause.sleep(delay);
           continue;
         }
       }
       const g = this.nextGroup();
       const wait = g.due - Date.now();
       if (wait > 0) {
-        await this.sleep(wait);
+        await this.pause.sleep(wait);
         continue;
       }
       if (!this.sink.blocked) await this.poll(g);
@@ -253,19 +254,6 @@ export class ModbusEndpoint {
     for (const d of this.devices) this.metrics.modbusConnected.set({ device: d.cfg.name }, up ? 1 : 0);
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((res) => {
-      const t = setTimeout(() => {
-        this.wake = undefined;
-        res();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        this.wake = undefined;
-        res();
-      };
-    });
-  }
 }
 
 /** All Modbus endpoints of a configuration. */

@@ -13,6 +13,16 @@ afterAll(async () => {
   for (const p of procs) p.kill('SIGKILL');
 });
 
+/** An RTU server (modbus-serial ServerSerial) on a serial device, in its own process. */
+async function startRtuServer(path: string, unit: number): Promise<void> {
+  const server = fork(join(ROOT, 'test/helpers/modbus-rtu-server.mjs'), [path, String(unit)], { stdio: 'ignore' });
+  procs.push(server);
+  await new Promise<void>((res, rej) => {
+    server.once('message', () => res());
+    server.once('exit', (c) => rej(new Error(`RTU server exited ${c}`)));
+  });
+}
+
 describe('Modbus RTU over a pseudo-terminal pair (socat)', () => {
   it('polls an RTU server on a serial line', async () => {
     const dir = tempDir('fg-rtu-');
@@ -20,12 +30,7 @@ describe('Modbus RTU over a pseudo-terminal pair (socat)', () => {
     const socat = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
     procs.push(socat);
     await waitFor('the pty pair', () => existsSync(a) && existsSync(b), 10_000, 50);
-    const server = fork(join(ROOT, 'test/helpers/modbus-rtu-server.mjs'), [b, '7'], { stdio: 'ignore' });
-    procs.push(server);
-    await new Promise<void>((res, rej) => {
-      server.once('message', () => res());
-      server.once('exit', (c) => rej(new Error(`RTU server exited ${c}`)));
-    });
+    await startRtuServer(b, 7);
     const g = await TestGateway.create({
       yaml: `modbus:
   devices:
@@ -52,12 +57,7 @@ describe('Modbus RTU over a pseudo-terminal pair (socat)', () => {
     const socat = spawn('socat', [`pty,raw,echo=0,link=${dev}`, `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`], { stdio: 'ignore' });
     procs.push(socat);
     await waitFor('the pty', () => existsSync(dev), 10_000, 50);
-    const server = fork(join(ROOT, 'test/helpers/modbus-rtu-server.mjs'), [dev, '3'], { stdio: 'ignore' });
-    procs.push(server);
-    await new Promise<void>((res, rej) => {
-      server.once('message', () => res());
-      server.once('exit', (c) => rej(new Error(`RTU server exited ${c}`)));
-    });
+    await startRtuServer(dev, 3);
     const g = await TestGateway.create({
       yaml: `modbus:
   devices:
