@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 [ -x /usr/sbin/clickhouse-server ] || [ -x /usr/bin/clickhouse-server ] || need_apt+=(clickhouse-server)
 command -v socat >/dev/null || need_apt+=(socat)   # pseudo-terminal pairs for the Modbus RTU tests
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)   # the unit's exposure score
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "needs Debian packages: ${need_apt[*]} (run as root, or: sudo apt-get install -y ${need_apt[*]})" >&2
