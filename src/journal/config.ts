@@ -8,7 +8,8 @@ export const journalSchema = object(
     fsync_interval: duration({ description: 'With fsync: interval, how often to fdatasync.', default: 1000, defaultText: '1s', min: 1 }),
     segment_bytes: bytes({ description: 'A segment file is closed and a new one started once it passes this size (at the next chunk boundary).', default: 64 * 1024 * 1024, defaultText: '64MiB', min: 4096 }),
     max_bytes: bytes({ description: 'Upper bound of the journal on disk. What happens when it is reached is on_full.', default: 1024 ** 3, defaultText: '1GiB', min: 8192 }),
-    on_full: oneOf(['drop_oldest', 'block'], { description: 'drop_oldest: delete the oldest segment even if a sink has not sent it (counted in fieldgate_journal_dropped_records_total); block: withhold PUBACKs and stop accepting until a sink catches up.', default: 'drop_oldest' }),
+    min_free_bytes: bytes({ description: 'Low-disk watermark of state_dir\'s filesystem: below it the journal stops growing (per on_full) and the embedded store pauses, before the card is full (fieldgate_disk_low). 0 turns the check off.', default: 256 * 1024 * 1024, defaultText: '256MiB', min: 0 }),
+    on_full: oneOf(['drop_oldest', 'block'], { description: 'What a full journal (max_bytes, or the disk below min_free_bytes) does. drop_oldest: delete the oldest segment even if a sink has not sent it (counted in fieldgate_journal_dropped_records_total); block: withhold PUBACKs and pause polling until there is room.', default: 'drop_oldest' }),
   },
   {
     description: 'The durable journal under state_dir/journal: every value is accepted once it is here, and only then.',

@@ -85,6 +85,8 @@ export class Journal implements JournalPort {
   private readonly readFds = new Map<number, number>();
 
   private isBlocked = false;
+  /** The disk guard says state_dir's filesystem is below its watermark. */
+  private diskLow = false;
   private unblockWaiters: Array<() => void> = [];
   private closed = false;
   private droppedSinceLog = 0;
@@ -305,7 +307,7 @@ export class Journal implements JournalPort {
     if (this.chunkRecords >= this.opts.batch.max_rows || this.chunkBytes >= this.opts.batch.max_bytes) this.cut();
     else if (this.open.bytes >= this.opts.journal.commit_bytes) this.commitSoon(true);
     else if (!this.commitTimer) this.commitSoon(false);
-    if (this.totalBytes > this.opts.journal.max_bytes) this.enforceBound();
+    if (this.totalBytes > this.opts.journal.max_bytes || (this.diskLow && !this.isBlocked && this.opts.journal.on_full === 'block')) this.enforceBound();
   }
 
   /** Moves the filled part of the tail buffer into the open batch. */
@@ -364,6 +366,10 @@ export class Journal implements JournalPort {
     this.segments.push(seg);
     this.active = seg;
     this.open = this.newBatch();
+    // Low disk with drop_oldest: a new segment costs the oldest one, so the journal does not grow.
+    if (this.diskLow && this.opts.journal.on_full === 'drop_oldest' && this.segments.length > 1) {
+      this.dropDown(this.totalBytes - this.segments[0]!.size, 'disk_low');
+    }
     this.updateGauges();
   }
 
@@ -560,7 +566,7 @@ export class Journal implements JournalPort {
     }
     this.updateLag();
     this.updateGauges();
-    if (this.isBlocked && this.totalBytes <= this.opts.journal.max_bytes) this.unblock();
+    if (this.isBlocked && !this.diskLow && this.totalBytes <= this.opts.journal.max_bytes) this.unblock();
   }
 
   private deleteSegment(seg: Segment): void {
@@ -576,7 +582,17 @@ export class Journal implements JournalPort {
     });
   }
 
-  /** The journal passed max_bytes: drop the oldest segment or block, per on_full. */
+  /**
+   * The disk guard changed its mind. A low disk counts as full: with block, acceptance waits;
+   * with drop_oldest, every new segment drops the oldest one, so the journal stops growing.
+   */
+  setDiskLow(low: boolean): void {
+    this.diskLow = low;
+    if (low && this.opts.journal.on_full === 'block') this.enforceBound();
+    else if (!low && this.isBlocked && this.totalBytes <= this.opts.journal.max_bytes) this.unblock();
+  }
+
+  /** The journal passed max_bytes (or the disk is low, with block): drop the oldest segment or block, per on_full. */
   private enforceBound(): void {
     if (this.opts.journal.on_full === 'block') {
       if (!this.isBlocked) {
@@ -591,7 +607,12 @@ export class Journal implements JournalPort {
       this.cut();
       if (this.segments.length === 1) this.roll();
     }
-    while (this.totalBytes > this.opts.journal.max_bytes && this.segments.length > 1) {
+    this.dropDown(this.opts.journal.max_bytes, 'journal_full');
+  }
+
+  /** Deletes the oldest segments until the journal holds at most `bound` bytes (one segment stays). */
+  private dropDown(bound: number, reason: 'journal_full' | 'disk_low'): void {
+    while (this.totalBytes > bound && this.segments.length > 1) {
       const seg = this.segments.shift()!;
       const end = seg.base + seg.size;
       let dropped = 0;
@@ -607,12 +628,12 @@ export class Journal implements JournalPort {
       }
       while (this.chunks.length > 0 && this.chunks[0]!.segment === seg.base) this.chunks.shift();
       this.deleteSegment(seg);
-      this.opts.metrics.journalDroppedRecords.inc({ reason: 'journal_full' }, dropped);
+      this.opts.metrics.journalDroppedRecords.inc({ reason }, dropped);
       this.droppedSinceLog += dropped;
     }
     const t = this.now();
     if (t - this.lastDropLog >= 60_000 && this.droppedSinceLog > 0) {
-      this.opts.log.warn({ dropped_records: this.droppedSinceLog, max_bytes: this.opts.journal.max_bytes }, 'journal: full; dropped the oldest unsent records (on_full: drop_oldest)');
+      this.opts.log.warn({ dropped_records: this.droppedSinceLog, reason, max_bytes: this.opts.journal.max_bytes }, 'journal: full; dropped the oldest unsent records (on_full: drop_oldest)');
       this.droppedSinceLog = 0;
       this.lastDropLog = t;
     }

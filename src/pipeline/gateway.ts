@@ -13,6 +13,7 @@ import { Broker, parseBind } from '../broker/client.js';
 import type { Config } from '../config/schema.js';
 import type { WorkerData } from '../encode/worker.js';
 import { Journal } from '../journal/journal.js';
+import { DiskGuard } from '../journal/disk.js';
 import { ChdbTransport, loadChdb } from '../sinks/clickhouse/chdb-client.js';
 import { DeadLetters, letterPayload, listFiles, type DeadLetter } from '../sinks/clickhouse/deadletter.js';
 import { HttpTransport } from '../sinks/clickhouse/http-client.js';
@@ -47,6 +48,7 @@ export class Gateway {
   private runner: SinkRunner | undefined;
   private queryTail: Promise<unknown> = Promise.resolve();
   private readonly deadLetterDir: string;
+  readonly disk: DiskGuard;
 
   constructor(
     private readonly cfg: Config,
@@ -58,6 +60,7 @@ export class Gateway {
     this.modbus = new ModbusSource(cfg.modbus, this.journal, metrics, log);
     this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log);
     this.deadLetterDir = join(cfg.state_dir, 'deadletter');
+    this.disk = new DiskGuard(cfg.state_dir, cfg.journal.min_free_bytes, metrics, log);
   }
 
   async start(): Promise<void> {
@@ -66,6 +69,8 @@ export class Gateway {
     mkdirSync(this.cfg.state_dir, { recursive: true });
     const rec = this.journal.recover();
     this.log.info({ ...rec, state_dir: this.cfg.state_dir }, 'journal: recovered');
+    this.disk.onChange((low) => this.journal.setDiskLow(low));
+    this.disk.start();
     await this.http.start();
     await this.broker.start();
     this.modbus.start();
@@ -90,7 +95,8 @@ export class Gateway {
       deadLetters: new DeadLetters(this.deadLetterDir, this.cfg.clickhouse.deadletter_max_bytes, this.log),
       reread: (id) => this.reread(id),
     });
-    this.runner = new SinkRunner({ journal: this.journal, pool: this.pool, sink: this.sink, metrics: this.metrics, log: this.log, ...(spoolDir ? { spoolDir } : {}) });
+    const disk = this.disk;
+    this.runner = new SinkRunner({ journal: this.journal, pool: this.pool, sink: this.sink, metrics: this.metrics, log: this.log, ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}) });
     this.runner.start();
     this.log.info({ workers: threads, sink: this.transport.kind, target: this.transport.target }, 'fieldgate: started');
   }
@@ -112,6 +118,7 @@ export class Gateway {
     await this.transport?.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'clickhouse: close failed'));
     await this.journal.close();
     await this.http.stop();
+    this.disk.stop();
     this.log.info('fieldgate: stopped');
   }
 
@@ -144,7 +151,7 @@ export class Gateway {
     const sink = this.sink?.status(this.journal.lag(SINK_NAME));
     const blocked = this.journal.blocked;
     const ok = !blocked && (sink === undefined || sink.state !== 'failing');
-    return { ready: ok, body: { ready: ok, journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition }, sinks: sink ? [sink] : [] } };
+    return { ready: ok, body: { ready: ok, journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition }, disk: { low: this.disk.low, free_bytes: this.disk.free }, sinks: sink ? [sink] : [] } };
   }
 
   status(): unknown {

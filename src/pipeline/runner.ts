@@ -22,6 +22,8 @@ export interface RunnerOptions {
   log: Logger;
   /** Folder where workers write RowBinary for the embedded store; undefined for servers. */
   spoolDir?: string;
+  /** True while inserts must wait (the embedded store on a disk below its watermark). */
+  paused?: () => boolean;
 }
 
 export class SinkRunner {
@@ -66,6 +68,8 @@ export class SinkRunner {
       this.fill();
       if (!r) continue; // dropped by the journal (on_full: drop_oldest)
       this.account(r);
+      while (this.o.paused?.() && !this.stopping) await new Promise((res) => setTimeout(res, 250));
+      if (this.stopping) return;
       this.inFlight = true;
       try {
         await sink.insertChunk({ chunkId: next.chunk.id, tables: r.tables, recordStarts: r.recordStarts, spooled: r.spooled, firstReceived: r.firstReceived, lastReceived: r.lastReceived });

@@ -23,6 +23,8 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     journalBlocked: new Gauge({ name: 'fieldgate_journal_blocked', help: '1 while a full journal withholds acceptance (on_full: block).', registers: r }),
     journalChunks: new Counter({ name: 'fieldgate_journal_chunks_sealed_total', help: 'Chunks cut by the sealer.', registers: r }),
     journalTornBytes: new Counter({ name: 'fieldgate_journal_truncated_bytes_total', help: 'Bytes of a torn tail truncated at recovery.', registers: r }),
+    diskFreeBytes: new Gauge({ name: 'fieldgate_disk_free_bytes', help: "Free bytes on state_dir's filesystem (for unprivileged users).", registers: r }),
+    diskLow: new Gauge({ name: 'fieldgate_disk_low', help: '1 while free space is below journal.min_free_bytes: the journal does not grow and the embedded store pauses.', registers: r }),
     sinkLagBytes: new Gauge({ name: 'fieldgate_sink_lag_bytes', help: 'Journal bytes a sink has not yet acknowledged.', labelNames: ['sink'], registers: r }),
     sinkLagChunks: new Gauge({ name: 'fieldgate_sink_lag_chunks', help: 'Sealed chunks a sink has not yet acknowledged.', labelNames: ['sink'], registers: r }),
     // ingest

@@ -18,6 +18,7 @@ export const JOURNAL_DEFAULTS: JournalConfig = {
   fsync_interval: 1000,
   segment_bytes: 64 * 1024 * 1024,
   max_bytes: 1024 ** 3,
+  min_free_bytes: 0,
   on_full: 'drop_oldest',
 };
 

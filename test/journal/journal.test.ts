@@ -131,6 +131,23 @@ describe('journal', () => {
     await journal.close();
   });
 
+  it('stops growing on a low disk with drop_oldest: each new segment costs the oldest', async () => {
+    const dir = tempDir();
+    const { journal, metrics } = openJournal(dir, { segment_bytes: 4096, max_bytes: 1024 ** 3 }, { max_rows: 10 });
+    for (let i = 0; i < 300; i++) journal.appendMqtt(1, 1, 'topic/x', 'c', Buffer.alloc(40, 1));
+    await journal.flush();
+    const before = readdirSync(join(dir, 'journal')).length;
+    journal.setDiskLow(true);
+    for (let i = 0; i < 1000; i++) journal.appendMqtt(1, 1, 'topic/x', 'c', Buffer.alloc(40, 1));
+    await journal.flush();
+    // (the segment after the last cut may not have its file yet when counted first)
+    expect(readdirSync(join(dir, 'journal')).length).toBeLessThanOrEqual(before + 1);
+    const dropped = (await metrics.journalDroppedRecords.get()).values.find((v) => v.labels.reason === 'disk_low')?.value ?? 0;
+    expect(dropped).toBeGreaterThan(0);
+    expect(dropped + journal.chunksAfter(0).reduce((a, c) => a + c.records, 0)).toBe(1300);
+    await journal.close();
+  });
+
   it('refuses a segment written by a newer format', async () => {
     const dir = tempDir();
     const { journal } = openJournal(dir);
