@@ -14,7 +14,7 @@ export const clickhouseSchema = object(
     password_file: optional(str({ description: 'A file whose content (without the trailing newline) is the password.', example: '/etc/fieldgate/clickhouse.pass' })),
     tls_ca_file: optional(str({ description: 'PEM file of the CA that signed the server certificate (https).', example: '/etc/fieldgate/ca.pem' })),
     create_tables: bool({ description: 'Create the database and tables on first connect (DDL adapted to the server version). When off, a missing table is a fatal error for the sink.', default: true }),
-    ttl: optional(duration({ description: 'Delete rows older than this (a table TTL, on servers that have TTL).', example: '90d', min: 86_400_000 })),
+    ttl: duration({ description: 'Rows older than this are deleted by the table TTL (servers from 20.x and the embedded store; set when the table is created). 0d keeps rows forever.', default: 90 * 86_400_000, defaultText: '90d', min: 0 }),
     dedup_window: int({ description: 'Insert tokens a table remembers for deduplication (non_replicated_deduplication_window): how many chunks a replay can go back and still be exactly-once.', default: 10_000, min: 0 }),
     request_timeout: duration({ description: 'Time limit of one insert or DDL request.', default: 60_000, defaultText: '60s', min: 100 }),
     retry_initial: duration({ description: 'First delay after a failed insert; doubles up to retry_max, with jitter.', default: 500, defaultText: '500ms', min: 1 }),

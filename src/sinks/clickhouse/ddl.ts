@@ -49,7 +49,7 @@ export function pointsDdl(f: ServerFeatures, o: PointsDdlOptions): string[] {
   if (f.dedupWindow && o.dedupWindow > 0) settings.push(`non_replicated_deduplication_window = ${o.dedupWindow}`);
   // Embedded: a power cut must not lose a part the cursor has already passed.
   if (f.embedded) settings.push('fsync_after_insert = 1', 'fsync_part_directory = 1');
-  const ttl = o.ttlMs ? ` TTL toDateTime(ts) + INTERVAL ${Math.max(1, Math.round(o.ttlMs / 86_400_000))} DAY` : '';
+  const ttl = o.ttlMs && o.ttlMs > 0 ? ` TTL toDateTime(ts) + INTERVAL ${Math.max(1, Math.round(o.ttlMs / 86_400_000))} DAY` : '';
   return [
     `CREATE DATABASE IF NOT EXISTS ${db}`,
     `CREATE TABLE IF NOT EXISTS ${t} (` +
