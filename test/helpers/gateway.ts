@@ -19,6 +19,10 @@ export interface GatewayOptions {
   stateDir?: string;
   batchMaxDelay?: string;
   env?: Record<string, string>;
+  /** Another runtime: the command (and arguments) that runs the gateway instead of this node. */
+  node?: string[];
+  /** How long start() waits for /healthz (emulated runtimes are slow). */
+  startTimeoutMs?: number;
 }
 
 export class TestGateway {
@@ -73,14 +77,15 @@ export class TestGateway {
   }
 
   async start(): Promise<void> {
-    this.proc = spawn(process.execPath, [BIN, 'run', '-c', this.config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.o.env } });
+    const [cmd, ...pre] = this.o.node ?? [process.execPath];
+    this.proc = spawn(cmd!, [...pre, BIN, 'run', '-c', this.config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.o.env } });
     const p = this.proc;
     p.stdout?.on('data', (d: Buffer) => (this.logs += d.toString()));
     p.stderr?.on('data', (d: Buffer) => (this.logs += d.toString()));
     await waitFor('gateway /healthz', async () => {
       if (p.exitCode !== null) throw new Error(`gateway exited ${p.exitCode}: ${this.logs.slice(-2000)}`);
       return (await fetch(`http://127.0.0.1:${this.httpPort}/healthz`)).ok;
-    }, 30_000, 50);
+    }, this.o.startTimeoutMs ?? 30_000, 50);
   }
 
   get alive(): boolean {
