@@ -21,6 +21,7 @@ export const clickhouseSchema = object(
     retry_max: duration({ description: 'Longest delay between retries.', default: 30_000, defaultText: '30s', min: 1 }),
     query_timeout: duration({ description: 'Time limit of a query run through the gateway (fieldgate query, POST /query).', default: 30_000, defaultText: '30s', min: 100 }),
     query_max_memory: bytes({ description: 'Memory limit of a query run through the gateway.', default: 512 * 1024 * 1024, defaultText: '512MiB', min: 1024 * 1024 }),
+    embedded_max_memory: bytes({ description: 'Memory limit of each insert into the embedded store (chDB runs in the gateway\'s process; queries have query_max_memory).', default: 1024 ** 3, defaultText: '1GiB', min: 16 * 1024 * 1024 }),
     deadletter_max_bytes: bytes({ description: 'Size cap of state_dir/deadletter (rows the store rejected); the oldest file goes first, counted.', default: 64 * 1024 * 1024, defaultText: '64MiB', min: 4096 }),
   },
   {

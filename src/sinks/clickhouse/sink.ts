@@ -146,6 +146,7 @@ export class ClickHouseSink {
       this.checkStopped();
       const settings: Record<string, string | number> = {};
       if (features.dedupToken) settings.insert_deduplication_token = token;
+      if (features.embedded) settings.max_memory_usage = this.o.cfg.embedded_max_memory;
       const t0 = process.hrtime.bigint();
       try {
         await this.o.transport.insert(this.tableName(t.table), { data, ...(whole && file ? { file } : {}), structure: pointsStructure(features) }, settings);
