@@ -1,0 +1,74 @@
+// Memory under load: QoS 1 single values at 50,000 msg/s for 20 s (8 s with
+// --short) into the gateway, once with the HTTP sink (Debian's clickhouse-server)
+// and once with the embedded store; prints each gateway's peak RSS (VmHWM).
+// Target: under 250 MB with the HTTP sink; chDB is reported separately.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClickHouseServer } from './lib/clickhouse-server.mjs';
+import { RawPublisher } from './lib/raw-mqtt.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SECONDS = process.argv.includes('--short') ? 8 : 20;
+const RATE = 50_000;
+const TARGET_MB = 250;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const port = () => new Promise((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
+const hwm = (pid) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+
+async function run(label, clickhouse) {
+  const dir = mkdtempSync(join(tmpdir(), 'fg-rss-'));
+  const [mqtt, http] = [await port(), await port()];
+  writeFileSync(join(dir, 'c.yaml'), `state_dir: ${join(dir, 'state')}\nlog: { level: warn }\nbroker: { listeners: [ { type: tcp, bind: "127.0.0.1:${mqtt}" } ] }\nmqtt: { routes: [ { topic: "plant/{device}/{tag+}", format: number } ] }\nhttp: { bind: "127.0.0.1:${http}" }\n${clickhouse ? `clickhouse: { url: "${clickhouse}", database: fg_rss }\n` : ''}`);
+  const gw = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '-c', join(dir, 'c.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  for (;;) {
+    try {
+      const r = await (await fetch(`http://127.0.0.1:${http}/readyz`)).json();
+      if (r.sinks[0]?.state === 'connected') break;
+    } catch {}
+    await sleep(100);
+  }
+  const idle = hwm(gw.pid);
+  const pubs = [];
+  for (let i = 0; i < 4; i++) {
+    const p = new RawPublisher({ port: mqtt, clientId: `rss-${i}`, qos: 1, inflight: 2000 });
+    await p.connect();
+    pubs.push(p);
+  }
+  const t0 = Date.now();
+  let sent = 0;
+  while (Date.now() - t0 < SECONDS * 1000) {
+    const due = Math.floor(((Date.now() - t0) * RATE) / 1000);
+    while (sent < due) pubs[sent % 4].publish(`plant/rss${sent % 50}/v`, String(sent), sent++);
+    await sleep(5);
+  }
+  while (pubs.some((p) => p.pending.size > 0)) await sleep(10);
+  const acked = pubs.reduce((a, p) => a + p.acked, 0);
+  for (const p of pubs) p.close();
+  const rate = acked / ((Date.now() - t0) / 1000);
+  await sleep(2000);
+  const peak = hwm(gw.pid);
+  gw.kill('SIGTERM');
+  await new Promise((r) => gw.once('exit', r));
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`${label.padEnd(28)} ${Math.round(rate)} msg/s acknowledged, RSS idle ${(idle / 1e6).toFixed(0)} MB, peak ${(peak / 1e6).toFixed(0)} MB`);
+  return peak;
+}
+
+console.log(`fieldgate memory benchmark: QoS 1 at ${RATE} msg/s for ${SECONDS} s`);
+const server = await ClickHouseServer.create();
+let httpPeak;
+try {
+  httpPeak = await run('HTTP sink (clickhouse-server)', server.url);
+} finally {
+  await server.stop();
+}
+await run('embedded chDB', undefined);
+console.log(`HTTP sink peak RSS ${(httpPeak / 1e6).toFixed(0)} MB (target < ${TARGET_MB} MB)`);
+if (httpPeak > 2 * TARGET_MB * 1e6) {
+  console.log('FAIL: more than twice the memory target');
+  process.exit(1);
+}
