@@ -15,6 +15,7 @@ import { createMetrics } from '../telemetry/metrics.js';
 import { Journal } from '../journal/journal.js';
 import { lockHolder, lockStateDir } from './lock.js';
 import { PlantSimulator } from './simulate.js';
+import { SystemdNotifier } from './notify.js';
 import { parseDuration } from '../core/units.js';
 
 /** Where the demo plant's Modbus machine listens (config/demo.yaml polls it). */
@@ -173,6 +174,9 @@ async function run(a: Args): Promise<number> {
     unlock();
     throw err;
   }
+  const notifier = new SystemdNotifier(log);
+  notifier.send(`READY=1\nSTATUS=listening on ${gw.broker.bound.map((b) => `${b.host}:${b.port}`).join(', ')}`);
+  notifier.startWatchdog(() => gw.progressing());
   if (a.flags.has('--simulate')) {
     const l = cfg.broker.listeners[0];
     const bound = gw.broker.bound[0];
@@ -190,6 +194,7 @@ async function run(a: Args): Promise<number> {
       }
       stopping = true;
       log.info({ signal: sig }, 'fieldgate: stopping');
+      notifier.stop();
       sim?.stop();
       gw.stop().then(
         () => {

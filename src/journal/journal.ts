@@ -69,6 +69,8 @@ export class Journal implements JournalPort {
   private fsyncTimer: NodeJS.Timeout | undefined;
   private readonly retry = new Backoff(50, 5000);
   private lastCommitStart = 0;
+  /** When the last group commit finished (for the watchdog). */
+  lastCommitAt = Date.now();
 
   private chunkStart = 0;
   private chunkRecords = 0;
@@ -426,6 +428,7 @@ export class Journal implements JournalPort {
       this.opts.metrics.journalCommits.inc();
       this.opts.metrics.journalCommitSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
       this.committed = batch.start + batch.bytes;
+      this.lastCommitAt = this.now();
       this.flushing = undefined;
       for (const o of batch.owned) this.pool.push(o);
       for (const l of this.commitListeners) l(this.committed);

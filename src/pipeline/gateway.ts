@@ -136,6 +136,18 @@ export class Gateway {
     }
   }
 
+  /**
+   * For the systemd watchdog: the journal commits what it holds (no commit hung for 30 s) and the
+   * sink, when chunks wait for it, keeps making requests (inserting, or failing and retrying on
+   * schedule). A sink that buffers through an outage is progress; a wedged one is not.
+   */
+  progressing(now = Date.now()): boolean {
+    const journalStuck = this.journal.uncommittedBytes > 0 && now - this.journal.lastCommitAt > 30_000;
+    const limit = 2 * this.cfg.clickhouse.request_timeout + this.cfg.clickhouse.retry_max + 5_000;
+    const sinkStuck = !!this.runner?.hasWork && !!this.sink && now - this.sink.lastActivityAt > limit;
+    return !journalStuck && !sinkStuck;
+  }
+
   // ---- HTTP handlers ----
 
   beforeScrape(): void {

@@ -35,6 +35,11 @@ export class SinkRunner {
   private readonly sampleLog: RateLimitedLog;
   inFlight = false;
 
+  /** Chunks wait for this sink. */
+  get hasWork(): boolean {
+    return this.queue.length > 0 || this.pending.length > 0 || this.inFlight;
+  }
+
   constructor(private readonly o: RunnerOptions) {
     this.sampleLog = new RateLimitedLog(o.log);
   }

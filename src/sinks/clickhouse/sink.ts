@@ -69,6 +69,8 @@ export class ClickHouseSink {
   state: SinkState = 'starting';
   lastError: string | undefined;
   features: ServerFeatures | undefined;
+  /** When the sink last finished a request, good or bad (for the watchdog). */
+  lastActivityAt = Date.now();
   private stopping = false;
   private readonly pause = new Pause();
   private readonly backoff: Backoff;
@@ -208,6 +210,7 @@ export class ClickHouseSink {
   }
 
   private setUp(up: boolean): void {
+    this.lastActivityAt = Date.now();
     this.o.metrics.sinkUp.set({ sink: this.name }, up ? 1 : 0);
     if (up) {
       if (this.state !== 'connected' && this.state !== 'starting') this.o.log.info({ sink: this.name }, 'clickhouse: inserting again');
