@@ -13,6 +13,7 @@ export class RawPublisher {
   room(): Promise<void>;
   publish(topic: string, payload: string | Buffer, tag?: number): boolean;
   publishBatch(template: PublishTemplate, count: number, tag?: number): boolean;
+  drained(): Promise<void>;
   unacked(): number[];
   close(): void;
   destroy(): void;

@@ -185,6 +185,16 @@ export class RawPublisher {
     return this.socket.write(out);
   }
 
+  /** Resolves once the socket can take more (after a write returned false), or it closed. */
+  drained() {
+    const s = this.socket;
+    if (!s || !s.writableNeedDrain || s.destroyed) return Promise.resolve();
+    return new Promise((r) => {
+      s.once('drain', r);
+      s.once('close', r);
+    });
+  }
+
   /** Unacknowledged messages (their tags) — after a crash these may or may not have been stored. */
   unacked() {
     return [...this.pending.values()].map((p) => p[0]);
