@@ -9,10 +9,11 @@
 // timestamps of the changing tags) and rows/s into the store. Target: under
 // 40 % of one core.
 import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds, sleep } from './lib/proc.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHORT = process.argv.includes('--short');
@@ -22,11 +23,6 @@ const TAGS = 30;
 const FARMS = 2;
 const FIRST_PORT = 21000;
 const TARGET = 0.4;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const cpu = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
 
 const farms = [];
 for (let f = 0; f < FARMS; f++) {
@@ -50,10 +46,10 @@ for (;;) {
   await sleep(500);
 }
 await sleep(3000); // every link up, schedules settled
-const c0 = cpu(gw.pid);
+const c0 = cpuSeconds(gw.pid);
 const t0 = Date.now();
 await sleep(SECONDS * 1000);
-const share = (cpu(gw.pid) - c0) / SECONDS;
+const share = (cpuSeconds(gw.pid) - c0) / SECONDS;
 const t1 = Date.now();
 await sleep(2500); // the last chunk reaches the store
 const rows = Number(await query(`SELECT count() FROM fieldgate.points WHERE ts >= fromUnixTimestamp64Milli(${t0}) AND ts < fromUnixTimestamp64Milli(${t1})`));

@@ -3,25 +3,22 @@
 // and once with the embedded store; prints each gateway's peak RSS (VmHWM).
 // Target: under 250 MB with the HTTP sink; chDB is reported separately.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClickHouseServer } from './lib/clickhouse-server.mjs';
+import { freePort, peakRss, sleep } from './lib/proc.mjs';
 import { RawPublisher } from './lib/raw-mqtt.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = process.argv.includes('--short') ? 8 : 20;
 const RATE = 50_000;
 const TARGET_MB = 250;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const port = () => new Promise((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
-const hwm = (pid) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
 
 async function run(label, clickhouse) {
   const dir = mkdtempSync(join(tmpdir(), 'fg-rss-'));
-  const [mqtt, http] = [await port(), await port()];
+  const [mqtt, http] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'c.yaml'), `state_dir: ${join(dir, 'state')}\nlog: { level: warn }\nbroker: { listeners: [ { type: tcp, bind: "127.0.0.1:${mqtt}" } ] }\nmqtt: { routes: [ { topic: "plant/{device}/{tag+}", format: number } ] }\nhttp: { bind: "127.0.0.1:${http}" }\n${clickhouse ? `clickhouse: { url: "${clickhouse}", database: fg_rss }\n` : ''}`);
   const gw = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '-c', join(dir, 'c.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
   for (;;) {
@@ -31,7 +28,7 @@ async function run(label, clickhouse) {
     } catch {}
     await sleep(100);
   }
-  const idle = hwm(gw.pid);
+  const idle = peakRss(gw.pid);
   const pubs = [];
   for (let i = 0; i < 4; i++) {
     const p = new RawPublisher({ port: mqtt, clientId: `rss-${i}`, qos: 1, inflight: 2000 });
@@ -50,7 +47,7 @@ async function run(label, clickhouse) {
   for (const p of pubs) p.close();
   const rate = acked / ((Date.now() - t0) / 1000);
   await sleep(2000);
-  const peak = hwm(gw.pid);
+  const peak = peakRss(gw.pid);
   gw.kill('SIGTERM');
   await new Promise((r) => gw.once('exit', r));
   rmSync(dir, { recursive: true, force: true });
