@@ -3,18 +3,19 @@
  * that writes chunk boundaries into the journal itself, and one persisted
  * cursor per sink. See docs/architecture.md, "The journal".
  */
-import { closeSync, fdatasync, mkdirSync, openSync, readdirSync, readSync, fstatSync, ftruncateSync, unlink, writev, close as closeFd, open as openFd, read } from 'node:fs';
+import { closeSync, fdatasync, mkdirSync, openSync, unlink, writev, close as closeFd, open as openFd, read } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { FgError, errorMessage } from '../core/errors.js';
 import { Backoff } from '../core/backoff.js';
-import { CUT_PAYLOAD, FRAME_HEADER, MQTT_FIXED, POINT_FIXED, RecordKind, readCut, walkFrames, type Point } from '../core/records.js';
+import { CUT_PAYLOAD, FRAME_HEADER, MQTT_FIXED, POINT_FIXED, RecordKind, type Point } from '../core/records.js';
 import type { JournalPort } from '../core/ports.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { BatchConfig, JournalConfig } from './config.js';
 import { JournalCursor, fsyncDir, readCursor, type CursorState } from './cursor.js';
-import { SEGMENT_HEADER, checkSegmentHeader, parseSegmentName, segmentHeader, segmentName, type Chunk, type Segment } from './segment.js';
+import { scanSegments } from './recover.js';
+import { SEGMENT_HEADER, segmentHeader, segmentName, type Chunk, type Segment } from './segment.js';
 
 const TAIL_BUFFER = 256 * 1024;
 
@@ -125,76 +126,11 @@ export class Journal implements JournalPort {
     let maxCursorChunk = 0;
     for (const s of states.values()) maxCursorChunk = Math.max(maxCursorChunk, s.chunk);
 
-    const bases = readdirSync(this.segDir)
-      .map(parseSegmentName)
-      .filter((b): b is number => b !== undefined)
-      .sort((a, b) => a - b);
-    let truncated = 0;
-    let lastCut = 0;
-    let openStart = -1;
-    let openRecords = 0;
-    let openBytes = 0;
-    for (let i = 0; i < bases.length; i++) {
-      const base = bases[i]!;
-      const path = join(this.segDir, segmentName(base));
-      const fd = openSync(path, 'r+');
-      try {
-        const size = fstatSync(fd).size;
-        const head = Buffer.alloc(SEGMENT_HEADER);
-        readSync(fd, head, 0, SEGMENT_HEADER, 0);
-        checkSegmentHeader(path, head, base);
-        const next = bases[i + 1];
-        const isLast = next === undefined;
-        const seg: Segment = { base, path, size: size - SEGMENT_HEADER, records: 0, created: true };
-        // Segments wholly behind every cursor are only measured, not scanned.
-        const scan = isLast || next > minPos;
-        if (scan) {
-          const data = Buffer.allocUnsafe(size - SEGMENT_HEADER);
-          readSync(fd, data, 0, data.length, SEGMENT_HEADER);
-          openStart = base;
-          openRecords = 0;
-          openBytes = 0;
-          const stop = walkFrames(data, 0, data.length, true, (kind, ps, _pe, fs) => {
-            if (kind === RecordKind.Cut) {
-              const cut = readCut(data, ps);
-              const endPos = base + fs;
-              const nextPos = base + ps + CUT_PAYLOAD;
-              lastCut = Math.max(lastCut, cut.chunkId);
-              if (nextPos > minPos) {
-                this.chunks.push({ id: cut.chunkId, segment: base, start: cut.start, end: endPos, next: nextPos, records: cut.records, sealedAt: this.now() });
-              }
-              openStart = nextPos;
-              openRecords = 0;
-              openBytes = 0;
-            } else {
-              seg.records++;
-              openRecords++;
-              openBytes += _pe - fs;
-            }
-          }, crc32);
-          if (stop < data.length) {
-            const lost = data.length - stop;
-            if (isLast) {
-              ftruncateSync(fd, SEGMENT_HEADER + stop);
-              seg.size = stop;
-              truncated += lost;
-              this.opts.metrics.journalTornBytes.inc(lost);
-              this.opts.log.warn({ segment: path, offset: stop, bytes: lost }, 'journal: truncated a torn tail');
-            } else {
-              this.opts.log.error({ segment: path, offset: stop, bytes: lost }, 'journal: corrupt frame inside a closed segment; the rest of that segment is skipped');
-              this.opts.metrics.journalDroppedRecords.inc({ reason: 'corrupt' }, 0);
-            }
-          }
-          if (!isLast && openRecords > 0) {
-            // Records after the last cut of a closed segment (possible only after corruption) are not sent.
-            this.opts.metrics.journalDroppedRecords.inc({ reason: 'corrupt' }, openRecords);
-          }
-        }
-        this.segments.push(seg);
-      } finally {
-        closeSync(fd);
-      }
-    }
+    const scan = scanSegments(this.segDir, minPos, this.opts.metrics, this.opts.log);
+    this.segments = scan.segments;
+    this.chunks.push(...scan.chunks);
+    const { truncated, lastCut, openRecords, openBytes } = scan;
+    let openStart = scan.openStart;
     if (this.segments.length === 0) {
       const base = minPos === Number.MAX_SAFE_INTEGER ? 0 : minPos;
       this.segments.push({ base, path: join(this.segDir, segmentName(base)), size: 0, records: 0, created: false });
@@ -352,7 +288,7 @@ export class Journal implements JournalPort {
     this.position += frame;
     this.totalBytes += frame;
     this.active.size += frame;
-    this.sealed.push({ id, segment: this.active.base, start: this.chunkStart, end, next: this.position, records: this.chunkRecords, sealedAt: this.now() });
+    this.sealed.push({ id, segment: this.active.base, start: this.chunkStart, end, next: this.position, records: this.chunkRecords });
     this.opts.metrics.journalChunks.inc();
     this.chunkStart = this.position;
     this.chunkRecords = 0;

@@ -66,6 +66,4 @@ export interface Chunk {
   /** After its cut frame: where the next chunk starts; a cursor's position. */
   next: number;
   records: number;
-  /** Wall time the chunk was sealed (for latency metrics). */
-  sealedAt: number;
 }
