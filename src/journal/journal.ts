@@ -3,7 +3,7 @@
  * that writes chunk boundaries into the journal itself, and one persisted
  * cursor per sink. See docs/architecture.md, "The journal".
  */
-import { closeSync, fdatasync, mkdirSync, openSync, unlink, writev, close as closeFd, open as openFd, read } from 'node:fs';
+import { closeSync, fdatasync, mkdirSync, openSync, unlink, close as closeFd, open as openFd, read } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { FgError, errorMessage } from '../core/errors.js';
@@ -13,24 +13,12 @@ import type { JournalPort } from '../core/ports.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { BatchConfig, JournalConfig } from './config.js';
-import { JournalCursor, fsyncDir, readCursor, type CursorState } from './cursor.js';
+import { JournalCursor, readCursor, type CursorState } from './cursor.js';
 import { scanSegments } from './recover.js';
-import { SEGMENT_HEADER, segmentHeader, segmentName, type Chunk, type Segment } from './segment.js';
+import { writeBatch, type Batch, type Waiter } from './commit.js';
+import { SEGMENT_HEADER, segmentName, type Chunk, type Segment } from './segment.js';
 
 const TAIL_BUFFER = 256 * 1024;
-
-type Waiter = (err?: Error | null) => void;
-
-interface Batch {
-  segment: Segment;
-  /** Global position where the batch starts. */
-  start: number;
-  bufs: Buffer[];
-  /** Tail buffers to give back to the pool once written. */
-  owned: Buffer[];
-  bytes: number;
-  waiters: Waiter[];
-}
 
 export interface JournalOptions {
   dir: string;
@@ -350,7 +338,7 @@ export class Journal implements JournalPort {
     this.flushing = batch;
     this.lastCommitStart = this.now();
     const t0 = process.hrtime.bigint();
-    this.writeBatch(batch, (err) => {
+    writeBatch(batch, { segDir: this.segDir, sync: this.opts.journal.fsync === 'always', segments: () => this.segments }, (err) => {
       if (err) {
         this.opts.metrics.journalWriteErrors.inc();
         const delay = this.retry.next();
@@ -371,47 +359,6 @@ export class Journal implements JournalPort {
       for (const w of batch.waiters) w(null);
       this.publishCommittedChunks();
       this.drain();
-    });
-  }
-
-  private writeBatch(batch: Batch, done: (err: Error | null) => void): void {
-    const seg = batch.segment;
-    // A segment dropped by on_full: drop_oldest before its tail was written: nothing to write.
-    if (seg.dropped) return done(null);
-    const offset = SEGMENT_HEADER + (batch.start - seg.base);
-    const sync = this.opts.journal.fsync === 'always';
-    const write = (fd: number): void => {
-      if (batch.bytes === 0) return done(null);
-      writev(fd, batch.bufs, offset, (err) => {
-        if (err) return done(err);
-        if (!sync) return done(null);
-        fdatasync(fd, (e) => done(e));
-      });
-    };
-    if (seg.fd !== undefined) return write(seg.fd);
-    // First write into a new segment: create it with its header, make the entry durable.
-    openFd(seg.path, 'w+', (err, fd) => {
-      if (err) return done(err);
-      writev(fd, [segmentHeader(seg.base)], 0, (e) => {
-        if (e) {
-          closeFd(fd, () => done(e));
-          return;
-        }
-        fsyncDir(this.segDir).then(
-          () => {
-            const prev = this.segments.find((s) => s !== seg && s.fd !== undefined);
-            if (prev?.fd !== undefined) {
-              const old = prev.fd;
-              prev.fd = undefined;
-              fdatasync(old, () => closeFd(old, () => undefined));
-            }
-            seg.fd = fd;
-            seg.created = true;
-            write(fd);
-          },
-          (e2: Error) => done(e2),
-        );
-      });
     });
   }
 
