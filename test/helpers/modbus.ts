@@ -61,15 +61,22 @@ export class ModbusServer {
   }
 }
 
-/** Lays a big-endian value's bytes on the wire in a byte order, as register words. */
-export function wireWords(be: Buffer, order: string): number[] {
+/** Lays a big-endian value's bytes on the wire in a byte order (the inverse of decoding). */
+export function wireBytes(be: Buffer, order: string): Buffer {
   const words = be.length / 2;
   const wordSwap = ['CDAB', 'GHEFCDAB', 'DCBA', 'HGFEDCBA'].includes(order);
   const byteSwap = ['BADC', 'BADCFEHG', 'DCBA', 'HGFEDCBA'].includes(order);
-  const out: number[] = [];
+  const out = Buffer.alloc(be.length);
   for (let w = 0; w < words; w++) {
     const src = wordSwap ? words - 1 - w : w;
-    out.push(byteSwap ? (be[2 * src + 1]! << 8) | be[2 * src]! : be.readUInt16BE(2 * src));
+    out[2 * w] = be[2 * src + (byteSwap ? 1 : 0)]!;
+    out[2 * w + 1] = be[2 * src + (byteSwap ? 0 : 1)]!;
   }
   return out;
+}
+
+/** The same, as register words for a server's register map. */
+export function wireWords(be: Buffer, order: string): number[] {
+  const b = wireBytes(be, order);
+  return Array.from({ length: b.length / 2 }, (_, i) => b.readUInt16BE(2 * i));
 }

@@ -1,42 +1,29 @@
 import { describe, expect, it } from 'vitest';
 import { decodeRegisters, type ByteOrder, type RegisterTag } from '../../../src/sources/modbus/decode.js';
-
-/** Lays out a big-endian value's bytes on the wire for an order (the inverse of decoding). */
-function wire(be: Buffer, order: ByteOrder): Buffer {
-  const words = be.length / 2;
-  const wordSwap = ['CDAB', 'GHEFCDAB', 'DCBA', 'HGFEDCBA'].includes(order);
-  const byteSwap = ['BADC', 'BADCFEHG', 'DCBA', 'HGFEDCBA'].includes(order);
-  const out = Buffer.alloc(be.length);
-  for (let w = 0; w < words; w++) {
-    const src = wordSwap ? words - 1 - w : w;
-    out[2 * w] = be[2 * src + (byteSwap ? 1 : 0)]!;
-    out[2 * w + 1] = be[2 * src + (byteSwap ? 0 : 1)]!;
-  }
-  return out;
-}
+import { wireBytes } from '../../helpers/modbus.js';
 
 const tag = (type: RegisterTag['type'], order: ByteOrder = 'ABCD', extra: Partial<RegisterTag> = {}): RegisterTag => ({ type, order, scale: 1, offset: 0, ...extra });
 
 describe('Modbus register decoding', () => {
   it('reads the documented orders of a float32 (123.456 = 0x42F6E979)', () => {
-    expect([...wire(Buffer.from('42f6e979', 'hex'), 'CDAB')]).toEqual([0xe9, 0x79, 0x42, 0xf6]);
-    expect([...wire(Buffer.from('42f6e979', 'hex'), 'BADC')]).toEqual([0xf6, 0x42, 0x79, 0xe9]);
-    expect([...wire(Buffer.from('42f6e979', 'hex'), 'DCBA')]).toEqual([0x79, 0xe9, 0xf6, 0x42]);
+    expect([...wireBytes(Buffer.from('42f6e979', 'hex'), 'CDAB')]).toEqual([0xe9, 0x79, 0x42, 0xf6]);
+    expect([...wireBytes(Buffer.from('42f6e979', 'hex'), 'BADC')]).toEqual([0xf6, 0x42, 0x79, 0xe9]);
+    expect([...wireBytes(Buffer.from('42f6e979', 'hex'), 'DCBA')]).toEqual([0x79, 0xe9, 0xf6, 0x42]);
     for (const o of ['ABCD', 'CDAB', 'BADC', 'DCBA'] as const) {
-      expect(decodeRegisters(wire(Buffer.from('42f6e979', 'hex'), o), 0, tag('float32', o)).value).toBeCloseTo(123.456, 3);
+      expect(decodeRegisters(wireBytes(Buffer.from('42f6e979', 'hex'), o), 0, tag('float32', o)).value).toBeCloseTo(123.456, 3);
     }
   });
 
   it.each(['ABCDEFGH', 'GHEFCDAB', 'BADCFEHG', 'HGFEDCBA'] as const)('reads 64-bit values in %s exactly', (o) => {
     const be = Buffer.alloc(8);
     be.writeBigUInt64BE(18446744073709551615n);
-    expect(decodeRegisters(wire(be, o), 0, tag('uint64', o))).toEqual({ value: 18446744073709551615, text: '18446744073709551615' });
+    expect(decodeRegisters(wireBytes(be, o), 0, tag('uint64', o))).toEqual({ value: 18446744073709551615, text: '18446744073709551615' });
     be.writeBigInt64BE(-9007199254740993n);
-    expect(decodeRegisters(wire(be, o), 0, tag('int64', o))).toEqual({ value: -9007199254740992, text: '-9007199254740993' });
+    expect(decodeRegisters(wireBytes(be, o), 0, tag('int64', o))).toEqual({ value: -9007199254740992, text: '-9007199254740993' });
     be.writeDoubleBE(-1.5e300);
-    expect(decodeRegisters(wire(be, o), 0, tag('float64', o)).value).toBe(-1.5e300);
+    expect(decodeRegisters(wireBytes(be, o), 0, tag('float64', o)).value).toBe(-1.5e300);
     be.writeBigInt64BE(42n);
-    expect(decodeRegisters(wire(be, o), 0, tag('int64', o))).toEqual({ value: 42, text: '' });
+    expect(decodeRegisters(wireBytes(be, o), 0, tag('int64', o))).toEqual({ value: 42, text: '' });
   });
 
   it('reads 16- and 32-bit integers, scale and offset, at an offset in the read', () => {
