@@ -160,7 +160,7 @@ async function run(a: Args): Promise<number> {
   const cfg = configOf(a);
   const log = createLogger(cfg.log.level);
   const unlock = lockStateDir(cfg.state_dir);
-  const gw = new Gateway(cfg, createMetrics(), log);
+  const gw = new Gateway(cfg, createMetrics(), log, { configFile: String(a.flags.get('-c')) });
   let sim: PlantSimulator | undefined;
   process.on('uncaughtException', (err) => {
     // The journal is crash-safe: exit and let the supervisor restart us.
@@ -211,7 +211,7 @@ async function run(a: Args): Promise<number> {
     // SIGHUP: re-read the file; a configuration that fails validation is refused and the running one stays.
     process.on('SIGHUP', () => {
       try {
-        gw.reload(configOf(a));
+        gw.reload(configOf(a)).catch((err: unknown) => log.error({ err: errorMessage(err) }, 'reload: failed to apply'));
       } catch (err) {
         log.error({ err: errorMessage(err) }, 'reload: refused; the running configuration stays');
       }

@@ -7,6 +7,7 @@ import { shutdownSchema, workersSchema } from '../pipeline/config.js';
 import { clickhouseSchema } from '../sinks/clickhouse/config.js';
 import { httpSchema, logSchema } from '../telemetry/config.js';
 import { modbusSchema } from '../sources/modbus/config.js';
+import { opcuaSchema } from '../sources/opcua/config.js';
 
 export const rootSchema = object(
   {
@@ -15,6 +16,7 @@ export const rootSchema = object(
     broker: brokerSchema,
     mqtt: mqttSchema,
     modbus: modbusSchema,
+    opcua: opcuaSchema,
     journal: journalSchema,
     batch: batchSchema,
     clickhouse: clickhouseSchema,

@@ -24,6 +24,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { SinkRunner } from './runner.js';
 import { ModbusSource } from '../sources/modbus/poller.js';
+import { OpcuaSource } from '../sources/opcua/source.js';
 
 export const SINK_NAME = 'clickhouse';
 
@@ -41,6 +42,7 @@ export class Gateway {
   readonly journal: Journal;
   readonly broker: Broker;
   readonly modbus: ModbusSource;
+  readonly opcua: OpcuaSource;
   readonly http: HttpEndpoint;
   private pool: Piscina | undefined;
   private transport: Transport | undefined;
@@ -54,10 +56,12 @@ export class Gateway {
     private readonly cfg: Config,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    opts: { configFile?: string } = {},
   ) {
     this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME], metrics, log });
     this.broker = new Broker(cfg.broker, this.journal, metrics, log);
     this.modbus = new ModbusSource(cfg.modbus, this.journal, metrics, log);
+    this.opcua = new OpcuaSource(cfg.opcua, join(cfg.state_dir, 'pki'), this.journal, metrics, log, opts.configFile ? ` -c ${JSON.stringify(opts.configFile)}` : '');
     this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log);
     this.deadLetterDir = join(cfg.state_dir, 'deadletter');
     this.disk = new DiskGuard(cfg.state_dir, cfg.journal.min_free_bytes, metrics, log);
@@ -74,6 +78,7 @@ export class Gateway {
     await this.http.start();
     await this.broker.start();
     this.modbus.start();
+    this.opcua.start();
     this.http.healthy = true;
 
     const threads = workerThreads(this.cfg.workers.threads);
@@ -112,6 +117,7 @@ export class Gateway {
     this.http.healthy = false;
     await this.broker.stop();
     await this.modbus.stop();
+    await this.opcua.stop();
     await this.journal.flush();
     await this.runner?.stop(this.cfg.shutdown.timeout);
     await this.pool?.destroy();
@@ -123,15 +129,19 @@ export class Gateway {
   }
 
   /**
-   * SIGHUP: applies what can change without a restart (Modbus tag maps); says which
-   * other sections changed and need one. The caller has validated `next`.
+   * SIGHUP: applies what can change without a restart (Modbus tag maps, OPC UA servers
+   * and node lists); says which other sections changed and need one. The caller has
+   * validated `next`.
    */
-  reload(next: Config): void {
+  async reload(next: Config): Promise<void> {
     const m = this.modbus.reload(next.modbus);
     this.log.info(m, 'reload: modbus tag maps applied (kept devices keep polling)');
-    const rest = (c: Config) => JSON.stringify({ ...c, modbus: undefined });
+    const o = await this.opcua.reload(next.opcua);
+    this.log.info(o, 'reload: opcua servers applied (kept servers keep their session; node lists updated in place)');
+    const live = new Set<keyof Config>(['modbus', 'opcua']);
+    const rest = (c: Config) => JSON.stringify({ ...c, modbus: undefined, opcua: undefined });
     if (rest(next) !== rest(this.cfg)) {
-      const changed = (Object.keys(next) as Array<keyof Config>).filter((k) => k !== 'modbus' && JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k]));
+      const changed = (Object.keys(next) as Array<keyof Config>).filter((k) => !live.has(k) && JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k]));
       this.log.warn({ sections: changed }, 'reload: these sections changed and take effect after a restart');
     }
   }
@@ -152,6 +162,7 @@ export class Gateway {
 
   beforeScrape(): void {
     this.broker.counters.sync();
+    this.opcua.syncMetrics();
     this.journal.syncMetrics();
     if (this.pool) {
       this.metrics.workerBusy.set(this.pool.utilization);

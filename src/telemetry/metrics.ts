@@ -56,6 +56,17 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     modbusConnected: new Gauge({ name: 'fieldgate_modbus_connected', help: '1 while the connection to the device is open.', labelNames: ['device'], registers: r }),
     modbusPoints: new Counter({ name: 'fieldgate_modbus_points_total', help: 'Values written to the journal (changes, heartbeats and quality transitions).', labelNames: ['device'], registers: r }),
     modbusSkipped: new Counter({ name: 'fieldgate_modbus_polls_skipped_total', help: 'Poll cycles skipped because the previous ones ran late.', labelNames: ['device'], registers: r }),
+    // opcua (label: the server name as configured)
+    opcuaSessionUp: new Gauge({ name: 'fieldgate_opcua_session_up', help: '1 while the session and its subscription are alive.', labelNames: ['server'], registers: r }),
+    opcuaReconnects: new Counter({ name: 'fieldgate_opcua_reconnects_total', help: 'Sessions re-created after a connection loss, a server restart or a lost subscription.', labelNames: ['server'], registers: r }),
+    opcuaSubscriptionsRecreated: new Counter({ name: 'fieldgate_opcua_subscriptions_recreated_total', help: 'Subscriptions re-created on a live session (the server dropped one, or it fell silent).', labelNames: ['server'], registers: r }),
+    opcuaNotifications: new Counter({ name: 'fieldgate_opcua_notifications_total', help: 'Values received from the server (data change notifications and polled reads).', labelNames: ['server'], registers: r }),
+    opcuaBadStatuses: new Counter({ name: 'fieldgate_opcua_bad_status_total', help: 'Values received with a Bad status code.', labelNames: ['server'], registers: r }),
+    opcuaPoints: new Counter({ name: 'fieldgate_opcua_points_total', help: 'Values written to the journal (after the deadband).', labelNames: ['server'], registers: r }),
+    opcuaMonitoredItems: new Gauge({ name: 'fieldgate_opcua_monitored_items', help: 'Monitored items the server accepted.', labelNames: ['server'], registers: r }),
+    opcuaNodeErrors: new Gauge({ name: 'fieldgate_opcua_node_errors', help: 'Configured nodes that could not be resolved or monitored (unknown node id or browse path, refused by the server).', labelNames: ['server'], registers: r }),
+    opcuaErrors: new Counter({ name: 'fieldgate_opcua_errors_total', help: 'Failed connects, sessions and requests, by reason.', labelNames: ['server', 'reason'], registers: r }),
+    opcuaPublishLatency: new Histogram({ name: 'fieldgate_opcua_publish_latency_seconds', help: "From the server's publish time of a notification to its arrival.", labelNames: ['server'], buckets: LATENCY_BUCKETS, registers: r }),
     // queries through the gateway
     queries: new Counter({ name: 'fieldgate_queries_total', help: 'Queries run through the gateway, by outcome.', labelNames: ['outcome'], registers: r }),
     querySeconds: new Histogram({ name: 'fieldgate_query_seconds', help: 'Query duration through the gateway.', buckets: LATENCY_BUCKETS, registers: r }),
@@ -91,4 +102,15 @@ export const PROMISED_MODBUS_METRICS = [
   'fieldgate_modbus_last_success_timestamp_seconds',
   'fieldgate_modbus_connected',
   'fieldgate_modbus_points_total',
+] as const;
+
+/** What a gateway subscribed to OPC UA servers exports besides. */
+export const PROMISED_OPCUA_METRICS = [
+  'fieldgate_opcua_session_up',
+  'fieldgate_opcua_reconnects_total',
+  'fieldgate_opcua_notifications_total',
+  'fieldgate_opcua_bad_status_total',
+  'fieldgate_opcua_monitored_items',
+  'fieldgate_opcua_publish_latency_seconds',
+  'fieldgate_opcua_points_total',
 ] as const;

@@ -1,8 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ROOT } from './gateway.js';
-import { tempDir } from './journal.js';
+import { PeerProcess } from './peer.js';
 import { freePort } from './ports.js';
 
 export interface ModbusSpec {
@@ -16,48 +12,15 @@ export interface ModbusSpec {
 }
 
 /** A real Modbus TCP server (modbus-serial ServerTCP) in a child process. */
-export class ModbusServer {
-  proc: ChildProcess | undefined;
-  private constructor(
-    readonly port: number,
-    private readonly specFile: string,
-  ) {}
-
+export class ModbusServer extends PeerProcess {
   static async create(spec: ModbusSpec, port?: number): Promise<ModbusServer> {
-    const file = join(tempDir('fg-mb-'), 'spec.json');
-    writeFileSync(file, JSON.stringify(spec));
-    const s = new ModbusServer(port ?? (await freePort()), file);
+    const s = new ModbusServer('test/helpers/modbus-server.mjs', port ?? (await freePort()), PeerProcess.writeSpec(spec, 'fg-mb-'));
     await s.start();
     return s;
   }
 
-  async start(): Promise<void> {
-    const p = fork(join(ROOT, 'test/helpers/modbus-server.mjs'), [String(this.port), this.specFile], { stdio: 'ignore' });
-    this.proc = p;
-    await new Promise<void>((res, rej) => {
-      p.once('message', () => res());
-      p.once('exit', (c) => rej(new Error(`modbus server exited ${c}`)));
-    });
-  }
-
-  stats(): Promise<{ holding: number; input: number; reads: Array<[string, number, number]> }> {
-    const p = this.proc!;
-    return new Promise((res) => {
-      p.once('message', (m) => res((m as { stats: never }).stats));
-      p.send('stats');
-    });
-  }
-
-  signal(sig: NodeJS.Signals): void {
-    this.proc?.kill(sig);
-  }
-
-  async stop(): Promise<void> {
-    const p = this.proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    const done = new Promise((r) => p.once('exit', r));
-    p.kill('SIGKILL');
-    await done;
+  async stats(): Promise<{ holding: number; input: number; reads: Array<[string, number, number]> }> {
+    return (await this.ask<{ stats: never }>('stats')).stats;
   }
 }
 
