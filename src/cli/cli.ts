@@ -1,7 +1,8 @@
 /** The fieldgate command line: the only code besides main.ts that touches process. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { FgError, errorMessage } from '../core/errors.js';
 import { parseBind } from '../broker/client.js';
 import { exampleYaml, jsonSchema } from '../config/generate.js';
@@ -17,9 +18,13 @@ import { lockHolder, lockStateDir } from './lock.js';
 import { PlantSimulator } from './simulate.js';
 import { SystemdNotifier } from './notify.js';
 import { parseDuration } from '../core/units.js';
+import { certificateSummary, describeFailure, trustCertificateFile } from '../sources/opcua/client.js';
+import { SECURITY_MODES, SECURITY_POLICIES } from '../sources/opcua/config.js';
+import { discover, discoveryYaml, type DiscoverOptions } from '../sources/opcua/discover.js';
 
-/** Where the demo plant's Modbus machine listens (config/demo.yaml polls it). */
+/** Where the demo plant's Modbus and OPC UA machines listen (config/demo.yaml reads them). */
 const DEMO_MODBUS_PORT = 1502;
+const DEMO_OPCUA_PORT = 4841;
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, config: 3, locked: 4, query: 5, store: 6 } as const;
 
@@ -27,7 +32,8 @@ const HELP = `fieldgate: edge gateway for factories (MQTT broker → journal →
 
 Usage:
   fieldgate run -c FILE [--simulate]     run the gateway (--simulate also starts the demo plant:
-                                         MQTT machines and a Modbus TCP one on 127.0.0.1:1502)
+                                         MQTT machines, a Modbus TCP one on 127.0.0.1:1502 and an
+                                         OPC UA one at opc.tcp://127.0.0.1:4841)
   fieldgate validate -c FILE             check a configuration; prints every problem as file:line:col
   fieldgate ddl -c FILE                  print the DDL the gateway would run on its store
   fieldgate query -c FILE [--format F] SQL
@@ -35,8 +41,16 @@ Usage:
                                          the store directly when it is not running); TabSeparated
                                          rows without a header unless --format says otherwise
   fieldgate simulate [-c FILE] [--host H] [--port P] [--interval 1s] [--rounds N] [--modbus-port 1502]
-                                         publish the demo plant's values and serve its Modbus
-                                         machine (--modbus-port 0: none)
+            [--opcua-port 4841]          publish the demo plant's values and serve its Modbus and
+                                         OPC UA machines (port 0: none)
+  fieldgate discover opcua ENDPOINT [--root /Objects] [--depth 5] [--filter REGEX] [--max 5000]
+            [--name NAME] [--security-mode None|Sign|SignAndEncrypt] [--security-policy P]
+            [--user U --password-file F] [-c FILE]
+                                         browse an OPC UA server and print an opcua: section
+                                         (nodes in the nsu= form) that validate accepts
+  fieldgate pki trust FILE -c FILE | pki list -c FILE
+                                         trust an OPC UA server certificate (from pki/rejected)
+                                         or list the trusted and rejected ones
   fieldgate deadletter list|replay -c FILE
                                          show or re-ingest rows the store refused
   fieldgate config-schema | config-example
@@ -53,7 +67,7 @@ interface Args {
   flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['-c', '--config', '--format', '--host', '--port', '--interval', '--rounds', '--modbus-port']);
+const VALUE_FLAGS = new Set(['-c', '--config', '--format', '--host', '--port', '--interval', '--rounds', '--modbus-port', '--opcua-port', '--root', '--depth', '--filter', '--max', '--name', '--security-mode', '--security-policy', '--user', '--password-file']);
 
 export function parseArgs(argv: string[]): Args {
   const flags = new Map<string, string | true>();
@@ -118,6 +132,10 @@ export async function main(argv: string[]): Promise<number> {
         return await simulate(a);
       case 'deadletter':
         return await deadletter(a);
+      case 'discover':
+        return await discoverCmd(a);
+      case 'pki':
+        return await pki(a);
       case 'config-schema':
         process.stdout.write(jsonSchema());
         return EXIT.ok;
@@ -181,7 +199,7 @@ async function run(a: Args): Promise<number> {
     const l = cfg.broker.listeners[0];
     const bound = gw.broker.bound[0];
     if (l && bound) {
-      sim = new PlantSimulator({ host: loopbackOf(l.bind).host, port: bound.port, modbusPort: DEMO_MODBUS_PORT, intervalMs: 1000, rounds: 0, log: (s) => log.info(s) });
+      sim = new PlantSimulator({ host: loopbackOf(l.bind).host, port: bound.port, modbusPort: DEMO_MODBUS_PORT, opcuaPort: DEMO_OPCUA_PORT, opcuaPkiDir: join(cfg.state_dir, 'demo-server-pki'), intervalMs: 1000, rounds: 0, log: (s) => log.info(s) });
       void sim.start();
     }
   }
@@ -308,7 +326,9 @@ async function simulate(a: Args): Promise<number> {
   if (interval === undefined) throw new FgError('FG_E_USAGE', '--interval takes a duration such as 500ms or 1s');
   const rounds = Number(a.flags.get('--rounds') ?? 0);
   const modbusPort = Number(a.flags.get('--modbus-port') ?? DEMO_MODBUS_PORT);
-  const sim = new PlantSimulator({ host, port, modbusPort, intervalMs: interval, rounds, log: (s) => process.stderr.write(`${s}\n`) });
+  const opcuaPort = Number(a.flags.get('--opcua-port') ?? DEMO_OPCUA_PORT);
+  const opcuaPkiDir = join(tmpdir(), `fieldgate-simulate-${process.getuid?.() ?? 0}`, 'pki');
+  const sim = new PlantSimulator({ host, port, modbusPort, opcuaPort, opcuaPkiDir, intervalMs: interval, rounds, log: (s) => process.stderr.write(`${s}\n`) });
   process.once('SIGINT', () => sim.stop());
   process.once('SIGTERM', () => sim.stop());
   await sim.start();
@@ -342,4 +362,95 @@ async function deadletter(a: Args): Promise<number> {
   } finally {
     unlock();
   }
+}
+
+function flag(a: Args, name: string): string | undefined {
+  const v = a.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
+
+async function discoverCmd(a: Args): Promise<number> {
+  const [kind, endpoint] = a.rest;
+  if (kind !== 'opcua' || !endpoint) throw new FgError('FG_E_USAGE', 'discover takes: opcua <endpoint>, e.g. fieldgate discover opcua opc.tcp://10.0.0.30:4840');
+  if (!/^opc\.tcp:\/\/[^\s/]+/.test(endpoint)) throw new FgError('FG_E_USAGE', `${endpoint}: expected an opc.tcp:// URL such as opc.tcp://10.0.0.30:4840`);
+  const mode = flag(a, '--security-mode') ?? 'None';
+  if (!(SECURITY_MODES as readonly string[]).includes(mode)) throw new FgError('FG_E_USAGE', `--security-mode ${mode}: expected one of ${SECURITY_MODES.join(', ')}`);
+  const policy = flag(a, '--security-policy') ?? (mode === 'None' ? 'None' : 'Basic256Sha256');
+  if (!(SECURITY_POLICIES as readonly string[]).includes(policy)) throw new FgError('FG_E_USAGE', `--security-policy ${policy}: expected one of ${SECURITY_POLICIES.join(', ')}`);
+  const int = (name: string, def: number) => {
+    const v = flag(a, name);
+    if (v === undefined) return def;
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new FgError('FG_E_USAGE', `${name} ${v}: expected a whole number of 1 or more`);
+    return Number(v);
+  };
+  let filter: RegExp | undefined;
+  const f = flag(a, '--filter');
+  if (f !== undefined) {
+    try {
+      filter = new RegExp(f);
+    } catch (err) {
+      throw new FgError('FG_E_USAGE', `--filter ${f}: ${errorMessage(err)}`);
+    }
+  }
+  const user = flag(a, '--user');
+  const pwFile = flag(a, '--password-file');
+  if ((user === undefined) !== (pwFile === undefined)) throw new FgError('FG_E_USAGE', '--user and --password-file go together');
+  // The client certificate: the gateway's own (state_dir/pki) with -c, else a throwaway one.
+  const pkiDir = typeof a.flags.get('-c') === 'string' ? join(configOf(a).state_dir, 'pki') : join(tmpdir(), `fieldgate-discover-${process.getuid?.() ?? 0}`, 'pki');
+  const o: DiscoverOptions = {
+    endpoint,
+    name: flag(a, '--name') ?? (new URL(endpoint.replace(/^opc\.tcp:/, 'http:')).hostname.replace(/[^A-Za-z0-9_-]/g, '_') || 'server'),
+    link: {
+      securityMode: mode as DiscoverOptions['link']['securityMode'],
+      securityPolicy: policy,
+      auth: user !== undefined ? { type: 'username', username: user, password: readFileSync(pwFile!, 'utf8').replace(/\r?\n$/, '') } : { type: 'anonymous' },
+      requestTimeoutMs: 10_000,
+      sessionTimeoutMs: 60_000,
+    },
+    pkiDir,
+    root: flag(a, '--root') ?? '/Objects',
+    depth: int('--depth', 5),
+    max: int('--max', 5000),
+    ...(filter ? { filter } : {}),
+  };
+  let r;
+  try {
+    r = await discover(o);
+  } catch (err) {
+    const d = describeFailure(err);
+    process.stderr.write(`discover: ${endpoint}: ${d.reason}${d.untrusted ? ` (see ${join(pkiDir, 'rejected')}; trust it with fieldgate pki trust FILE${typeof a.flags.get('-c') === 'string' ? ` -c ${String(a.flags.get('-c'))}` : ''})` : ''}\n`);
+    return EXIT.failure;
+  }
+  process.stdout.write(discoveryYaml(o, r));
+  return EXIT.ok;
+}
+
+async function pki(a: Args): Promise<number> {
+  const cfg = configOf(a);
+  const dir = join(cfg.state_dir, 'pki');
+  const [sub, file] = a.rest;
+  if (sub === 'trust') {
+    if (!file) throw new FgError('FG_E_USAGE', 'pki trust takes the certificate file, e.g. one printed by the gateway from pki/rejected');
+    const t = await trustCertificateFile(dir, file);
+    // Out of rejected/: it is trusted now, and a listing should not show it twice.
+    if (resolve(dirname(file)) === resolve(join(dir, 'rejected'))) rmSync(file, { force: true });
+    process.stdout.write(`trusted ${t.subject} (sha1 ${t.thumbprint}) in ${join(dir, 'trusted', 'certs')}; a running gateway uses it on its next connect attempt\n`);
+    return EXIT.ok;
+  }
+  if (sub === 'list') {
+    for (const [label, d] of [['trusted', join(dir, 'trusted', 'certs')], ['rejected', join(dir, 'rejected')]] as const) {
+      let names: string[] = [];
+      try {
+        names = readdirSync(d).filter((n) => /\.(pem|der)$/i.test(n));
+      } catch {
+        // none yet
+      }
+      for (const n of names) {
+        const c = certificateSummary(join(d, n));
+        process.stdout.write(`${label}\t${c.thumbprint}\t${c.subject}\tvalid to ${c.validTo}\t${join(d, n)}\n`);
+      }
+    }
+    return EXIT.ok;
+  }
+  throw new FgError('FG_E_USAGE', 'pki takes trust FILE or list');
 }

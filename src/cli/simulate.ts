@@ -5,12 +5,17 @@
 import { connect, type Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import { startModbusServer } from '../sources/modbus/client.js';
+import { startOpcuaDemoServer } from '../sources/opcua/server.js';
 
 export interface SimulateOptions {
   host: string;
   port: number;
   /** Also serve a Modbus TCP machine (cnc4) on this port; 0 for none. */
   modbusPort: number;
+  /** Also serve an OPC UA machine (oven1) on this port; 0 for none. */
+  opcuaPort: number;
+  /** The demo OPC UA server's own PKI folder. */
+  opcuaPkiDir: string;
   intervalMs: number;
   /** Stop after this many rounds (0 = run until stopped). */
   rounds: number;
@@ -24,6 +29,7 @@ export class PlantSimulator {
   private counter = 0;
   private id = 1;
   private modbus: { close(): Promise<void> } | undefined;
+  private opcua: Promise<{ close(): Promise<void> } | undefined> | undefined;
   stopped = false;
 
   constructor(private readonly o: SimulateOptions) {}
@@ -54,6 +60,19 @@ export class PlantSimulator {
   start(): Promise<void> {
     if (this.o.modbusPort > 0) {
       this.startModbus().catch((err: unknown) => this.o.log(`simulate: no Modbus machine: ${String(err)}`));
+    }
+    if (this.o.opcuaPort > 0) {
+      // oven1 over OPC UA: Oven1.Temperature, Setpoint, DoorOpen, EnergyWh (UInt64), ZoneTemps (array of 3).
+      this.opcua = startOpcuaDemoServer({ host: this.o.host, port: this.o.opcuaPort, pkiDir: this.o.opcuaPkiDir }).then(
+        (s) => {
+          this.o.log(`simulate: OPC UA machine oven1 at ${s.endpoint}`);
+          return s;
+        },
+        (err: unknown) => {
+          this.o.log(`simulate: no OPC UA machine: ${String(err)}`);
+          return undefined;
+        },
+      );
     }
     return new Promise((resolve) => {
       const open = (): void => {
@@ -99,6 +118,7 @@ export class PlantSimulator {
   stop(): void {
     this.stopped = true;
     void this.modbus?.close();
+    void this.opcua?.then((s) => s?.close());
     clearInterval(this.timer);
     this.socket?.end(mqttPacket.generate({ cmd: 'disconnect' }));
   }
