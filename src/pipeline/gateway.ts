@@ -24,7 +24,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { SinkRunner } from './runner.js';
 import { ModbusSource } from '../sources/modbus/poller.js';
-import { OpcuaSource } from '../sources/opcua/source.js';
+import { OpcuaSource, shellQuote } from '../sources/opcua/source.js';
 
 export const SINK_NAME = 'clickhouse';
 
@@ -61,7 +61,7 @@ export class Gateway {
     this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME], metrics, log });
     this.broker = new Broker(cfg.broker, this.journal, metrics, log);
     this.modbus = new ModbusSource(cfg.modbus, this.journal, metrics, log);
-    this.opcua = new OpcuaSource(cfg.opcua, join(cfg.state_dir, 'pki'), this.journal, metrics, log, opts.configFile ? ` -c ${JSON.stringify(opts.configFile)}` : '');
+    this.opcua = new OpcuaSource(cfg.opcua, join(cfg.state_dir, 'pki'), this.journal, metrics, log, opts.configFile ? ` -c ${shellQuote(opts.configFile)}` : '');
     this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log);
     this.deadLetterDir = join(cfg.state_dir, 'deadletter');
     this.disk = new DiskGuard(cfg.state_dir, cfg.journal.min_free_bytes, metrics, log);

@@ -187,7 +187,7 @@ export function describeFailure(err: unknown): { reason: string; untrusted: bool
   const m = err instanceof Error ? err.message : String(err);
   if (/BadCertificateUntrusted|certificate verification has failed|server Certificate verification failed/i.test(m)) return { reason: 'the server certificate is not trusted', untrusted: true };
   if (/BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid/i.test(m)) return { reason: `the server refused the user identity (${m.replace(/\s+/g, ' ').slice(0, 200)})`, untrusted: false };
-  if (/BadSecurityPolicyRejected|no endpoint|cannot find endpoint|BadSecurityModeRejected/i.test(m)) return { reason: `the server offers no endpoint with this security mode and policy (${m.slice(0, 200)})`, untrusted: false };
+  if (/BadSecurityPolicyRejected|no endpoint|cannot find endpoint|BadSecurityModeRejected|End point must exist/i.test(m)) return { reason: `the server offers no endpoint with this security mode and policy (${m.slice(0, 200)})`, untrusted: false };
   return { reason: m.replace(/\s+/g, ' ').slice(0, 300), untrusted: false };
 }
 

@@ -57,6 +57,7 @@ export class OpcuaServer {
   private session: Session | undefined;
   private running: Promise<void> | undefined;
   private connectedOnce = false;
+  private lastFailure: string | undefined;
   private ops: Promise<unknown> = Promise.resolve();
   private watchdog: NodeJS.Timeout | undefined;
   private readonly label: { server: string };
@@ -135,16 +136,20 @@ export class OpcuaServer {
       try {
         why = await this.runSession();
         this.backoff.reset();
+        this.lastFailure = undefined;
       } catch (err) {
         const f = describeFailure(err);
         this.metrics.opcuaErrors.inc({ ...this.label, reason: f.untrusted ? 'untrusted' : 'connect' });
         why = f.reason;
+        const repeated = f.reason === this.lastFailure;
+        this.lastFailure = f.reason;
         if (f.untrusted) {
           const file = this.pki.newestRejected(t0);
-          this.log.error({ server: this.cfg.name, endpoint: this.cfg.endpoint, certificate: file }, `opcua: ${f.reason}; it was stored in pki/rejected. Check its thumbprint with the server's operator, then trust it: fieldgate pki trust ${file ? JSON.stringify(file) : '<file>'}${this.trustHint}`);
+          if (!repeated) this.log.error({ server: this.cfg.name, endpoint: this.cfg.endpoint, certificate: file }, `opcua: ${f.reason}; it was stored in pki/rejected. Check its thumbprint with the server's operator, then trust it: fieldgate pki trust ${file ? shellQuote(file) : '<file>'}${this.trustHint}`);
           // The operator may trust it from another process: look at the folders again before the next try.
           await this.pki.manager.reloadCertificates().catch(() => undefined);
-        } else if (this.backoff.attempts === 0 || this.connectedOnce) {
+        } else if (!repeated) {
+          // Once per kind of failure, not once per retry.
           this.log.warn({ server: this.cfg.name, endpoint: this.cfg.endpoint, err: f.reason }, 'opcua: cannot open a session; retrying with backoff');
         }
       }
@@ -359,6 +364,11 @@ export class OpcuaServer {
     const now = Date.now();
     for (const n of this.nodes) for (const [tag, last] of n.last) if (last.quality < 0x80000000) this.write(n, { tag, value: Number.NaN, text: '' }, q, now, now);
   }
+}
+
+/** A path a plant operator can paste into a shell (rejected files are named like NodeOPCUA@host[thumbprint].pem). */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function nodeState(cfg: OpcuaNodeConfig): NodeState {
