@@ -18,9 +18,10 @@ import { lockHolder, lockStateDir } from './lock.js';
 import { PlantSimulator } from './simulate.js';
 import { SystemdNotifier } from './notify.js';
 import { parseDuration } from '../core/units.js';
-import { certificateSummary, describeFailure, trustCertificateFile } from '../sources/opcua/client.js';
 import { SECURITY_MODES, SECURITY_POLICIES } from '../sources/opcua/config.js';
-import { discover, discoveryYaml, type DiscoverOptions } from '../sources/opcua/discover.js';
+import type { DiscoverOptions } from '../sources/opcua/discover.js';
+import { describeFailure } from '../sources/opcua/status.js';
+import { loadClientModule } from '../sources/opcua/vendor.js';
 
 /** Where the demo plant's Modbus and OPC UA machines listen (config/demo.yaml reads them). */
 const DEMO_MODBUS_PORT = 1502;
@@ -413,6 +414,9 @@ async function discoverCmd(a: Args): Promise<number> {
     max: int('--max', 5000),
     ...(filter ? { filter } : {}),
   };
+  // node-opcua loads only for the commands that use it.
+  await loadClientModule();
+  const { discover, discoveryYaml } = await import('../sources/opcua/discover.js');
   let r;
   try {
     r = await discover(o);
@@ -429,6 +433,7 @@ async function pki(a: Args): Promise<number> {
   const cfg = configOf(a);
   const dir = join(cfg.state_dir, 'pki');
   const [sub, file] = a.rest;
+  const { certificateSummary, trustCertificateFile } = await loadClientModule();
   if (sub === 'trust') {
     if (!file) throw new FgError('FG_E_USAGE', 'pki trust takes the certificate file, e.g. one printed by the gateway from pki/rejected');
     const t = await trustCertificateFile(dir, file);

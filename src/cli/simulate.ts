@@ -5,7 +5,7 @@
 import { connect, type Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import { startModbusServer } from '../sources/modbus/client.js';
-import { startOpcuaDemoServer } from '../sources/opcua/server.js';
+import { loadClientModule } from '../sources/opcua/vendor.js';
 
 export interface SimulateOptions {
   host: string;
@@ -63,7 +63,10 @@ export class PlantSimulator {
     }
     if (this.o.opcuaPort > 0) {
       // oven1 over OPC UA: Oven1.Temperature, Setpoint, DoorOpen, EnergyWh (UInt64), ZoneTemps (array of 3).
-      this.opcua = startOpcuaDemoServer({ host: this.o.host, port: this.o.opcuaPort, pkiDir: this.o.opcuaPkiDir }).then(
+      this.opcua = loadClientModule()
+        .then(() => import('../sources/opcua/server.js'))
+        .then((m) => m.startOpcuaDemoServer({ host: this.o.host, port: this.o.opcuaPort, pkiDir: this.o.opcuaPkiDir }))
+        .then(
         (s) => {
           this.o.log(`simulate: OPC UA machine oven1 at ${s.endpoint}`);
           return s;

@@ -61,7 +61,7 @@ export class Gateway {
     this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME], metrics, log });
     this.broker = new Broker(cfg.broker, this.journal, metrics, log);
     this.modbus = new ModbusSource(cfg.modbus, this.journal, metrics, log);
-    this.opcua = new OpcuaSource(cfg.opcua, join(cfg.state_dir, 'pki'), this.journal, metrics, log, opts.configFile ? ` -c ${shellQuote(opts.configFile)}` : '');
+    this.opcua = new OpcuaSource(cfg.opcua, this.journal, metrics, log, join(cfg.state_dir, 'pki'), opts.configFile ? ` -c ${shellQuote(opts.configFile)}` : '');
     this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log);
     this.deadLetterDir = join(cfg.state_dir, 'deadletter');
     this.disk = new DiskGuard(cfg.state_dir, cfg.journal.min_free_bytes, metrics, log);

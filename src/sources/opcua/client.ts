@@ -1,6 +1,8 @@
 /**
  * The one file of the OPC UA source that talks to node-opcua (the demo server
- * in server.ts aside). Its defaults are not a plant's: it would trust unknown
+ * in server.ts aside). It is loaded on demand (vendor.ts): node-opcua costs tens
+ * of MB and, at load, a 4096-bit RSA self-test, which a gateway without OPC UA
+ * servers should not pay. Its defaults are not a plant's: it would trust unknown
  * server certificates and keep its PKI under the home directory. Here the PKI
  * is state_dir/pki, nothing is trusted that was not put in pki/trusted (or
  * accepted once with trust_on_first_use), and reconnection belongs to the
@@ -24,7 +26,6 @@ import {
   OPCUAClient,
   ReferenceTypeIds,
   SecurityPolicy,
-  StatusCodes,
   TimestampsToReturn,
   UserTokenType,
   VariableIds,
@@ -180,15 +181,6 @@ export function toSample(dv: DataValue): Sample {
     isArray: v.arrayType !== VariantArrayType.Scalar,
     value: v.value,
   };
-}
-
-/** Why a connect or session failed, in words an integrator can act on. */
-export function describeFailure(err: unknown): { reason: string; untrusted: boolean } {
-  const m = err instanceof Error ? err.message : String(err);
-  if (/BadCertificateUntrusted|certificate verification has failed|server Certificate verification failed/i.test(m)) return { reason: 'the server certificate is not trusted', untrusted: true };
-  if (/BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid/i.test(m)) return { reason: `the server refused the user identity (${m.replace(/\s+/g, ' ').slice(0, 200)})`, untrusted: false };
-  if (/BadSecurityPolicyRejected|no endpoint|cannot find endpoint|BadSecurityModeRejected|End point must exist/i.test(m)) return { reason: `the server offers no endpoint with this security mode and policy (${m.slice(0, 200)})`, untrusted: false };
-  return { reason: m.replace(/\s+/g, ' ').slice(0, 300), untrusted: false };
 }
 
 export interface BrowseChild {
@@ -353,10 +345,6 @@ export interface MonitorGroup {
   readonly size: number;
 }
 
-const FILTER_REFUSED = new Set(
-  [StatusCodes.BadMonitoredItemFilterUnsupported, StatusCodes.BadMonitoredItemFilterInvalid, StatusCodes.BadFilterNotAllowed, StatusCodes.BadDeadbandFilterInvalid].map((s) => s.value >>> 0),
-);
-
 export class OpcuaSubscription {
   readonly publishingMs: number;
   readonly keepAliveCount: number;
@@ -394,10 +382,6 @@ export class OpcuaSubscription {
     group.on('changed', (_item: unknown, dv: DataValue, index: number) => onValue(index, toSample(dv)));
     const statuses = group.monitoredItems.map((m) => code(m.statusCode));
     return { group: Object.assign(group, { size: nodeIds.length }), statuses };
-  }
-
-  static filterRefused(status: number): boolean {
-    return FILTER_REFUSED.has(status);
   }
 
   async unmonitor(g: MonitorGroup): Promise<void> {

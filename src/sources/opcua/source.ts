@@ -13,16 +13,13 @@ import { errorMessage } from '../../core/errors.js';
 import { Pause } from '../../core/pause.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import { describeFailure, routeVendorLogs, OpcuaLink, OpcuaPki, OpcuaSubscription, type MonitorGroup, type Sample } from './client.js';
+import type { MonitorGroup, OpcuaLink, OpcuaSubscription, Sample } from './client.js';
+import { describeFailure, filterRefused, isBad, Status } from './status.js';
+import { loadVendor, type Vendor } from './vendor.js';
 import type { OpcuaConfig, OpcuaNodeConfig, OpcuaServerConfig } from './config.js';
 import { parseBrowsePath, parseNodeId, resolveNodeId } from './nodeid.js';
 import { effectiveLimits, monitorCalls, pollGroups, subscriptionTiming, watchdogMs, type MonitorParams, type OperationLimits } from './plan.js';
 import { deadbandWidth, expand, passes, type RowValue } from './values.js';
-
-export const OpcQuality = {
-  BadNoCommunication: 0x80310000,
-  BadNodeIdUnknown: 0x80340000,
-} as const;
 
 export interface PointSink {
   appendPoint(receivedMs: number, p: { ts: number; device: string; tag: string; value: number; text: string; quality: number }): void;
@@ -68,7 +65,7 @@ export class OpcuaServer {
 
   constructor(
     readonly cfg: OpcuaServerConfig,
-    private readonly pki: OpcuaPki,
+    private readonly vendor: Promise<Vendor>,
     private readonly sink: PointSink,
     private readonly metrics: Metrics,
     private readonly log: Logger,
@@ -130,11 +127,12 @@ export class OpcuaServer {
   }
 
   private async loop(): Promise<void> {
+    const v = await this.vendor;
     while (!this.stopped) {
       const t0 = Date.now();
       let why: string;
       try {
-        why = await this.runSession();
+        why = await this.runSession(v);
         this.backoff.reset();
         this.lastFailure = undefined;
       } catch (err) {
@@ -144,16 +142,16 @@ export class OpcuaServer {
         const repeated = f.reason === this.lastFailure;
         this.lastFailure = f.reason;
         if (f.untrusted) {
-          const file = this.pki.newestRejected(t0);
+          const file = v.pki.newestRejected(t0);
           if (!repeated) this.log.error({ server: this.cfg.name, endpoint: this.cfg.endpoint, certificate: file }, `opcua: ${f.reason}; it was stored in pki/rejected. Check its thumbprint with the server's operator, then trust it: fieldgate pki trust ${file ? shellQuote(file) : '<file>'}${this.trustHint}`);
           // The operator may trust it from another process: look at the folders again before the next try.
-          await this.pki.manager.reloadCertificates().catch(() => undefined);
+          await v.pki.manager.reloadCertificates().catch(() => undefined);
         } else if (!repeated) {
           // Once per kind of failure, not once per retry.
           this.log.warn({ server: this.cfg.name, endpoint: this.cfg.endpoint, err: f.reason }, 'opcua: cannot open a session; retrying with backoff');
         }
       }
-      this.markAll(OpcQuality.BadNoCommunication);
+      this.markAll(Status.BadNoCommunication);
       if (this.stopped) break;
       const delay = this.backoff.next();
       this.log.debug({ server: this.cfg.name, why, retry_ms: delay }, 'opcua: session ended');
@@ -162,17 +160,17 @@ export class OpcuaServer {
   }
 
   /** One session from connect to loss; returns why it ended. */
-  private async runSession(): Promise<string> {
+  private async runSession(v: Vendor): Promise<string> {
     const c = this.cfg;
     if (c.trust_on_first_use && c.security.mode !== 'None') {
-      const thumb = await this.pki.trustOnFirstUse(c.name, c.endpoint, c.request_timeout);
+      const thumb = await v.pki.trustOnFirstUse(c.name, c.endpoint, c.request_timeout);
       if (thumb) this.log.warn({ server: c.name, thumbprint: thumb }, 'opcua: trusted the server certificate on first use (trust_on_first_use); a different certificate later will be rejected');
     }
     let resolveBroken!: (why: string) => void;
     const ended = new Promise<string>((r) => (resolveBroken = r));
-    const link = await OpcuaLink.open(
+    const link = await v.mod.OpcuaLink.open(
       { endpoint: c.endpoint, clientName: c.name, securityMode: c.security.mode, securityPolicy: c.security.policy!, auth: c.auth, requestTimeoutMs: c.request_timeout, sessionTimeoutMs: c.session_timeout },
-      this.pki,
+      v.pki,
       (why) => resolveBroken(why),
     );
     const s: Session = { link, limits: effectiveLimits(await link.limits().catch(() => ({ maxNodesPerRead: 0, maxMonitoredItemsPerCall: 0, maxNodesPerBrowse: 0 })), configuredLimits(c)), groups: [], lastHeard: Date.now(), polls: [], broken: resolveBroken };
@@ -215,7 +213,7 @@ export class OpcuaServer {
       }
       if (!n.nodeId) {
         this.log.warn({ server: this.cfg.name, tag: n.cfg.tag, node: n.cfg.node_id ?? n.cfg.browse_path }, 'opcua: node not found on the server (unknown namespace URI or browse path)');
-        this.write(n, { tag: n.cfg.tag, value: Number.NaN, text: '' }, OpcQuality.BadNodeIdUnknown, Date.now(), Date.now());
+        this.write(n, { tag: n.cfg.tag, value: Number.NaN, text: '' }, Status.BadNodeIdUnknown, Date.now(), Date.now());
       }
       if (n.cfg.deadband?.type === 'percent' && n.nodeId) {
         const range = await s.link.euRange(n.nodeId).catch(() => undefined);
@@ -266,7 +264,7 @@ export class OpcuaServer {
       s.groups.push({ group, nodes: list.map((x) => x.n), good: statuses.filter((st) => st < 0x80000000).length });
       statuses.forEach((st, i) => {
         if (st < 0x80000000) return;
-        if (OpcuaSubscription.filterRefused(st)) refused.push({ n: list[i]!.n, params: { ...call.params, deadband: undefined } });
+        if (filterRefused(st)) refused.push({ n: list[i]!.n, params: { ...call.params, deadband: undefined } });
         else {
           this.log.warn({ server: this.cfg.name, tag: list[i]!.n.cfg.tag, status: `0x${st.toString(16)}` }, 'opcua: the server refused a monitored item');
           this.write(list[i]!.n, { tag: list[i]!.n.cfg.tag, value: Number.NaN, text: '' }, st, Date.now(), Date.now());
@@ -343,7 +341,7 @@ export class OpcuaServer {
   private onSample(n: NodeState, s: Sample): void {
     const now = Date.now();
     this.notifications++;
-    if (s.status >= 0x80000000) this.bad++;
+    if (isBad(s.status)) this.bad++;
     scratch.length = 0;
     expand(n.cfg.tag, s.dataType, s.isArray, s.value, scratch);
     if (scratch.length === 0) scratch.push({ tag: n.cfg.tag, value: Number.NaN, text: '' });
@@ -383,26 +381,24 @@ function configuredLimits(c: OpcuaServerConfig): Partial<OperationLimits> {
 /** Every configured server. */
 export class OpcuaSource {
   private servers = new Map<string, { server: OpcuaServer; json: string }>();
-  private readonly pki: OpcuaPki;
+  private vendor: Promise<Vendor> | undefined;
 
   constructor(
     private cfg: OpcuaConfig,
-    pkiDir: string,
     private readonly sink: PointSink,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    private readonly pkiDir: string,
     private readonly trustHint = '',
-  ) {
-    this.pki = new OpcuaPki(pkiDir);
-    if (cfg.servers.length) routeVendorLogs(log);
-  }
+  ) {}
 
   start(): void {
     for (const c of this.cfg.servers) this.add(c);
   }
 
   private add(c: OpcuaServerConfig): void {
-    const s = new OpcuaServer(c, this.pki, this.sink, this.metrics, this.log, this.trustHint);
+    this.vendor ??= loadVendor(this.pkiDir, this.log);
+    const s = new OpcuaServer(c, this.vendor, this.sink, this.metrics, this.log, this.trustHint);
     this.servers.set(c.name, { server: s, json: connectionKey(c) });
     s.start();
   }
@@ -438,7 +434,7 @@ export class OpcuaSource {
 
   async stop(): Promise<void> {
     await Promise.all([...this.servers.values()].map((s) => s.server.stop()));
-    await this.pki.manager.dispose().catch(() => undefined);
+    if (this.vendor) await (await this.vendor).pki.manager.dispose().catch(() => undefined);
   }
 }
 

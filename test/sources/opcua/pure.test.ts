@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseBrowsePath, parseNodeId, resolveNodeId, stableNodeId } from '../../../src/sources/opcua/nodeid.js';
 import { chunks, effectiveLimits, monitorCalls, pollGroups, subscriptionTiming, watchdogMs, CALL_CEILING } from '../../../src/sources/opcua/plan.js';
 import { deadbandWidth, expand, passes, toRowValue } from '../../../src/sources/opcua/values.js';
+import { describeFailure, filterRefused, Status } from '../../../src/sources/opcua/status.js';
 
 describe('node ids', () => {
   it.each([
@@ -98,5 +99,16 @@ describe('values', () => {
     expect(passes(0, v(1), v(1.0001))).toBe(true);
     expect(passes(10, v(Number.NaN), v(1))).toBe(true);
     expect(passes(10, undefined, v(1))).toBe(true);
+  });
+});
+
+describe('status codes', () => {
+  it('match node-opcua and describe failures', async () => {
+    const { StatusCodes } = await import('node-opcua');
+    for (const [name, value] of Object.entries(Status)) expect(StatusCodes[name as keyof typeof StatusCodes].value >>> 0, name).toBe(value);
+    expect(filterRefused(Status.BadFilterNotAllowed)).toBe(true);
+    expect(filterRefused(Status.BadNodeIdUnknown)).toBe(false);
+    expect(describeFailure(new Error('server Certificate verification failed with err BadCertificateUntrusted (0x801a0000)'))).toEqual({ reason: 'the server certificate is not trusted', untrusted: true });
+    expect(describeFailure(new Error('BadUserAccessDenied (0x801f0000)')).reason).toContain('refused the user identity');
   });
 });
