@@ -6,6 +6,7 @@
  */
 import { OpcuaLink, OpcuaPki, type LinkOptions } from './client.js';
 import { parseBrowsePath, stableNodeId } from './nodeid.js';
+import { effectiveLimits } from './plan.js';
 
 export interface DiscoverOptions {
   endpoint: string;
@@ -68,9 +69,11 @@ export async function discover(o: DiscoverOptions): Promise<{ found: Found[]; tr
       }
       frontier = next;
     }
+    // Data types for the comments, in reads the server's MaxNodesPerRead allows.
+    const perRead = effectiveLimits(await link.limits(), {}).maxNodesPerRead;
     const types: string[] = [];
-    for (let i = 0; i < found.length; i += 500) {
-      const ids = found.slice(i, i + 500).map((f) => f.nodeId.replace(/^nsu=([^;]*);/, (_, uri: string) => `ns=${link!.namespaces.indexOf(uri)};`));
+    for (let i = 0; i < found.length; i += perRead) {
+      const ids = found.slice(i, i + perRead).map((f) => f.nodeId.replace(/^nsu=([^;]*);/, (_, uri: string) => `ns=${link!.namespaces.indexOf(uri)};`));
       types.push(...(await link.dataTypes(ids)));
     }
     return { found: found.map((f, i) => ({ ...f, dataType: types[i] ?? '' })), truncated };

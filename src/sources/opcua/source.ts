@@ -78,6 +78,8 @@ export class OpcuaServer {
   start(): void {
     if (this.cfg.security.mode === 'None') this.log.warn({ server: this.cfg.name, endpoint: this.cfg.endpoint }, 'opcua: security mode None: values and credentials cross the network unsigned and in clear');
     this.metrics.opcuaSessionUp.set(this.label, 0);
+    // Every series from the start, so a dashboard shows zeros rather than gaps.
+    for (const c of [this.metrics.opcuaReconnects, this.metrics.opcuaSubscriptionsRecreated, this.metrics.opcuaNotifications, this.metrics.opcuaBadStatuses, this.metrics.opcuaPoints]) c.inc(this.label, 0);
     this.running = this.loop().catch((err: unknown) => this.log.error({ server: this.cfg.name, err: errorMessage(err) }, 'opcua: loop ended'));
   }
 
