@@ -9,6 +9,7 @@ const EXCLUSIVE = [
   'test/e2e/crash.test.ts',
   'test/sources/modbus/isolation.test.ts',
   'test/broker/puback.test.ts',
+  'test/sources/opcua/subscribe.test.ts',
 ];
 
 // Tests that open chDB run in child processes (chDB allows one store per process);

@@ -27,7 +27,7 @@ export const TEST_NS = 'urn:fieldgate:test';
 export class OpcuaServer extends PeerProcess {
   static async create(spec: OpcuaSpec, port?: number): Promise<OpcuaServer> {
     const full = { ...spec, pki: spec.pki ?? join(tempDir('fg-ua-pki-'), 'pki') };
-    const s = new OpcuaServer('test/helpers/opcua-server.mjs', port ?? (await freePort()), PeerProcess.writeSpec(full, 'fg-ua-'));
+    const s = new OpcuaServer('bench/lib/opcua-server.mjs', port ?? (await freePort()), PeerProcess.writeSpec(full, 'fg-ua-'));
     await s.start();
     return s;
   }

@@ -1,4 +1,4 @@
-// Test-only: a real OPC UA server (node-opcua) in its own process, independent of
+// A real OPC UA server (node-opcua) in its own process for tests and benchmarks, independent of
 // fieldgate's code. Usage: node opcua-server.mjs <port> <spec.json>
 // spec: { pki: dir, users?: { name: password }, limits?: { maxMonitoredItemsPerCall, maxNodesPerRead },
 //         allowNone?: true (offer security mode None; default true), tickMs?: 200,
