@@ -4,28 +4,39 @@
  * writes the PUBACK (lib/handlers/publish.js); the PUBACK's bytes then wait in
  * the AckGate until the group commit that holds the message.
  */
-import { createServer, type Server } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
-import { FgError, errorMessage } from '../core/errors.js';
+import { errorMessage } from '../core/errors.js';
 import type { JournalPort } from '../core/ports.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { BrokerConfig } from './config.js';
 import { IngestCounters } from './ingest.js';
 import { AckGate } from './ack-gate.js';
+import { isLoopbackBind, listen, parseBind, type Listening } from './listeners.js';
+import { BrokerSecurity, Connack, type ConnInfo } from './security.js';
+import { RateLimitedLog } from '../telemetry/logger.js';
 
-const SOCKET_BUFFER = 256 * 1024;
+export { parseBind };
+
 const MAX_UNCOMMITTED = 32 * 1024 * 1024;
 
-export function parseBind(bind: string): { host: string; port: number } {
-  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(bind);
-  if (!m) throw new FgError('FG_E_LISTEN', `cannot parse listen address ${bind}`);
-  return { host: m[1]!, port: Number(m[2]) };
+/** What the broker knows of a connection before and after CONNECT. */
+interface ClientState {
+  info: ConnInfo;
+  username?: string;
+  /** CONNECT asked for a persistent session with an empty client id [MQTT-3.1.3-8]. */
+  emptyPersistentId?: boolean;
 }
+
+type ParserInternals = { _parseLength(): boolean; _emitError(e: Error): void; packet: { length: number } };
 
 export class Broker {
   private aedes: Aedes | undefined;
-  private readonly servers: Server[] = [];
+  private readonly servers: Listening[] = [];
+  readonly security: BrokerSecurity;
+  private readonly states = new WeakMap<object, ClientState>();
+  private readonly noisy: RateLimitedLog;
   readonly counters: IngestCounters;
   private readonly gate: AckGate;
   /** The ports actually bound (for port 0 in tests). */
@@ -39,6 +50,13 @@ export class Broker {
   ) {
     this.counters = new IngestCounters(metrics);
     this.gate = new AckGate(() => journal.committedPosition);
+    this.security = new BrokerSecurity(log);
+    this.noisy = new RateLimitedLog(log, 60_000);
+  }
+
+  /** SIGHUP: new users and ACLs for new connections and every later check; connected clients stay. */
+  reload(cfg: BrokerConfig): { users: number; rules: number } {
+    return this.security.load(cfg);
   }
 
   async start(): Promise<void> {
@@ -60,14 +78,84 @@ export class Broker {
       if (journal.uncommittedBytes > MAX_UNCOMMITTED) journal.whenCommitted(cb);
       else cb(null);
     };
+    const security = this.security;
+    const loaded = security.load(this.cfg);
+    security.warnings(this.cfg.listeners, (l) => isLoopbackBind(l.bind));
+    const states = this.states;
+    const metrics = this.metrics;
+    const noisy = this.noisy;
+    const lim = this.cfg.limits;
+    const who = (client: Client) => ({ username: states.get(client)?.username, clientId: client.id });
     this.aedes = await Aedes.createBroker({
       // mqemitter's bounded concurrency recursed through released() → _do() until the
       // stack overflowed under a QoS 0 flood here; unbounded emits do not queue.
       concurrency: 0,
+      maxInflightInbound: lim.max_inflight,
+      maxTopicLevels: lim.max_topic_levels,
+      keepaliveLimit: lim.keepalive_max,
+      drainTimeout: lim.slow_consumer_timeout,
+      connectTimeout: lim.connect_timeout,
+      preConnect: (client, packet, cb) => {
+        const st = states.get(client.conn);
+        if (st) {
+          states.set(client, st);
+          // [MQTT-3.1.3-8]: an empty client id needs a clean session (aedes #1095 accepts it).
+          st.emptyPersistentId = !packet.clientId && !packet.clean;
+        }
+        cb(null, true);
+      },
+      authenticate: (client, username, password, cb) => {
+        const st = states.get(client);
+        if (!st) return cb(Object.assign(new Error('unknown connection'), { returnCode: Connack.ServerUnavailable }), false);
+        if (st.emptyPersistentId) {
+          metrics.brokerAuthFailures.inc({ reason: 'identifier' });
+          return cb(Object.assign(new Error('an empty client id needs clean session [MQTT-3.1.3-8]'), { returnCode: Connack.IdentifierRejected }), false);
+        }
+        if (lim.max_connections > 0 && this.aedes!.connectedClients >= lim.max_connections) {
+          metrics.brokerAuthFailures.inc({ reason: 'max_connections' });
+          noisy.warn('max_connections', { limit: lim.max_connections }, 'broker: max_connections reached; refusing new clients');
+          return cb(Object.assign(new Error('server unavailable'), { returnCode: Connack.ServerUnavailable }), false);
+        }
+        security.authenticate(st.info, username, password).then(
+          (r) => {
+            if (r.ok) {
+              st.username = r.username;
+              return cb(null, true);
+            }
+            metrics.brokerAuthFailures.inc({ reason: r.reason });
+            noisy.warn(`auth:${r.reason}`, { remote: st.info.remote, listener: st.info.listener.bind, username, reason: r.reason }, 'broker: connection refused');
+            cb(Object.assign(new Error(r.reason), { returnCode: r.code }), false);
+          },
+          (err: unknown) => cb(Object.assign(new Error(errorMessage(err)), { returnCode: Connack.ServerUnavailable }), false),
+        );
+      },
       authorizePublish(client, packet, cb) {
         if (!client) return cb(null);
+        if (packet.topic.startsWith('$SYS/')) return cb(new Error('$SYS/ topics are reserved'));
+        if (security.hasRules && !security.canPublish(who(client), packet.topic)) {
+          // [MQTT-3.3.5-2]: acknowledge as usual and drop it; the client has no way to be told.
+          metrics.brokerAclDenied.inc({ action: 'publish' });
+          noisy.warn('acl:publish', { client: client.id, username: states.get(client)?.username, topic: packet.topic }, 'broker: publish denied by the ACL (dropped, counted)');
+          packet.topic = '$fieldgate/denied';
+          packet.payload = Buffer.alloc(0);
+          packet.retain = false;
+          return cb(null);
+        }
         if (journal.blocked) return journal.whenUnblocked(() => accept(client, packet, cb));
         accept(client, packet, cb);
+      },
+      authorizeSubscribe(client, sub, cb) {
+        if (sub.topic.startsWith('$fieldgate/') || (security.hasRules && !security.canSubscribe(who(client), sub.topic))) {
+          metrics.brokerAclDenied.inc({ action: 'subscribe' });
+          noisy.warn('acl:subscribe', { client: client.id, username: states.get(client)?.username, filter: sub.topic }, 'broker: subscription denied by the ACL (SUBACK 0x80)');
+          return cb(null, null);
+        }
+        cb(null, sub);
+      },
+      authorizeForward(client, packet) {
+        if (packet.topic === '$fieldgate/denied') return null;
+        if (security.hasRules && !security.canReceive(who(client), packet.topic)) return null;
+        return packet;
       },
     });
     const a = this.aedes;
@@ -80,32 +168,43 @@ export class Broker {
       this.metrics.brokerClients.set(a.connectedClients);
     });
     a.on('clientError', (_c, err) => {
-      this.metrics.brokerDisconnects.inc({ reason: 'error' });
+      this.metrics.brokerDisconnects.inc({ reason: /drain/i.test(err.message) ? 'slow_consumer' : /too large/.test(err.message) ? 'packet_too_large' : 'error' });
       this.log.debug({ err: errorMessage(err) }, 'broker: client error');
     });
-    a.on('connectionError', (_c, err) => this.log.debug({ err: errorMessage(err) }, 'broker: connection error'));
+    a.on('keepaliveTimeout', () => this.metrics.brokerDisconnects.inc({ reason: 'keepalive' }));
+    a.on('connectionError', (_c, err) => {
+      // MQTT 5 clients get CONNACK 1 (unacceptable protocol version) from aedes; say so once a minute.
+      if (/protocol/i.test(err.message)) noisy.warn('mqtt5', { err: errorMessage(err) }, 'broker: refused a client for its protocol version (fieldgate speaks MQTT 3.1 and 3.1.1; MQTT 5 clients are refused with CONNACK 1)');
+      this.log.debug({ err: errorMessage(err) }, 'broker: connection error');
+    });
+    const onStream = (stream: Duplex, info: ConnInfo) => {
+      states.set(stream, { info });
+      gate.attach(stream as never);
+      const client = a.handle(stream) as unknown as { _parser: ParserInternals };
+      // mqtt-packet has no size limit: check the remaining length as soon as it is parsed.
+      const parser = client._parser;
+      const parseLength = parser._parseLength;
+      parser._parseLength = function (this: ParserInternals) {
+        const ok = parseLength.call(this);
+        if (ok && this.packet.length > lim.max_packet_size) {
+          this._emitError(new Error(`packet too large: ${this.packet.length} bytes (limits.max_packet_size ${lim.max_packet_size})`));
+          return false;
+        }
+        return ok;
+      };
+    };
     for (const l of this.cfg.listeners) {
-      const { host, port } = parseBind(l.bind);
-      // aedes reads one socket buffer, then waits until every packet in it is acknowledged (one
-      // group commit): a larger buffer lets a fast publisher's window fill a whole commit.
-      const server = createServer({ highWaterMark: SOCKET_BUFFER }, (socket) => {
-        gate.attach(socket);
-        a.handle(socket);
-      });
-      await new Promise<void>((res, rej) => {
-        server.once('error', (err) => rej(new FgError('FG_E_LISTEN', `broker: cannot listen on ${l.bind}: ${errorMessage(err)}`)));
-        server.listen(port, host, () => res());
-      });
-      const addr = server.address();
-      if (addr && typeof addr === 'object') this.bound.push({ host, port: addr.port });
-      this.servers.push(server);
-      this.log.info({ listener: l.type, bind: l.bind }, 'broker: listening');
+      const s = await listen(l, onStream, (err) => this.log.debug({ err: errorMessage(err), bind: l.bind }, 'broker: TLS handshake failed'));
+      this.bound.push({ host: s.host, port: s.port });
+      this.servers.push(s);
+      this.log.info({ listener: l.type, bind: l.bind, ...(l.type === 'ws' || l.type === 'wss' ? { path: l.path } : {}), anonymous: BrokerSecurity.anonymousAllowed(l, isLoopbackBind(l.bind)) }, 'broker: listening');
     }
+    this.log.info(loaded, 'broker: users and access rules loaded');
   }
 
   /** Stops accepting connections and publishes; connected clients are closed. */
   async stop(): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise<void>((res) => s.close(() => res()))));
+    await Promise.all(this.servers.map((s) => s.close()));
     if (this.aedes) await new Promise<void>((res) => this.aedes!.close(() => res()));
     this.counters.sync();
   }

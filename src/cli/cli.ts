@@ -21,6 +21,7 @@ import { parseDuration } from '../core/units.js';
 import { SECURITY_MODES, SECURITY_POLICIES } from '../sources/opcua/config.js';
 import type { DiscoverOptions } from '../sources/opcua/discover.js';
 import { describeFailure } from '../sources/opcua/status.js';
+import { hashPassword } from '../broker/passwords.js';
 import { loadClientModule } from '../sources/opcua/vendor.js';
 
 /** Where the demo plant's Modbus and OPC UA machines listen (config/demo.yaml reads them). */
@@ -52,6 +53,9 @@ Usage:
   fieldgate pki trust FILE -c FILE | pki list -c FILE
                                          trust an OPC UA server certificate (from pki/rejected)
                                          or list the trusted and rejected ones
+  fieldgate passwd [USER]                read a password (stdin, or a hidden prompt) and print its
+                                         hash for broker.users, or a USER:hash line for a
+                                         password_file
   fieldgate deadletter list|replay -c FILE
                                          show or re-ingest rows the store refused
   fieldgate config-schema | config-example
@@ -137,6 +141,8 @@ export async function main(argv: string[]): Promise<number> {
         return await discoverCmd(a);
       case 'pki':
         return await pki(a);
+      case 'passwd':
+        return await passwd(a);
       case 'config-schema':
         process.stdout.write(jsonSchema());
         return EXIT.ok;
@@ -458,4 +464,49 @@ async function pki(a: Args): Promise<number> {
     return EXIT.ok;
   }
   throw new FgError('FG_E_USAGE', 'pki takes trust FILE or list');
+}
+
+/** Reads one line from stdin; on a terminal without echo. */
+function readSecret(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    return new Promise((res, rej) => {
+      let text = '';
+      stdin.setEncoding('utf8');
+      stdin.on('data', (d: string) => (text += d));
+      stdin.on('end', () => res(text.split(/\r?\n/)[0] ?? ''));
+      stdin.on('error', rej);
+    });
+  }
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.setEncoding('utf8');
+  return new Promise((res) => {
+    let text = '';
+    const onData = (d: string) => {
+      for (const ch of d) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+          stdin.setRawMode(false);
+          stdin.pause();
+          stdin.off('data', onData);
+          process.stderr.write('\n');
+          return res(text);
+        }
+        if (ch === '\u0003') process.exit(EXIT.usage);
+        text = ch === '\u007f' ? text.slice(0, -1) : text + ch;
+      }
+    };
+    stdin.on('data', onData);
+    stdin.resume();
+  });
+}
+
+async function passwd(a: Args): Promise<number> {
+  const user = a.rest[0];
+  if (user !== undefined && (user.includes(':') || !user)) throw new FgError('FG_E_USAGE', `passwd: ${JSON.stringify(user)}: a username cannot contain ":"`);
+  const pw = await readSecret('Password: ');
+  if (!pw) throw new FgError('FG_E_USAGE', 'passwd: the password is empty');
+  const hash = await hashPassword(pw);
+  process.stdout.write(user === undefined ? `${hash}\n` : `${user}:${hash}\n`);
+  return EXIT.ok;
 }

@@ -129,19 +129,25 @@ export class Gateway {
   }
 
   /**
-   * SIGHUP: applies what can change without a restart (Modbus tag maps, OPC UA servers
-   * and node lists); says which other sections changed and need one. The caller has
-   * validated `next`.
+   * SIGHUP: applies what can change without a restart (broker users and ACLs, Modbus tag
+   * maps, OPC UA servers and node lists); says which other sections changed and need one.
+   * The caller has validated `next`.
    */
   async reload(next: Config): Promise<void> {
     const m = this.modbus.reload(next.modbus);
     this.log.info(m, 'reload: modbus tag maps applied (kept devices keep polling)');
     const o = await this.opcua.reload(next.opcua);
     this.log.info(o, 'reload: opcua servers applied (kept servers keep their session; node lists updated in place)');
+    try {
+      this.log.info(this.broker.reload(next.broker), 'reload: broker users and access rules applied (connected clients stay)');
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'reload: broker users and access rules could not be read; the running ones stay');
+    }
     const live = new Set<keyof Config>(['modbus', 'opcua']);
-    const rest = (c: Config) => JSON.stringify({ ...c, modbus: undefined, opcua: undefined });
-    if (rest(next) !== rest(this.cfg)) {
-      const changed = (Object.keys(next) as Array<keyof Config>).filter((k) => !live.has(k) && JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k]));
+    // Of the broker, users and rules apply at once; listeners and limits need a restart.
+    const restartOnly = (c: Config) => JSON.stringify({ ...c, modbus: undefined, opcua: undefined, broker: { listeners: c.broker.listeners, limits: c.broker.limits } });
+    if (restartOnly(next) !== restartOnly(this.cfg)) {
+      const changed = (Object.keys(next) as Array<keyof Config>).filter((k) => !live.has(k) && (k === 'broker' ? JSON.stringify([next.broker.listeners, next.broker.limits]) !== JSON.stringify([this.cfg.broker.listeners, this.cfg.broker.limits]) : JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k])));
       this.log.warn({ sections: changed }, 'reload: these sections changed and take effect after a restart');
     }
   }

@@ -32,7 +32,9 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     mqttBytesIn: new Counter({ name: 'fieldgate_mqtt_received_bytes_total', help: 'MQTT payload bytes accepted into the journal.', registers: r }),
     brokerClients: new Gauge({ name: 'fieldgate_broker_clients', help: 'MQTT clients connected.', registers: r }),
     brokerConnects: new Counter({ name: 'fieldgate_broker_connects_total', help: 'MQTT client connections accepted.', registers: r }),
-    brokerDisconnects: new Counter({ name: 'fieldgate_broker_disconnects_total', help: 'MQTT client disconnections, by reason.', labelNames: ['reason'], registers: r }),
+    brokerDisconnects: new Counter({ name: 'fieldgate_broker_disconnects_total', help: 'MQTT client disconnections, by reason (disconnect, error, keepalive, slow_consumer, packet_too_large).', labelNames: ['reason'], registers: r }),
+    brokerAuthFailures: new Counter({ name: 'fieldgate_broker_auth_failures_total', help: 'Connections refused at CONNECT, by reason (bad_credentials, anonymous, rate_limited, identifier, max_connections).', labelNames: ['reason'], registers: r }),
+    brokerAclDenied: new Counter({ name: 'fieldgate_broker_acl_denied_total', help: 'Publishes dropped and subscriptions refused by the ACL.', labelNames: ['action'], registers: r }),
     // decode (counted on the main thread from worker results)
     pointsDecoded: new Counter({ name: 'fieldgate_points_decoded_total', help: 'Values decoded from journal records into rows.', labelNames: ['table'], registers: r }),
     recordsRejected: new Counter({ name: 'fieldgate_records_rejected_total', help: 'Records or values that could not be decoded, by reason.', labelNames: ['reason'], registers: r }),
