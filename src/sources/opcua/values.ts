@@ -14,8 +14,9 @@ const NUMERIC = new Set(['SByte', 'Byte', 'Int16', 'UInt16', 'Int32', 'UInt32', 
 /** node-opcua carries Int64/UInt64 as [high, low] 32-bit words. */
 function int64(v: unknown, signed: boolean): RowValue {
   let big: bigint;
-  if (Array.isArray(v) && v.length === 2) {
-    big = (BigInt.asUintN(32, BigInt(Math.trunc(Number(v[0])))) << 32n) | BigInt.asUintN(32, BigInt(Math.trunc(Number(v[1]))));
+  const word = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+  if (Array.isArray(v) && v.length === 2 && word(v[0]) && word(v[1])) {
+    big = (BigInt.asUintN(32, BigInt(Math.trunc(v[0] as number))) << 32n) | BigInt.asUintN(32, BigInt(Math.trunc(v[1] as number)));
     if (signed) big = BigInt.asIntN(64, big);
   } else if (typeof v === 'bigint') {
     big = v;
