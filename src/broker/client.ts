@@ -5,7 +5,10 @@
  * the AckGate until the group commit that holds the message.
  */
 import type { Duplex } from 'node:stream';
+import { mkdirSync } from 'node:fs';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
+import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
+import { ClassicLevel } from 'classic-level';
 import { errorMessage } from '../core/errors.js';
 import type { JournalPort } from '../core/ports.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -47,6 +50,8 @@ export class Broker {
     private readonly journal: JournalPort,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    /** Folder of the on-disk persistence (persistence: disk). */
+    private readonly persistenceDir?: string,
   ) {
     this.counters = new IngestCounters(metrics);
     this.gate = new AckGate(() => journal.committedPosition);
@@ -86,7 +91,9 @@ export class Broker {
     const noisy = this.noisy;
     const lim = this.cfg.limits;
     const who = (client: Client) => ({ username: states.get(client)?.username, clientId: client.id });
+    const persistence = this.openPersistence();
     this.aedes = await Aedes.createBroker({
+      ...(persistence ? { persistence } : {}),
       // mqemitter's bounded concurrency recursed through released() → _do() until the
       // stack overflowed under a QoS 0 flood here; unbounded emits do not queue.
       concurrency: 0,
@@ -202,10 +209,37 @@ export class Broker {
     this.log.info(loaded, 'broker: users and access rules loaded');
   }
 
+  private persistence: AsyncLevelPersistence | undefined;
+  private countTimer: NodeJS.Timeout | undefined;
+
+  /** Retained messages and persistent sessions on disk (aedes-persistence-level over LevelDB). */
+  private openPersistence(): AsyncLevelPersistence | undefined {
+    if (this.cfg.persistence !== 'disk' || !this.persistenceDir) return undefined;
+    mkdirSync(this.persistenceDir, { recursive: true });
+    const db = new ClassicLevel<string, Buffer>(this.persistenceDir, { valueEncoding: 'buffer' });
+    this.persistence = new AsyncLevelPersistence(db);
+    const count = async () => {
+      const p = this.persistence;
+      if (!p) return;
+      const off = await p.countOffline();
+      this.metrics.brokerPersistedSessions.set(off.clientsCount);
+      let retained = 0;
+      for await (const _ of p.createRetainedStream('#')) retained++;
+      this.metrics.brokerRetained.set(retained);
+    };
+    this.countTimer = setInterval(() => void count().catch(() => undefined), 30_000);
+    this.countTimer.unref();
+    setTimeout(() => void count().catch(() => undefined), 1000).unref();
+    return this.persistence;
+  }
+
   /** Stops accepting connections and publishes; connected clients are closed. */
   async stop(): Promise<void> {
     await Promise.all(this.servers.map((s) => s.close()));
     if (this.aedes) await new Promise<void>((res) => this.aedes!.close(() => res()));
+    clearInterval(this.countTimer);
+    await this.persistence?.destroy().catch(() => undefined);
+    this.persistence = undefined;
     this.counters.sync();
   }
 }

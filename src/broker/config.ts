@@ -88,6 +88,7 @@ export const brokerSchema = object(
     password_file: optional(str({ description: 'A mosquitto-style password file (user:hash lines; fieldgate or mosquitto $7$/$6$ hashes), re-read on SIGHUP.', example: '/etc/fieldgate/passwd' })),
     acl: array(rule, { description: 'Access rules, in order.', example: '- { user: press1, topic: "plant/press1/#", access: write }\n- { topic: "plant/%u/#", access: readwrite }' }),
     acl_file: optional(str({ description: "A mosquitto acl_file (user/topic/pattern lines), re-read on SIGHUP; its rules come after acl's.", example: '/etc/fieldgate/acl' })),
+    persistence: oneOf(['disk', 'memory'], { description: 'Where retained messages and the sessions of clean-session-false clients (subscriptions, queued QoS 1/2 messages) live: disk (state_dir/broker, LevelDB) survives a restart; memory does not.', default: 'disk' }),
     limits,
   },
   {

@@ -59,7 +59,7 @@ export class Gateway {
     opts: { configFile?: string } = {},
   ) {
     this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME], metrics, log });
-    this.broker = new Broker(cfg.broker, this.journal, metrics, log);
+    this.broker = new Broker(cfg.broker, this.journal, metrics, log, join(cfg.state_dir, 'broker'));
     this.modbus = new ModbusSource(cfg.modbus, this.journal, metrics, log);
     this.opcua = new OpcuaSource(cfg.opcua, this.journal, metrics, log, join(cfg.state_dir, 'pki'), opts.configFile ? ` -c ${shellQuote(opts.configFile)}` : '');
     this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log);

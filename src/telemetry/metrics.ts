@@ -34,6 +34,8 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     brokerConnects: new Counter({ name: 'fieldgate_broker_connects_total', help: 'MQTT client connections accepted.', registers: r }),
     brokerDisconnects: new Counter({ name: 'fieldgate_broker_disconnects_total', help: 'MQTT client disconnections, by reason (disconnect, error, keepalive, slow_consumer, packet_too_large).', labelNames: ['reason'], registers: r }),
     brokerAuthFailures: new Counter({ name: 'fieldgate_broker_auth_failures_total', help: 'Connections refused at CONNECT, by reason (bad_credentials, anonymous, rate_limited, identifier, max_connections).', labelNames: ['reason'], registers: r }),
+    brokerPersistedSessions: new Gauge({ name: 'fieldgate_broker_persisted_sessions', help: 'Offline clean-session-false clients whose subscriptions and queued messages are kept (counted every 30 s).', registers: r }),
+    brokerRetained: new Gauge({ name: 'fieldgate_broker_retained_messages', help: 'Retained messages held (counted every 30 s).', registers: r }),
     brokerAclDenied: new Counter({ name: 'fieldgate_broker_acl_denied_total', help: 'Publishes dropped and subscriptions refused by the ACL.', labelNames: ['action'], registers: r }),
     // decode (counted on the main thread from worker results)
     pointsDecoded: new Counter({ name: 'fieldgate_points_decoded_total', help: 'Values decoded from journal records into rows.', labelNames: ['table'], registers: r }),
