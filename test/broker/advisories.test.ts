@@ -2,11 +2,11 @@
  * The 2026 aedes advisories, each against the running gateway: the fix must
  * hold in the broker fieldgate ships (aedes 1.2.0 plus the gateway's guards).
  */
-import { connect as netConnect, type Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestGateway } from '../helpers/gateway.js';
+import { generate, publishPacket, rawConn } from '../helpers/mqtt-raw.js';
 import { sleep, waitFor } from '../helpers/ports.js';
 
 let g: TestGateway;
@@ -28,22 +28,8 @@ async function mqtt(clientId: string, clean = true): Promise<MqttClient> {
   return c;
 }
 
-/** A raw connection: write packets, collect what comes back. */
-async function raw(clientId: string, clean = true): Promise<{ s: Socket; got: Array<Record<string, unknown>>; closed: Promise<void> }> {
-  const s = netConnect(g.mqttPort, '127.0.0.1');
-  const got: Array<Record<string, unknown>> = [];
-  const parser = mqttPacket.parser({ protocolVersion: 4 });
-  parser.on('packet', (p) => got.push(p as never));
-  s.on('data', (d) => parser.parse(d));
-  s.on('error', () => undefined);
-  const closed = new Promise<void>((r) => s.once('close', () => r()));
-  s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, keepalive: 60, clean, clientId } as never));
-  await waitFor('CONNACK', () => got.some((p) => p.cmd === 'connack'), 5000, 10);
-  cleanups.push(async () => s.destroy());
-  return { s, got, closed };
-}
-
-const publish = (topic: string, messageId: number, qos: 0 | 1 | 2, payload = 'x') => mqttPacket.generate({ cmd: 'publish', topic, payload, qos, messageId, retain: false, dup: false } as never);
+const raw = (clientId: string, clean = true) => rawConn(g.mqttPort, { clientId, clean }, cleanups);
+const publish = (topic: string, messageId: number, qos: 0 | 1 | 2, payload = 'x') => generate(publishPacket(topic, messageId, qos, payload));
 
 describe('aedes advisories', () => {
   it('GHSA-xxqp-5qx8-gj5q: a very deep topic closes that connection, the broker stays up', async () => {
