@@ -19,6 +19,7 @@ import { AckGate } from './ack-gate.js';
 import { isLoopbackBind, listen, parseBind, type Listening } from './listeners.js';
 import { BrokerSecurity, Connack, type ConnInfo } from './security.js';
 import { RateLimitedLog } from '../telemetry/logger.js';
+import { SparkplugHost, type SparkplugOptions } from './sparkplug.js';
 
 export { parseBind };
 
@@ -52,6 +53,8 @@ export class Broker {
     private readonly log: Logger,
     /** Folder of the on-disk persistence (persistence: disk). */
     private readonly persistenceDir?: string,
+    /** Sparkplug B host settings, when a route has format sparkplug. */
+    private readonly sparkplugOptions?: SparkplugOptions,
   ) {
     this.counters = new IngestCounters(metrics);
     this.gate = new AckGate(() => journal.committedPosition);
@@ -64,15 +67,25 @@ export class Broker {
     return this.security.load(cfg);
   }
 
+  private sparkplug: SparkplugHost | undefined;
+
   async start(): Promise<void> {
     const journal = this.journal;
+    const publish = (topic: string, payload: Buffer, qos: 0 | 1, retain: boolean) =>
+      new Promise<void>((res) => {
+        if (!this.aedes) return res();
+        this.aedes.publish({ cmd: 'publish', topic, payload, qos, retain, dup: false } as never, () => res());
+      });
+    const sparkplug = (this.sparkplug = this.sparkplugOptions ? new SparkplugHost(this.sparkplugOptions, journal, publish, this.metrics, this.log) : undefined);
     const counters = this.counters;
     const gate = this.gate;
     journal.onCommit((committed) => gate.release(committed));
     const accept = (client: Client, packet: PublishPacket, cb: (err?: Error | null) => void): void => {
       const body = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      const now = Date.now();
       try {
-        journal.appendMqtt(Date.now(), packet.qos, packet.topic, client.id, body);
+        if (sparkplug && packet.topic.startsWith('spBv1.0/')) sparkplug.onMessage(packet.topic, body, now);
+        journal.appendMqtt(now, packet.qos, packet.topic, client.id, body);
       } catch (err) {
         return cb(err as Error);
       }
@@ -207,6 +220,7 @@ export class Broker {
       this.log.info({ listener: l.type, bind: l.bind, ...(l.type === 'ws' || l.type === 'wss' ? { path: l.path } : {}), anonymous: BrokerSecurity.anonymousAllowed(l, isLoopbackBind(l.bind)) }, 'broker: listening');
     }
     this.log.info(loaded, 'broker: users and access rules loaded');
+    sparkplug?.start();
   }
 
   private persistence: AsyncLevelPersistence | undefined;
@@ -235,8 +249,12 @@ export class Broker {
 
   /** Stops accepting connections and publishes; connected clients are closed. */
   async stop(): Promise<void> {
-    await Promise.all(this.servers.map((s) => s.close()));
+    // The host goes offline while the broker can still store and deliver it (bounded: the retained store may be slow).
+    if (this.sparkplug) await Promise.race([this.sparkplug.stop(), new Promise((r) => setTimeout(r, 2000))]);
+    // Stop accepting, then close the clients (a listener's close completes only once its connections are gone).
+    const closing = Promise.all(this.servers.map((s) => s.close()));
     if (this.aedes) await new Promise<void>((res) => this.aedes!.close(() => res()));
+    await closing;
     clearInterval(this.countTimer);
     await this.persistence?.destroy().catch(() => undefined);
     this.persistence = undefined;

@@ -11,6 +11,10 @@ export interface JournalPort {
   appendMqtt(receivedMs: number, qos: number, topic: string, clientId: string, body: Buffer): void;
   /** Appends a polled value (Modbus, OPC UA). */
   appendPoint(receivedMs: number, p: Point): void;
+  /** Appends a Sparkplug B edge node's alias table. */
+  appendBirth(receivedMs: number, state: Buffer): void;
+  /** The id of the chunk the next record lands in. */
+  readonly openChunkId: number;
   /** Calls `cb` once everything appended so far is committed (or failed to commit). */
   whenCommitted(cb: (err?: Error | null) => void): void;
   /** Calls `listener` after every group commit with the committed position. */

@@ -11,7 +11,7 @@ export const RecordKind = {
   Mqtt: 1,
   /** A typed value read by a poller (Modbus, OPC UA). */
   Point: 2,
-  /** Sparkplug B BIRTH state, so alias tables replay (reserved). */
+  /** Sparkplug B: an edge node's alias table (core/sparkplug.ts), so every chunk decodes alone. */
   Birth: 3,
   /** A chunk boundary written by the sealer: replay cuts the same chunks. */
   Cut: 4,
@@ -36,6 +36,9 @@ export interface Point {
   readonly text: string;
   readonly quality: number;
 }
+
+/** birth payload: f64 receivedMs | JSON of the edge node's BirthState */
+export const BIRTH_FIXED = 8;
 
 /** point payload: f64 ts | f64 receivedMs | u32 quality | f64 value | u16 deviceLen | device | u16 tagLen | tag | text */
 export const POINT_FIXED = 8 + 8 + 4 + 8 + 2 + 2;

@@ -8,7 +8,7 @@ const route = object(
       example: 'plant/{device}/{tag+}',
       minLength: 1,
     }),
-    format: oneOf(['number', 'json', 'raw'], { description: 'number: the payload is one value as text; json: an object of tags, a {value, ts, quality} object, or an array of those; raw: the payload is kept as text.', default: 'number' }),
+    format: oneOf(['number', 'json', 'raw', 'sparkplug'], { description: 'number: the payload is one value as text; json: an object of tags, a {value, ts, quality} object, or an array of those; raw: the payload is kept as text; sparkplug: Sparkplug B (spBv1.0) protobuf, device = group/edge[/device], tag = metric name (the route\'s device and tag are not used).', default: 'number' }),
     device: str({ description: 'The device column: a template over the captures, or a constant.', default: '{device}' }),
     tag: str({ description: 'The tag column: a template over the captures; JSON keys are appended with /.', default: '{tag}' }),
   },
@@ -27,6 +27,13 @@ export const mqttSchema = object(
     max_past: duration({ description: 'A value timestamped further back than this from its receive time takes the receive time (counted).', default: 30 * 86_400_000, defaultText: '30d' }),
     max_future: duration({ description: 'A value timestamped further ahead than this takes the receive time (counted): gateways without a battery clock and drifting PLC clocks are normal.', default: 300_000, defaultText: '5m' }),
     unmatched: oneOf(['count', 'raw'], { description: 'What to do with messages no route matches: count them, or store them as raw text under device "unrouted".', default: 'count' }),
+    sparkplug: object(
+      {
+        host_id: str({ description: 'The Sparkplug host application id: fieldgate publishes spBv1.0/STATE/<host_id> (retained, online/offline).', default: 'fieldgate', pattern: /^[^/+#]+$/, expected: 'a name without /, + or #' }),
+        rebirth_interval: duration({ description: 'At most one Rebirth request (NCMD Node Control/Rebirth) per edge node in this time, after an unknown alias, a message before any birth, or a sequence gap.', default: 30_000, defaultText: '30s', min: 1000 }),
+      },
+      { description: 'Sparkplug B host settings (used when a route has format sparkplug).' },
+    ),
   },
   { description: 'How MQTT messages become rows.' },
 );

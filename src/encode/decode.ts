@@ -4,7 +4,8 @@
  * record's receive time, so a replay produces the same rows (and the same
  * deduplicated insert).
  */
-import { RecordKind, readMqtt, readPoint, walkFrames, type MqttView, type PointView } from '../core/records.js';
+import { BIRTH_FIXED, RecordKind, readMqtt, readPoint, walkFrames, type MqttView, type PointView } from '../core/records.js';
+import { decodeBirth, decodePayload, parseTopic, type BirthMetric, type SpPayload } from '../core/sparkplug.js';
 import type { MqttConfig, RouteConfig } from './config.js';
 import { PointsEncoder, QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN } from './points.js';
 import { compileExpander, compileTemplate, matchTemplate, type Expander, type Template } from './topics.js';
@@ -19,7 +20,10 @@ export type RejectReason =
   | 'bad_value'
   | 'bad_quality'
   | 'no_tag'
-  | 'bad_record';
+  | 'bad_record'
+  | 'bad_sparkplug'
+  | 'sparkplug_alias'
+  | 'sparkplug_unsupported';
 
 export type TsReason = 'missing' | 'invalid' | 'out_of_range';
 
@@ -78,6 +82,8 @@ export class ChunkDecoder {
   private bodyStart = 0;
   private bodyEnd = 0;
   private device = '';
+  /** Sparkplug alias tables of this chunk, from its Birth records (so a replay decodes the same). */
+  private births = new Map<string, { aliases: Map<number, BirthMetric>; metrics: BirthMetric[] }>();
 
   constructor(private readonly cfg: MqttConfig) {
     this.routes = cfg.routes.map((r) => {
@@ -93,6 +99,7 @@ export class ChunkDecoder {
     this.samples = {};
     this.tsReplaced = {};
     this.record = 0;
+    this.births.clear();
     let first = Infinity;
     let last = -Infinity;
     let starts = new Uint32Array(256);
@@ -109,6 +116,12 @@ export class ChunkDecoder {
           readMqtt(chunk, s, e, this.mv, false);
           this.recv = this.mv.receivedMs;
           this.mqtt(chunk);
+        } else if (kind === RecordKind.Birth) {
+          this.recv = chunk.readDoubleLE(s);
+          const b = decodeBirth(chunk, s + BIRTH_FIXED, e);
+          const aliases = new Map<number, BirthMetric>();
+          for (const m of b.metrics) if (m[0] !== null) aliases.set(m[0], m);
+          this.births.set(b.node, { aliases, metrics: b.metrics });
         } else if (kind === RecordKind.Point) {
           readPoint(chunk, s, e, this.pv);
           this.recv = this.pv.receivedMs;
@@ -148,7 +161,8 @@ export class ChunkDecoder {
       if (!matchTemplate(r.t, m.topic, this.caps)) continue;
       this.device = r.device(this.caps);
       const tag = r.tag(this.caps);
-      if (r.format === 'number') this.number(tag);
+      if (r.format === 'sparkplug') this.sparkplug();
+      else if (r.format === 'number') this.number(tag);
       else if (r.format === 'json') this.json(tag);
       else this.emitText(this.recv, tag, chunk.toString('utf8', m.bodyStart, m.bodyEnd), QUALITY_GOOD);
       return;
@@ -242,6 +256,42 @@ export class ChunkDecoder {
         return this.emit(ts, tag, Number.NaN, v, q);
       default:
         return this.reject('bad_value', `${v === null ? 'null' : typeof v} value`);
+    }
+  }
+
+  /** Sparkplug B: births and data become rows by metric name (aliases from this chunk's Birth records), deaths one bad row per known metric. */
+  private sparkplug(): void {
+    const t = parseTopic(this.topic);
+    // STATE and commands are not plant values.
+    if (!t || t.type === 'NCMD' || t.type === 'DCMD') return;
+    let p: SpPayload;
+    try {
+      p = decodePayload(this.body.subarray(this.bodyStart, this.bodyEnd));
+    } catch (err) {
+      return this.reject('bad_sparkplug', String(err));
+    }
+    const node = this.births.get(t.node);
+    if (t.type === 'NDEATH' || t.type === 'DDEATH') {
+      const ts = this.ts(p.timestamp);
+      for (const m of node?.metrics ?? []) {
+        if (t.type === 'DDEATH' && m[3] !== t.device) continue;
+        this.device = m[3] ? `${t.node}/${m[3]}` : t.node;
+        this.emit(ts, m[1], Number.NaN, '', QUALITY_BAD);
+      }
+      return;
+    }
+    this.device = t.device ? `${t.node}/${t.device}` : t.node;
+    for (const m of p.metrics) {
+      const name = m.name ?? (m.alias !== undefined ? node?.aliases.get(m.alias)?.[1] : undefined);
+      if (!name) {
+        this.reject('sparkplug_alias', `alias ${String(m.alias)} of ${t.node} has no birth`);
+        continue;
+      }
+      if (m.unsupported) {
+        this.reject('sparkplug_unsupported', `metric ${name}`);
+        continue;
+      }
+      this.emit(this.ts(m.timestamp ?? p.timestamp), name, m.value, m.text, m.isNull ? QUALITY_UNCERTAIN : QUALITY_GOOD);
     }
   }
 

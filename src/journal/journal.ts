@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { FgError, errorMessage } from '../core/errors.js';
 import { Backoff } from '../core/backoff.js';
-import { CUT_PAYLOAD, FRAME_HEADER, MQTT_FIXED, POINT_FIXED, RecordKind, type Point } from '../core/records.js';
+import { BIRTH_FIXED, CUT_PAYLOAD, FRAME_HEADER, MQTT_FIXED, POINT_FIXED, RecordKind, type Point } from '../core/records.js';
 import type { JournalPort } from '../core/ports.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -82,8 +82,8 @@ export class Journal implements JournalPort {
   private closed = false;
   private droppedSinceLog = 0;
   /** Plain counters on the hot path, copied to prom-client by syncMetrics(). */
-  private readonly appended = { mqtt: 0, point: 0 };
-  private readonly appendedSynced = { mqtt: 0, point: 0 };
+  private readonly appended = { mqtt: 0, point: 0, birth: 0 };
+  private readonly appendedSynced = { mqtt: 0, point: 0, birth: 0 };
   private lastDropLog = 0;
 
   constructor(private readonly opts: JournalOptions) {
@@ -186,6 +186,24 @@ export class Journal implements JournalPort {
     p += b.write(pt.text, p, 'utf8');
     this.appended.point++;
     this.finishFrame(o, p);
+  }
+
+  /** A Sparkplug B edge node's alias table (see core/sparkplug.ts). */
+  appendBirth(receivedMs: number, state: Buffer): void {
+    const o = this.reserve(BIRTH_FIXED + state.length);
+    const b = this.buf;
+    let p = o + FRAME_HEADER;
+    b[p++] = RecordKind.Birth;
+    b.writeDoubleLE(receivedMs, p);
+    p += 8;
+    p += state.copy(b, p);
+    this.appended.birth++;
+    this.finishFrame(o, p);
+  }
+
+  /** The id of the chunk the next record lands in (the sealer cuts only after a record). */
+  get openChunkId(): number {
+    return this.nextChunkId;
   }
 
   whenCommitted(cb: Waiter): void {
@@ -537,7 +555,7 @@ export class Journal implements JournalPort {
 
   /** Copies the hot-path counters into the registry (before a scrape). */
   syncMetrics(): void {
-    for (const k of ['mqtt', 'point'] as const) {
+    for (const k of ['mqtt', 'point', 'birth'] as const) {
       const d = this.appended[k] - this.appendedSynced[k];
       if (d > 0) this.opts.metrics.journalAppendedRecords.inc({ kind: k }, d);
       this.appendedSynced[k] = this.appended[k];

@@ -59,7 +59,8 @@ export class Gateway {
     opts: { configFile?: string } = {},
   ) {
     this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME], metrics, log });
-    this.broker = new Broker(cfg.broker, this.journal, metrics, log, join(cfg.state_dir, 'broker'));
+    const sparkplug = cfg.mqtt.routes.some((r) => r.format === 'sparkplug') ? { hostId: cfg.mqtt.sparkplug.host_id, rebirthMs: cfg.mqtt.sparkplug.rebirth_interval, file: join(cfg.state_dir, 'sparkplug', 'births.json') } : undefined;
+    this.broker = new Broker(cfg.broker, this.journal, metrics, log, join(cfg.state_dir, 'broker'), sparkplug);
     this.modbus = new ModbusSource(cfg.modbus, this.journal, metrics, log);
     this.opcua = new OpcuaSource(cfg.opcua, this.journal, metrics, log, join(cfg.state_dir, 'pki'), opts.configFile ? ` -c ${shellQuote(opts.configFile)}` : '');
     this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log);

@@ -37,6 +37,9 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     brokerPersistedSessions: new Gauge({ name: 'fieldgate_broker_persisted_sessions', help: 'Offline clean-session-false clients whose subscriptions and queued messages are kept (counted every 30 s).', registers: r }),
     brokerRetained: new Gauge({ name: 'fieldgate_broker_retained_messages', help: 'Retained messages held (counted every 30 s).', registers: r }),
     brokerAclDenied: new Counter({ name: 'fieldgate_broker_acl_denied_total', help: 'Publishes dropped and subscriptions refused by the ACL.', labelNames: ['action'], registers: r }),
+    sparkplugBirths: new Counter({ name: 'fieldgate_sparkplug_births_total', help: 'Sparkplug B NBIRTH and DBIRTH messages received.', labelNames: ['type'], registers: r }),
+    sparkplugSeqGaps: new Counter({ name: 'fieldgate_sparkplug_sequence_gaps_total', help: 'Sparkplug B messages whose seq did not follow the previous one of their edge node.', registers: r }),
+    sparkplugRebirths: new Counter({ name: 'fieldgate_sparkplug_rebirth_requests_total', help: 'Rebirth requests (NCMD Node Control/Rebirth) sent, by reason (no_birth, seq_gap).', labelNames: ['reason'], registers: r }),
     // decode (counted on the main thread from worker results)
     pointsDecoded: new Counter({ name: 'fieldgate_points_decoded_total', help: 'Values decoded from journal records into rows.', labelNames: ['table'], registers: r }),
     recordsRejected: new Counter({ name: 'fieldgate_records_rejected_total', help: 'Records or values that could not be decoded, by reason.', labelNames: ['reason'], registers: r }),

@@ -23,7 +23,7 @@ describe('configuration errors', () => {
     ['state_dir: ./d\njournal:\n  on_full: panic\n', 'f.yaml:3:12: journal.on_full: got "panic", expected one of: drop_oldest, block'],
     ['state_dir: ./d\njournal:\n  max_bytes: lots\n', 'f.yaml:3:14: journal.max_bytes: got "lots", expected a size such as 64MiB, 1GiB or a number of bytes (at least 8192 bytes)'],
     ['state_dir: ./d\nmqtt:\n  routes:\n    - { topic: "a/{x+}/b", format: number }\n', 'f.yaml:4:16: mqtt.routes[0].topic: "a/{x+}/b" is not a valid template: {x+} must be the last level'],
-    ['state_dir: ./d\nmqtt:\n  routes:\n    - { topic: "a/{x}", format: xml }\n', 'f.yaml:4:33: mqtt.routes[0].format: got "xml", expected one of: number, json, raw'],
+    ['state_dir: ./d\nmqtt:\n  routes:\n    - { topic: "a/{x}", format: xml }\n', 'f.yaml:4:33: mqtt.routes[0].format: got "xml", expected one of: number, json, raw, sparkplug'],
     ['state_dir: ./d\njournal:\n  segment_bytes: 64MiB\n  max_bytes: 100MiB\n', 'f.yaml:4:14: journal.max_bytes: 104857600 bytes is less than two segments (segment_bytes 67108864); expected at least 134217728'],
     ['state_dir: ./d\nbatch:\n  max_rows: -5\n', 'f.yaml:3:13: batch.max_rows: got -5, expected a whole number of at least 1'],
     ['state_dir: ./d\nclickhouse:\n  url: ${NOPE}\n', 'f.yaml:3:8: clickhouse.url: environment variable NOPE is not set (write ${NOPE:-default} to give a default)'],

@@ -1,0 +1,129 @@
+/**
+ * The Sparkplug B host on the main thread. Edge nodes name metrics once, in
+ * their BIRTH, and then send aliases; a chunk decoded on a worker (or replayed
+ * after a restart, when the BIRTH's segment may be gone) must still resolve
+ * them. So this keeps each edge node's alias table, persists it under
+ * state_dir, and journals it as a Birth record ahead of the node's first
+ * message in every chunk: each chunk decodes alone, the same way every time.
+ * It also checks sequence numbers, asks for a Rebirth (NCMD "Node
+ * Control/Rebirth", rate-limited) when the table is missing or a message was
+ * lost, and publishes the host's STATE.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { JournalPort } from '../core/ports.js';
+import { decodePayload, encodeBirth, parseTopic, rebirthPayload, scanSeq, type BirthMetric, type SparkplugTopic } from '../core/sparkplug.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
+
+export interface SparkplugOptions {
+  hostId: string;
+  rebirthMs: number;
+  /** state_dir/sparkplug/births.json */
+  file: string;
+}
+
+interface EdgeNode {
+  metrics: BirthMetric[];
+  /** The chunk that last got this node's Birth record. */
+  journaledIn: number;
+  seq: number | undefined;
+}
+
+export type Publish = (topic: string, payload: Buffer, qos: 0 | 1, retain: boolean) => Promise<void>;
+
+export class SparkplugHost {
+  private readonly nodes = new Map<string, EdgeNode>();
+  /** When each edge node was last asked for a rebirth. */
+  private readonly lastRebirth = new Map<string, number>();
+
+  constructor(
+    private readonly o: SparkplugOptions,
+    private readonly journal: JournalPort,
+    private readonly publish: Publish,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  get stateTopic(): string {
+    return `spBv1.0/STATE/${this.o.hostId}`;
+  }
+
+  start(now = Date.now()): void {
+    try {
+      const saved = JSON.parse(readFileSync(this.o.file, 'utf8')) as Record<string, BirthMetric[]>;
+      for (const [node, metrics] of Object.entries(saved)) this.nodes.set(node, { metrics, journaledIn: -1, seq: undefined });
+    } catch {
+      // first start
+    }
+    void this.publish(this.stateTopic, Buffer.from(JSON.stringify({ online: true, timestamp: now })), 1, true);
+    this.log.info({ host_id: this.o.hostId, edge_nodes: this.nodes.size }, 'sparkplug: host online');
+  }
+
+  stop(now = Date.now()): Promise<void> {
+    return this.publish(this.stateTopic, Buffer.from(JSON.stringify({ online: false, timestamp: now })), 1, true);
+  }
+
+  /** Called for every spBv1.0/ message, before it is appended to the journal. */
+  onMessage(topic: string, body: Buffer, now: number): void {
+    const t = parseTopic(topic);
+    if (!t || t.type === 'NCMD' || t.type === 'DCMD') return;
+    let n = this.nodes.get(t.node);
+    if (t.type === 'NBIRTH' || t.type === 'DBIRTH') {
+      let p;
+      try {
+        p = decodePayload(body);
+      } catch {
+        return; // the worker counts it as bad_sparkplug
+      }
+      if (t.type === 'NBIRTH' || !n) {
+        if (t.type === 'DBIRTH') this.rebirth(t, now, 'no_birth');
+        // An NBIRTH starts the node afresh: its devices birth again after it.
+        n = { metrics: t.type === 'NBIRTH' ? [] : (n?.metrics ?? []), journaledIn: -1, seq: undefined };
+        this.nodes.set(t.node, n);
+      }
+      n.metrics = n.metrics.filter((m) => m[3] !== t.device);
+      for (const m of p.metrics) if (m.name) n.metrics.push([m.alias ?? null, m.name, m.datatype ?? 0, t.device]);
+      n.seq = p.seq;
+      n.journaledIn = -1;
+      this.save();
+      this.metrics.sparkplugBirths.inc({ type: t.type });
+    } else {
+      if (!n) {
+        this.rebirth(t, now, 'no_birth');
+        return;
+      }
+      if (t.type !== 'NDEATH') {
+        const seq = scanSeq(body);
+        if (seq !== undefined && n.seq !== undefined && seq !== (n.seq + 1) % 256) {
+          this.metrics.sparkplugSeqGaps.inc();
+          this.rebirth(t, now, 'seq_gap');
+        }
+        if (seq !== undefined) n.seq = seq;
+      }
+    }
+    // The alias table goes into this chunk ahead of the message (twice at most: the first may close a chunk).
+    for (let i = 0; i < 2 && n.journaledIn !== this.journal.openChunkId; i++) {
+      const id = this.journal.openChunkId;
+      this.journal.appendBirth(now, encodeBirth({ node: t.node, metrics: n.metrics }));
+      n.journaledIn = id;
+    }
+  }
+
+  private rebirth(t: SparkplugTopic, now: number, reason: 'no_birth' | 'seq_gap'): void {
+    if (now - (this.lastRebirth.get(t.node) ?? -Infinity) < this.o.rebirthMs) return;
+    this.lastRebirth.set(t.node, now);
+    this.metrics.sparkplugRebirths.inc({ reason });
+    this.log.warn({ edge_node: t.node, reason }, 'sparkplug: asking the edge node for a rebirth');
+    void this.publish(`spBv1.0/${t.group}/NCMD/${t.edge}`, rebirthPayload(now), 0, false);
+  }
+
+  private save(): void {
+    const out: Record<string, BirthMetric[]> = {};
+    for (const [node, n] of this.nodes) out[node] = n.metrics;
+    mkdirSync(dirname(this.o.file), { recursive: true });
+    const tmp = `${this.o.file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(out));
+    renameSync(tmp, this.o.file);
+  }
+}
