@@ -1,5 +1,26 @@
-import { array, duration, object, oneOf, str, type Infer } from '../core/schema.js';
+import { array, bool, duration, entryPos, object, oneOf, optional, str, type Infer } from '../core/schema.js';
 import { compileTemplate } from './topics.js';
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const column = object(
+  {
+    name: str({ description: 'The column of the table.', pattern: IDENT, expected: 'a column name (letters, digits, _)' }),
+    topic: optional(str({ description: 'Filled from this capture of the topic template.' })),
+    json: optional(str({ description: 'Filled from this dot path of the JSON payload (sensors.temp, items.0.value).' })),
+    payload: optional(bool({ description: 'Filled with the whole payload (format number: the number; raw: the text).' })),
+    received: optional(bool({ description: 'Filled with the receive time.' })),
+    const: optional(str({ description: 'Filled with this constant.' })),
+  },
+  {
+    description: 'One column of a custom table and where its value comes from (exactly one of topic, json, payload, received, const).',
+    required: ['name'],
+    check(v, loc, path, issues) {
+      const given = (['topic', 'json', 'payload', 'received', 'const'] as const).filter((k) => v[k] !== undefined && v[k] !== false);
+      if (given.length !== 1) issues.push({ pos: loc.pos, path, message: `give exactly one of topic, json, payload, received, const (got ${given.length ? given.join(', ') : 'none'})` });
+    },
+  },
+);
 
 const route = object(
   {
@@ -11,12 +32,30 @@ const route = object(
     format: oneOf(['number', 'json', 'raw', 'sparkplug'], { description: 'number: the payload is one value as text; json: an object of tags, a {value, ts, quality} object, or an array of those; raw: the payload is kept as text; sparkplug: Sparkplug B (spBv1.0) protobuf, device = group/edge[/device], tag = metric name (the route\'s device and tag are not used).', default: 'number' }),
     device: str({ description: 'The device column: a template over the captures, or a constant.', default: '{device}' }),
     tag: str({ description: 'The tag column: a template over the captures; JSON keys are appended with /.', default: '{tag}' }),
+    table: optional(str({ description: "A custom table (in clickhouse.database) instead of the points table: one row per message, columns filled as `columns` says, typed by the table's own column types.", pattern: IDENT, expected: 'a table name (letters, digits, _)' })),
+    columns: array(column, { description: 'For table: the columns to fill; the table\'s other columns take their defaults.', example: '- { name: line, topic: line }\n- { name: temp, json: sensors.temp }\n- { name: received_at, received: true }' }),
   },
   {
     description: 'A route: which topics are ingested, how their payloads are read, and what they are called.',
     check(v, loc, path, issues) {
-      const err = compileTemplate(v.topic).error;
-      if (err) issues.push({ pos: loc.kind === 'map' ? (loc.entries.find((e) => e.key === 'topic')?.value.pos ?? loc.pos) : loc.pos, path: `${path}.topic`, message: `${JSON.stringify(v.topic)} is not a valid template: ${err}` });
+      const t = compileTemplate(v.topic);
+      if (t.error) {
+        issues.push({ pos: entryPos(loc, 'topic'), path: `${path}.topic`, message: `${JSON.stringify(v.topic)} is not a valid template: ${t.error}` });
+        return;
+      }
+      if (v.table === undefined) {
+        if (v.columns.length) issues.push({ pos: entryPos(loc, 'columns'), path: `${path}.columns`, message: 'columns are for a route with table' });
+        return;
+      }
+      if (v.format === 'sparkplug') issues.push({ pos: entryPos(loc, 'table'), path: `${path}.table`, message: 'a sparkplug route writes the points table' });
+      if (!v.columns.length) issues.push({ pos: entryPos(loc, 'table'), path: `${path}.columns`, message: 'a route with table needs columns' });
+      const seen = new Set<string>();
+      v.columns.forEach((c, i) => {
+        if (seen.has(c.name)) issues.push({ pos: entryPos(loc, 'columns'), path: `${path}.columns[${i}].name`, message: `column ${c.name} is given twice` });
+        seen.add(c.name);
+        if (c.topic !== undefined && !t.names.includes(c.topic)) issues.push({ pos: entryPos(loc, 'columns'), path: `${path}.columns[${i}].topic`, message: `${JSON.stringify(c.topic)} is not a capture of ${JSON.stringify(v.topic)} (captures: ${t.names.join(', ') || 'none'})` });
+        if (c.json !== undefined && v.format !== 'json') issues.push({ pos: entryPos(loc, 'columns'), path: `${path}.columns[${i}].json`, message: 'json paths need format json' });
+      });
     },
   },
 );
@@ -35,7 +74,20 @@ export const mqttSchema = object(
       { description: 'Sparkplug B host settings (used when a route has format sparkplug).' },
     ),
   },
-  { description: 'How MQTT messages become rows.' },
+  {
+    description: 'How MQTT messages become rows.',
+    check(v, loc, path, issues) {
+      // One insert per chunk and table: routes into the same table fill the same columns.
+      const byTable = new Map<string, string>();
+      v.routes.forEach((r, i) => {
+        if (r.table === undefined) return;
+        const cols = r.columns.map((c) => c.name).join(',');
+        const prev = byTable.get(r.table);
+        if (prev !== undefined && prev !== cols) issues.push({ pos: entryPos(loc, 'routes'), path: `${path}.routes[${i}].columns`, message: `routes into table ${r.table} must fill the same columns in the same order (${prev})` });
+        byTable.set(r.table, cols);
+      });
+    },
+  },
 );
 export type MqttConfig = Infer<typeof mqttSchema>;
 export type RouteConfig = MqttConfig['routes'][number];

@@ -9,6 +9,7 @@ import { decodeBirth, decodePayload, parseTopic, type BirthMetric, type SpPayloa
 import type { MqttConfig, RouteConfig } from './config.js';
 import { PointsEncoder, QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN } from './points.js';
 import { compileExpander, compileTemplate, matchTemplate, type Expander, type Template } from './topics.js';
+import { encodeColumn, jsonPath, parseColumnType, type ColumnType } from './columns.js';
 
 export type RejectReason =
   | 'no_route'
@@ -23,7 +24,8 @@ export type RejectReason =
   | 'bad_record'
   | 'bad_sparkplug'
   | 'sparkplug_alias'
-  | 'sparkplug_unsupported';
+  | 'sparkplug_unsupported'
+  | 'column';
 
 export type TsReason = 'missing' | 'invalid' | 'out_of_range';
 
@@ -45,11 +47,44 @@ export interface ChunkResult {
   lastReceived: number;
   /** Where each record starts in the chunk, for dead letters. */
   recordStarts: Uint32Array;
+  /** Records whose values do not fit their custom table's columns: they go to the dead letters with the reason. */
+  letters: Array<{ record: number; table: string; reason: string }>;
+}
+
+/** Column types of the custom tables, as the sink read them from system.columns: table → column → type. */
+export type TableSchemas = Record<string, Record<string, string>>;
+
+/** Rows of one custom table. */
+class CustomRows {
+  private parts: Buffer[] = [];
+  private len = 0;
+  rows = 0;
+  private starts: number[] = [];
+  private origin: number[] = [];
+
+  add(row: Buffer[], record: number): void {
+    this.starts.push(this.len);
+    this.origin.push(record);
+    for (const b of row) {
+      this.parts.push(b);
+      this.len += b.length;
+    }
+    this.rows++;
+  }
+
+  finish(table: string): TableRows {
+    const data = Buffer.allocUnsafeSlow(this.len);
+    let o = 0;
+    for (const b of this.parts) o += b.copy(data, o);
+    return { table, data, rows: this.rows, rowStarts: Uint32Array.from(this.starts), rowRecords: Uint32Array.from(this.origin) };
+  }
 }
 
 interface CompiledRoute {
   t: Template;
   format: RouteConfig['format'];
+  table: string | undefined;
+  columns: RouteConfig['columns'];
   device: Expander;
   tag: Expander;
   /** Capture names this route sets (cleared before the next match). */
@@ -88,13 +123,21 @@ export class ChunkDecoder {
   constructor(private readonly cfg: MqttConfig) {
     this.routes = cfg.routes.map((r) => {
       const t = compileTemplate(r.topic);
-      return { t, format: r.format, device: compileExpander(r.device), tag: compileExpander(r.tag), names: t.names };
+      return { t, format: r.format, table: r.table, columns: r.columns, device: compileExpander(r.device), tag: compileExpander(r.tag), names: t.names };
     });
     // Every capture name exists from the start, so the object keeps one shape.
     for (const r of this.routes) for (const n of r.names) this.caps[n] = '';
   }
 
-  decode(chunk: Buffer): ChunkResult {
+  private schemas: TableSchemas = {};
+  private readonly types = new Map<string, ColumnType | string>();
+  private custom = new Map<string, CustomRows>();
+  private letters: ChunkResult['letters'] = [];
+
+  decode(chunk: Buffer, schemas: TableSchemas = {}): ChunkResult {
+    this.schemas = schemas;
+    this.custom = new Map();
+    this.letters = [];
     this.rejects = {};
     this.samples = {};
     this.tsReplaced = {};
@@ -138,8 +181,11 @@ export class ChunkDecoder {
       this.record++;
     });
     const pts = this.points.finish();
+    const tables: TableRows[] = pts.rows > 0 ? [{ table: 'points', ...pts }] : [];
+    for (const [name, rows] of this.custom) tables.push(rows.finish(name));
     return {
-      tables: pts.rows > 0 ? [{ table: 'points', ...pts }] : [],
+      tables,
+      letters: this.letters,
       records: this.record,
       rejects: this.rejects,
       samples: this.samples,
@@ -161,7 +207,8 @@ export class ChunkDecoder {
       if (!matchTemplate(r.t, m.topic, this.caps)) continue;
       this.device = r.device(this.caps);
       const tag = r.tag(this.caps);
-      if (r.format === 'sparkplug') this.sparkplug();
+      if (r.table !== undefined) this.customRow(r);
+      else if (r.format === 'sparkplug') this.sparkplug();
       else if (r.format === 'number') this.number(tag);
       else if (r.format === 'json') this.json(tag);
       else this.emitText(this.recv, tag, chunk.toString('utf8', m.bodyStart, m.bodyEnd), QUALITY_GOOD);
@@ -257,6 +304,48 @@ export class ChunkDecoder {
       default:
         return this.reject('bad_value', `${v === null ? 'null' : typeof v} value`);
     }
+  }
+
+  /** A custom table: one row per message, each configured column filled and encoded by the table's own type. */
+  private customRow(r: CompiledRoute): void {
+    const table = r.table!;
+    const schema = this.schemas[table];
+    if (!schema) return this.letter(table, `table ${table} was not found in ClickHouse`);
+    const text = () => this.body.toString('utf8', this.bodyStart, this.bodyEnd);
+    let parsed: unknown;
+    if (r.format === 'json' && r.columns.some((c) => c.json !== undefined)) {
+      try {
+        parsed = JSON.parse(text());
+      } catch {
+        return this.reject('bad_json', '');
+      }
+    }
+    const row: Buffer[] = [];
+    for (const c of r.columns) {
+      const key = `${table}.${c.name}`;
+      let type = this.types.get(key);
+      if (type === undefined) {
+        type = schema[c.name] === undefined ? `column ${c.name} is not in table ${table}` : parseColumnType(schema[c.name]!);
+        this.types.set(key, type);
+      }
+      if (typeof type === 'string') return this.letter(table, type);
+      let v: unknown;
+      if (c.topic !== undefined) v = this.caps[c.topic];
+      else if (c.json !== undefined) v = jsonPath(parsed, c.json);
+      else if (c.received) v = this.recv;
+      else if (c.const !== undefined) v = c.const;
+      else if (c.payload) v = r.format === 'number' ? Number(text().trim()) : text();
+      const err = encodeColumn(type, v, row);
+      if (err) return this.letter(table, `column ${c.name}: ${err}`);
+    }
+    let rows = this.custom.get(table);
+    if (!rows) this.custom.set(table, (rows = new CustomRows()));
+    rows.add(row, this.record);
+  }
+
+  private letter(table: string, reason: string): void {
+    this.letters.push({ record: this.record, table, reason });
+    this.reject('column', reason);
   }
 
   /** Sparkplug B: births and data become rows by metric name (aliases from this chunk's Birth records), deaths one bad row per known metric. */

@@ -5,12 +5,14 @@
 import { writeFileSync } from 'node:fs';
 import { Piscina } from 'piscina';
 import type { MqttConfig } from './config.js';
-import { ChunkDecoder, type ChunkResult } from './decode.js';
+import { ChunkDecoder, type ChunkResult, type TableSchemas } from './decode.js';
 
 export interface EncodeTask {
   chunk: Uint8Array;
   /** When set, each table's rows are also written to `${spool}.${table}.rb` (for the embedded store's file() insert). */
   spool?: string;
+  /** Column types of the custom tables (the sink reads them from the store). */
+  schemas?: TableSchemas;
 }
 
 export interface EncodeResult extends ChunkResult {
@@ -26,7 +28,7 @@ let decoder: ChunkDecoder | undefined;
 export default function encode(task: EncodeTask): unknown {
   decoder ??= new ChunkDecoder((Piscina.workerData as WorkerData).mqtt);
   const buf = Buffer.from(task.chunk.buffer, task.chunk.byteOffset, task.chunk.byteLength);
-  const r = decoder.decode(buf);
+  const r = decoder.decode(buf, task.schemas);
   const spooled: string[] = [];
   if (task.spool) {
     for (const t of r.tables) {

@@ -100,6 +100,7 @@ export class Gateway {
       log: this.log,
       deadLetters: new DeadLetters(this.deadLetterDir, this.cfg.clickhouse.deadletter_max_bytes, this.log),
       reread: (id) => this.reread(id),
+      customTables: Object.fromEntries(this.cfg.mqtt.routes.filter((r) => r.table !== undefined).map((r) => [r.table!, r.columns.map((c) => c.name)])),
     });
     const disk = this.disk;
     this.runner = new SinkRunner({ journal: this.journal, pool: this.pool, sink: this.sink, metrics: this.metrics, log: this.log, ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}) });

@@ -77,7 +77,7 @@ export class SinkRunner {
       if (this.stopping) return;
       this.inFlight = true;
       try {
-        await sink.insertChunk({ chunkId: next.chunk.id, tables: r.tables, recordStarts: r.recordStarts, spooled: r.spooled, firstReceived: r.firstReceived, lastReceived: r.lastReceived });
+        await sink.insertChunk({ chunkId: next.chunk.id, tables: r.tables, recordStarts: r.recordStarts, spooled: r.spooled, firstReceived: r.firstReceived, lastReceived: r.lastReceived, letters: r.letters });
         await journal.acknowledge(sink.name, next.chunk);
       } finally {
         this.inFlight = false;
@@ -100,7 +100,7 @@ export class SinkRunner {
         const data = await new Promise<Buffer | undefined>((res, rej) => this.o.journal.readChunk(chunk, (e, d) => (e ? rej(e) : res(d))));
         if (!data) return undefined;
         const t0 = process.hrtime.bigint();
-        const task: EncodeTask = { chunk: data, ...(this.o.spoolDir ? { spool: `${this.o.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
+        const task: EncodeTask = { chunk: data, schemas: this.o.sink.tableSchemas, ...(this.o.spoolDir ? { spool: `${this.o.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
         const r = (await this.o.pool.run(task, { transferList: [data.buffer as ArrayBuffer] })) as EncodeResult;
         this.o.metrics.encodeSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
         return r;

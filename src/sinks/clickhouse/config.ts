@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { errorMessage } from '../../core/errors.js';
-import { bool, bytes, duration, entryPos, int, object, optional, str, type Infer } from '../../core/schema.js';
+import { array, bool, bytes, duration, entryPos, int, object, optional, str, type Infer } from '../../core/schema.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -13,6 +13,7 @@ export const clickhouseSchema = object(
     password: optional(str({ description: 'Server password; prefer ${ENV} or password_file over writing it here.', example: '${CLICKHOUSE_PASSWORD}' })),
     password_file: optional(str({ description: 'A file whose content (without the trailing newline) is the password.', example: '/etc/fieldgate/clickhouse.pass' })),
     tls_ca_file: optional(str({ description: 'PEM file of the CA that signed the server certificate (https).', example: '/etc/fieldgate/ca.pem' })),
+    init_sql: array(str({ description: 'One statement.', minLength: 1 }), { description: 'Statements run after the points table is created (create_tables on), on every connect, so write IF NOT EXISTS: custom tables and views, also in the embedded store.', example: '- "CREATE TABLE IF NOT EXISTS fieldgate.machine_status (line String, state String, at DateTime64(3)) ENGINE = MergeTree ORDER BY (line, at)"' }),
     create_tables: bool({ description: 'Create the database and tables on first connect (DDL adapted to the server version). When off, a missing table is a fatal error for the sink.', default: true }),
     ttl: duration({ description: 'Rows older than this are deleted by the table TTL (servers from 20.x and the embedded store; set when the table is created). 0d keeps rows forever.', default: 90 * 86_400_000, defaultText: '90d', min: 0 }),
     dedup_window: int({ description: 'Insert tokens a table remembers for deduplication (non_replicated_deduplication_window): how many chunks a replay can go back and still be exactly-once.', default: 10_000, min: 0 }),

@@ -26,6 +26,8 @@ export interface ChunkTables {
   spooled: string[];
   firstReceived: number;
   lastReceived: number;
+  /** Records the worker could not fit into their custom table's columns. */
+  letters?: Array<{ record: number; table: string; reason: string }>;
 }
 
 /** Reads the version and what the store supports; both the sink and `fieldgate ddl` use it. */
@@ -62,6 +64,8 @@ export interface SinkOptions {
   deadLetters: DeadLetters;
   /** The chunk's bytes again (for dead letters); undefined if the journal dropped it. */
   reread: (chunkId: number) => Promise<Buffer | undefined>;
+  /** Custom tables (mqtt routes with table) and the columns the workers fill, in order. */
+  customTables?: Record<string, string[]>;
 }
 
 export class ClickHouseSink {
@@ -74,6 +78,8 @@ export class ClickHouseSink {
   private stopping = false;
   private readonly pause = new Pause();
   private readonly backoff: Backoff;
+  /** Column types of the custom tables, read from system.columns at connect. */
+  tableSchemas: Record<string, Record<string, string>> = {};
 
   constructor(private readonly o: SinkOptions) {
     this.name = o.name;
@@ -95,6 +101,7 @@ export class ClickHouseSink {
       try {
         const f = await this.detect();
         if (this.o.cfg.create_tables) await this.createTables(f);
+        await this.readSchemas();
         this.features = f;
         this.setUp(true);
         this.o.log.info({ sink: this.name, target: this.o.transport.target, version: f.version, dedup_token: f.dedupToken }, 'clickhouse: connected');
@@ -114,16 +121,42 @@ export class ClickHouseSink {
     for (const sql of pointsDdl(f, { database: this.o.cfg.database, table: this.o.cfg.table, ttlMs: this.o.cfg.ttl, dedupWindow: this.o.cfg.dedup_window })) {
       await this.o.transport.exec(sql);
     }
+    for (const sql of this.o.cfg.init_sql) await this.o.transport.exec(sql);
+  }
+
+  /** Custom tables are the user's: their column types are read, never created or changed. */
+  private async readSchemas(): Promise<void> {
+    const db = this.o.cfg.database.replace(/'/g, "\\'");
+    for (const table of Object.keys(this.o.customTables ?? {})) {
+      const text = await this.o.transport.exec(`SELECT name, type FROM system.columns WHERE database = '${db}' AND table = '${table.replace(/'/g, "\\'")}'`);
+      const cols: Record<string, string> = {};
+      for (const line of text.split('\n')) {
+        const [name, type] = line.split('\t');
+        if (name && type) cols[name] = type.replace(/\\'/g, "'");
+      }
+      if (Object.keys(cols).length) this.tableSchemas[table] = cols;
+      else this.o.log.error({ sink: this.name, table, database: this.o.cfg.database }, 'clickhouse: custom table not found; its rows go to the dead letters until it exists (restart after creating it)');
+    }
   }
 
   private tableName(table: string): string {
+    if (table !== 'points' && this.o.customTables?.[table]) {
+      return `${quoteIdent(this.o.cfg.database)}.${quoteIdent(table)} (${this.o.customTables[table].map(quoteIdent).join(', ')})`;
+    }
     const name = table === 'points' ? this.o.cfg.table : table;
     return `${quoteIdent(this.o.cfg.database)}.${quoteIdent(name)}`;
+  }
+
+  private structure(table: string, f: ServerFeatures): string {
+    const cols = table !== 'points' ? this.o.customTables?.[table] : undefined;
+    if (!cols) return pointsStructure(f);
+    return cols.map((c) => `${quoteIdent(c)} ${this.tableSchemas[table]?.[c] ?? 'String'}`).join(', ');
   }
 
   /** Inserts every table of a chunk; returns once all are stored or dead-lettered. */
   async insertChunk(c: ChunkTables): Promise<void> {
     try {
+      for (const l of c.letters ?? []) await this.deadLetterRecord(c, l.table, l.record, l.reason);
       for (let i = 0; i < c.tables.length; i++) {
         const t = c.tables[i]!;
         const token = `${this.name}:${c.chunkId}:${t.table}`;
@@ -151,7 +184,7 @@ export class ClickHouseSink {
       if (features.embedded) settings.max_memory_usage = this.o.cfg.embedded_max_memory;
       const t0 = process.hrtime.bigint();
       try {
-        await this.o.transport.insert(this.tableName(t.table), { data, ...(whole && file ? { file } : {}), structure: pointsStructure(features) }, settings);
+        await this.o.transport.insert(this.tableName(t.table), { data, ...(whole && file ? { file } : {}), structure: this.structure(t.table, features) }, settings);
         this.o.metrics.sinkInsertSeconds.observe({ sink: this.name }, Number(process.hrtime.bigint() - t0) / 1e9);
         this.o.metrics.sinkInserts.inc({ sink: this.name, outcome: 'ok' });
         this.o.metrics.sinkRowsInserted.inc({ sink: this.name, table: t.table }, to - from);
@@ -220,11 +253,14 @@ export class ClickHouseSink {
     }
   }
 
-  private async deadLetter(c: ChunkTables, t: ChunkTables['tables'][number], row: number, reason: string): Promise<void> {
+  private deadLetter(c: ChunkTables, t: ChunkTables['tables'][number], row: number, reason: string): Promise<void> {
+    return this.deadLetterRecord(c, t.table, t.rowRecords[row]!, reason);
+  }
+
+  private async deadLetterRecord(c: ChunkTables, table: string, rec: number, reason: string): Promise<void> {
     const bytes = await this.o.reread(c.chunkId);
-    const rec = t.rowRecords[row]!;
     const at = new Date().toISOString();
-    const base = { at, sink: this.name, table: t.table, chunk: c.chunkId, reason: reason.split('\n')[0]!.slice(0, 1000) };
+    const base = { at, sink: this.name, table, chunk: c.chunkId, reason: reason.split('\n')[0]!.slice(0, 1000) };
     let letter: DeadLetter;
     if (!bytes) {
       letter = { ...base, kind: 'mqtt', received: 0 };
@@ -243,8 +279,8 @@ export class ClickHouseSink {
       }
     }
     await this.o.deadLetters.write(this.name, [letter]);
-    this.o.metrics.sinkDeadLetterRows.inc({ sink: this.name, table: t.table });
-    this.o.log.warn({ sink: this.name, table: t.table, chunk: c.chunkId, reason: base.reason }, 'clickhouse: a row was refused and written to the dead-letter folder');
+    this.o.metrics.sinkDeadLetterRows.inc({ sink: this.name, table });
+    this.o.log.warn({ sink: this.name, table, chunk: c.chunkId, reason: base.reason }, 'clickhouse: a row was refused and written to the dead-letter folder');
   }
 
   private checkStopped(): void {
