@@ -17,7 +17,7 @@ describe('configuration errors', () => {
   it.each([
     ['state_dir: ./d\nbroker:\n  listeners:\n    - { type: tcp, bind: "localhost" }\n', 'f.yaml:4:26: broker.listeners[0].bind: got "localhost", expected an address such as 127.0.0.1:1883 or [::1]:1883'],
     ['state_dir: ./d\nclickhouse:\n  url: ftp://x\n', 'f.yaml:3:8: clickhouse.url: got "ftp://x", expected an http:// or https:// URL such as http://127.0.0.1:8123'],
-    ['state_dir: ./d\nclickhouse:\n  urll: http://x\n', 'f.yaml:3:3: clickhouse.urll: unknown key "urll"; expected one of: url, database, table, user, password, password_file, tls_ca_file, create_tables, ttl, dedup_window, request_timeout, retry_initial, retry_max, query_timeout, query_max_memory, embedded_max_memory, deadletter_max_bytes'],
+    ['state_dir: ./d\nclickhouse:\n  urll: http://x\n', 'f.yaml:3:3: clickhouse.urll: unknown key "urll"; expected one of: url, database, table, user, password, password_file, tls_ca_file, init_sql, create_tables, ttl, dedup_window, request_timeout, retry_initial, retry_max, query_timeout, query_max_memory, embedded_max_memory, deadletter_max_bytes'],
     ['broker: {}\n', "f.yaml:1:1: state_dir: is required (Folder for the journal, cursors, dead letters and the embedded store; relative paths are taken from the config file's folder.)"],
     ['state_dir: ./d\njournal:\n  commit_interval: 20\n', 'f.yaml:3:20: journal.commit_interval: got 20, expected a duration such as 500ms, 1s, 5m (at least 1 ms)'],
     ['state_dir: ./d\njournal:\n  on_full: panic\n', 'f.yaml:3:12: journal.on_full: got "panic", expected one of: drop_oldest, block'],
