@@ -13,20 +13,23 @@ export interface EncodeTask {
   spool?: string;
   /** Column types of the custom tables (the sink reads them from the store). */
   schemas?: TableSchemas;
+  /** The routes, and their version: a SIGHUP that changes them bumps it, and the worker rebuilds its decoder. */
+  mqtt: MqttConfig;
+  mqttVersion: number;
 }
 
 export interface EncodeResult extends ChunkResult {
   spooled: string[];
 }
 
-export interface WorkerData {
-  mqtt: MqttConfig;
-}
-
 let decoder: ChunkDecoder | undefined;
+let version = -1;
 
 export default function encode(task: EncodeTask): unknown {
-  decoder ??= new ChunkDecoder((Piscina.workerData as WorkerData).mqtt);
+  if (!decoder || version !== task.mqttVersion) {
+    decoder = new ChunkDecoder(task.mqtt);
+    version = task.mqttVersion;
+  }
   const buf = Buffer.from(task.chunk.buffer, task.chunk.byteOffset, task.chunk.byteLength);
   const r = decoder.decode(buf, task.schemas);
   const spooled: string[] = [];

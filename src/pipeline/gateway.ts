@@ -11,7 +11,6 @@ import { Piscina } from 'piscina';
 import { errorMessage } from '../core/errors.js';
 import { Broker, parseBind } from '../broker/client.js';
 import type { Config } from '../config/schema.js';
-import type { WorkerData } from '../encode/worker.js';
 import { Journal } from '../journal/journal.js';
 import { DiskGuard } from '../journal/disk.js';
 import { ChdbTransport, loadChdb } from '../sinks/clickhouse/chdb-client.js';
@@ -53,7 +52,7 @@ export class Gateway {
   readonly disk: DiskGuard;
 
   constructor(
-    private readonly cfg: Config,
+    private cfg: Config,
     private readonly metrics: Metrics,
     private readonly log: Logger,
     opts: { configFile?: string } = {},
@@ -83,8 +82,7 @@ export class Gateway {
     this.http.healthy = true;
 
     const threads = workerThreads(this.cfg.workers.threads);
-    const workerData: WorkerData = { mqtt: this.cfg.mqtt };
-    this.pool = new Piscina({ filename: new URL('../encode/worker.js', import.meta.url).href, minThreads: threads, maxThreads: threads, workerData, maxQueue: 64 });
+    this.pool = new Piscina({ filename: new URL('../encode/worker.js', import.meta.url).href, minThreads: threads, maxThreads: threads, maxQueue: 64 });
     this.transport = createTransport(this.cfg);
     const spoolDir = this.transport instanceof ChdbTransport ? this.transport.spoolDir : undefined;
     if (spoolDir) {
@@ -103,7 +101,7 @@ export class Gateway {
       customTables: Object.fromEntries(this.cfg.mqtt.routes.filter((r) => r.table !== undefined).map((r) => [r.table!, r.columns.map((c) => c.name)])),
     });
     const disk = this.disk;
-    this.runner = new SinkRunner({ journal: this.journal, pool: this.pool, sink: this.sink, metrics: this.metrics, log: this.log, ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}) });
+    this.runner = new SinkRunner({ journal: this.journal, pool: this.pool, sink: this.sink, metrics: this.metrics, log: this.log, mqtt: this.cfg.mqtt, ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}) });
     this.runner.start();
     this.log.info({ workers: threads, sink: this.transport.kind, target: this.transport.target }, 'fieldgate: started');
   }
@@ -131,8 +129,8 @@ export class Gateway {
   }
 
   /**
-   * SIGHUP: applies what can change without a restart (broker users and ACLs, Modbus tag
-   * maps, OPC UA servers and node lists); says which other sections changed and need one.
+   * SIGHUP: applies what can change without a restart (broker users and ACLs, MQTT routes,
+   * Modbus tag maps, OPC UA servers and node lists); says which other sections changed and need one.
    * The caller has validated `next`.
    */
   async reload(next: Config): Promise<void> {
@@ -145,13 +143,22 @@ export class Gateway {
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'reload: broker users and access rules could not be read; the running ones stay');
     }
-    const live = new Set<keyof Config>(['modbus', 'opcua']);
+    // Routes apply to every chunk encoded from now on; custom tables and Sparkplug settings need a restart.
+    const needsRestart = (c: Config) => ({ tables: c.mqtt.routes.filter((r) => r.table !== undefined || r.format === 'sparkplug').map((r) => [r.table, r.columns, r.format]), sparkplug: c.mqtt.sparkplug });
+    const mqttLive = JSON.stringify(needsRestart(next)) === JSON.stringify(needsRestart(this.cfg));
+    if (mqttLive && JSON.stringify(next.mqtt) !== JSON.stringify(this.cfg.mqtt)) {
+      this.runner?.setRoutes(next.mqtt);
+      this.log.info({ routes: next.mqtt.routes.length }, 'reload: mqtt routes applied to every chunk encoded from now on');
+    }
+    const live = new Set<keyof Config>(['modbus', 'opcua', ...(mqttLive ? (['mqtt'] as const) : [])]);
     // Of the broker, users and rules apply at once; listeners and limits need a restart.
-    const restartOnly = (c: Config) => JSON.stringify({ ...c, modbus: undefined, opcua: undefined, broker: { listeners: c.broker.listeners, limits: c.broker.limits } });
+    const restartOnly = (c: Config) => JSON.stringify({ ...c, modbus: undefined, opcua: undefined, mqtt: mqttLive ? undefined : c.mqtt, broker: { listeners: c.broker.listeners, limits: c.broker.limits, persistence: c.broker.persistence } });
     if (restartOnly(next) !== restartOnly(this.cfg)) {
-      const changed = (Object.keys(next) as Array<keyof Config>).filter((k) => !live.has(k) && (k === 'broker' ? JSON.stringify([next.broker.listeners, next.broker.limits]) !== JSON.stringify([this.cfg.broker.listeners, this.cfg.broker.limits]) : JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k])));
+      const changed = (Object.keys(next) as Array<keyof Config>).filter((k) => !live.has(k) && (k === 'broker' ? JSON.stringify([next.broker.listeners, next.broker.limits, next.broker.persistence]) !== JSON.stringify([this.cfg.broker.listeners, this.cfg.broker.limits, this.cfg.broker.persistence]) : JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k])));
       this.log.warn({ sections: changed }, 'reload: these sections changed and take effect after a restart');
     }
+    // What was applied is now the running configuration (the rest waits for a restart).
+    this.cfg = { ...this.cfg, modbus: next.modbus, opcua: next.opcua, mqtt: mqttLive ? next.mqtt : this.cfg.mqtt, broker: { ...this.cfg.broker, users: next.broker.users, password_file: next.broker.password_file, acl: next.broker.acl, acl_file: next.broker.acl_file } };
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import type { Piscina } from 'piscina';
 import { errorMessage } from '../core/errors.js';
+import type { MqttConfig } from '../encode/config.js';
 import type { EncodeResult, EncodeTask } from '../encode/worker.js';
 import type { Journal } from '../journal/journal.js';
 import type { Chunk } from '../journal/segment.js';
@@ -24,6 +25,8 @@ export interface RunnerOptions {
   spoolDir?: string;
   /** True while inserts must wait (the embedded store on a disk below its watermark). */
   paused?: () => boolean;
+  /** The routes the workers decode with. */
+  mqtt: MqttConfig;
 }
 
 export class SinkRunner {
@@ -34,6 +37,7 @@ export class SinkRunner {
   private running: Promise<void> | undefined;
   private readonly sampleLog: RateLimitedLog;
   inFlight = false;
+  private mqtt: { cfg: MqttConfig; version: number };
 
   /** Chunks wait for this sink. */
   get hasWork(): boolean {
@@ -42,6 +46,12 @@ export class SinkRunner {
 
   constructor(private readonly o: RunnerOptions) {
     this.sampleLog = new RateLimitedLog(o.log);
+    this.mqtt = { cfg: o.mqtt, version: 0 };
+  }
+
+  /** New routes (SIGHUP) for every chunk encoded from now on. */
+  setRoutes(cfg: MqttConfig): void {
+    this.mqtt = { cfg, version: this.mqtt.version + 1 };
   }
 
   start(): void {
@@ -100,7 +110,7 @@ export class SinkRunner {
         const data = await new Promise<Buffer | undefined>((res, rej) => this.o.journal.readChunk(chunk, (e, d) => (e ? rej(e) : res(d))));
         if (!data) return undefined;
         const t0 = process.hrtime.bigint();
-        const task: EncodeTask = { chunk: data, schemas: this.o.sink.tableSchemas, ...(this.o.spoolDir ? { spool: `${this.o.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
+        const task: EncodeTask = { chunk: data, schemas: this.o.sink.tableSchemas, mqtt: this.mqtt.cfg, mqttVersion: this.mqtt.version, ...(this.o.spoolDir ? { spool: `${this.o.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
         const r = (await this.o.pool.run(task, { transferList: [data.buffer as ArrayBuffer] })) as EncodeResult;
         this.o.metrics.encodeSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
         return r;
