@@ -175,6 +175,7 @@ export class Broker {
       authorizeForward(client, packet) {
         if (packet.topic === '$fieldgate/denied') return null;
         if (security.hasRules && !security.canReceive(who(client), packet.topic)) return null;
+        counters.sent(packet.qos, packet.payload.length);
         return packet;
       },
     });

@@ -6,12 +6,22 @@ export class IngestCounters {
   private bytes = 0;
   private readonly synced = [0, 0, 0];
   private syncedBytes = 0;
+  private readonly outByQos = [0, 0, 0];
+  private outBytes = 0;
+  private readonly outSynced = [0, 0, 0];
+  private outSyncedBytes = 0;
 
   constructor(private readonly metrics: Metrics) {}
 
   add(qos: number, bytes: number): void {
     this.byQos[qos] = (this.byQos[qos] ?? 0) + 1;
     this.bytes += bytes;
+  }
+
+  /** A delivery to a subscriber. */
+  sent(qos: number, bytes: number): void {
+    this.outByQos[qos] = (this.outByQos[qos] ?? 0) + 1;
+    this.outBytes += bytes;
   }
 
   get total(): number {
@@ -26,5 +36,12 @@ export class IngestCounters {
     }
     if (this.bytes > this.syncedBytes) this.metrics.mqttBytesIn.inc(this.bytes - this.syncedBytes);
     this.syncedBytes = this.bytes;
+    for (let q = 0; q < 3; q++) {
+      const d = this.outByQos[q]! - this.outSynced[q]!;
+      if (d > 0) this.metrics.mqttMessagesOut.inc({ qos: String(q) }, d);
+      this.outSynced[q] = this.outByQos[q]!;
+    }
+    if (this.outBytes > this.outSyncedBytes) this.metrics.mqttBytesOut.inc(this.outBytes - this.outSyncedBytes);
+    this.outSyncedBytes = this.outBytes;
   }
 }

@@ -30,6 +30,8 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     // ingest
     mqttMessagesIn: new Counter({ name: 'fieldgate_mqtt_messages_received_total', help: 'MQTT PUBLISH packets accepted into the journal, by QoS.', labelNames: ['qos'], registers: r }),
     mqttBytesIn: new Counter({ name: 'fieldgate_mqtt_received_bytes_total', help: 'MQTT payload bytes accepted into the journal.', registers: r }),
+    mqttMessagesOut: new Counter({ name: 'fieldgate_mqtt_messages_sent_total', help: 'MQTT messages delivered to subscribers, by the QoS they were published with.', labelNames: ['qos'], registers: r }),
+    mqttBytesOut: new Counter({ name: 'fieldgate_mqtt_sent_bytes_total', help: 'MQTT payload bytes delivered to subscribers.', registers: r }),
     brokerClients: new Gauge({ name: 'fieldgate_broker_clients', help: 'MQTT clients connected.', registers: r }),
     brokerConnects: new Counter({ name: 'fieldgate_broker_connects_total', help: 'MQTT client connections accepted.', registers: r }),
     brokerDisconnects: new Counter({ name: 'fieldgate_broker_disconnects_total', help: 'MQTT client disconnections, by reason (disconnect, error, keepalive, slow_consumer, packet_too_large).', labelNames: ['reason'], registers: r }),
@@ -120,4 +122,19 @@ export const PROMISED_OPCUA_METRICS = [
   'fieldgate_opcua_monitored_items',
   'fieldgate_opcua_publish_latency_seconds',
   'fieldgate_opcua_points_total',
+] as const;
+
+/** What the broker exports (checked after the broker security test). */
+export const PROMISED_BROKER_METRICS = [
+  'fieldgate_broker_clients',
+  'fieldgate_broker_connects_total',
+  'fieldgate_broker_disconnects_total',
+  'fieldgate_broker_auth_failures_total',
+  'fieldgate_broker_acl_denied_total',
+  'fieldgate_mqtt_messages_received_total',
+  'fieldgate_mqtt_received_bytes_total',
+  'fieldgate_mqtt_messages_sent_total',
+  'fieldgate_mqtt_sent_bytes_total',
+  'fieldgate_broker_persisted_sessions',
+  'fieldgate_broker_retained_messages',
 ] as const;

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import mqttPacket from 'mqtt-packet';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PROMISED_BROKER_METRICS } from '../../src/telemetry/metrics.js';
 import { BIN, TestGateway } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/journal.js';
 import { freePort, sleep, waitFor } from '../helpers/ports.js';
@@ -167,5 +168,9 @@ ${users}
     await pub.publishAsync('plant/press1/after', '5', { qos: 1 });
     await waitFor('a row from the connected client', async () => (await g.query("SELECT count() FROM fieldgate.points WHERE tag = 'after'")) === '1', 10_000, 100);
     expect(g.alive).toBe(true);
+    // Deliveries are counted: the viewer got plant/press1/temp and devices/viewer/state at QoS 1.
+    expect(await g.metric('fieldgate_mqtt_messages_sent_total{qos="1"}')).toBeGreaterThanOrEqual(2);
+    const m = await g.metrics();
+    for (const name of PROMISED_BROKER_METRICS) expect(m, name).toMatch(new RegExp(`^${name}`, 'm'));
   });
 });
