@@ -76,20 +76,19 @@ export class Acl {
 
   /** May this client publish to `topic`? */
   canWrite(who: Who, topic: string): boolean {
-    if (this.empty) return true;
-    for (const r of this.rules) {
-      if (!WRITES.has(r.access) || !applies(r, who)) continue;
-      const f = filterFor(r, who);
-      if (f !== undefined && topicMatches(f, topic)) return r.access !== 'deny';
-    }
-    return false;
+    return this.decide(WRITES, who, topic);
   }
 
   /** May it receive a message on `topic` (checked on every delivery)? */
   canRead(who: Who, topic: string): boolean {
+    return this.decide(READS, who, topic);
+  }
+
+  /** The first rule of these kinds that applies to the client and matches the topic decides. */
+  private decide(kinds: ReadonlySet<Access>, who: Who, topic: string): boolean {
     if (this.empty) return true;
     for (const r of this.rules) {
-      if (!READS.has(r.access) || !applies(r, who)) continue;
+      if (!kinds.has(r.access) || !applies(r, who)) continue;
       const f = filterFor(r, who);
       if (f !== undefined && topicMatches(f, topic)) return r.access !== 'deny';
     }

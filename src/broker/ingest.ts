@@ -29,19 +29,20 @@ export class IngestCounters {
   }
 
   sync(): void {
-    for (let q = 0; q < 3; q++) {
-      const d = this.byQos[q]! - this.synced[q]!;
-      if (d > 0) this.metrics.mqttMessagesIn.inc({ qos: String(q) }, d);
-      this.synced[q] = this.byQos[q]!;
-    }
+    syncQos(this.byQos, this.synced, this.metrics.mqttMessagesIn);
     if (this.bytes > this.syncedBytes) this.metrics.mqttBytesIn.inc(this.bytes - this.syncedBytes);
     this.syncedBytes = this.bytes;
-    for (let q = 0; q < 3; q++) {
-      const d = this.outByQos[q]! - this.outSynced[q]!;
-      if (d > 0) this.metrics.mqttMessagesOut.inc({ qos: String(q) }, d);
-      this.outSynced[q] = this.outByQos[q]!;
-    }
+    syncQos(this.outByQos, this.outSynced, this.metrics.mqttMessagesOut);
     if (this.outBytes > this.outSyncedBytes) this.metrics.mqttBytesOut.inc(this.outBytes - this.outSyncedBytes);
     this.outSyncedBytes = this.outBytes;
+  }
+}
+
+/** Moves what the per-QoS counts grew by since the last sync into a counter labelled by qos. */
+function syncQos(counts: number[], synced: number[], counter: Metrics['mqttMessagesIn']): void {
+  for (let q = 0; q < 3; q++) {
+    const d = counts[q]! - synced[q]!;
+    if (d > 0) counter.inc({ qos: String(q) }, d);
+    synced[q] = counts[q]!;
   }
 }

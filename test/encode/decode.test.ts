@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ChunkDecoder } from '../../src/encode/decode.js';
-import type { MqttConfig } from '../../src/encode/config.js';
-import { mqttChunk, readPoints } from '../helpers/frames.js';
+import { TEST_MQTT, mqttChunk, readPoints } from '../helpers/frames.js';
 
 const R = 1_700_000_000_000;
-const cfg: MqttConfig = {
-  routes: [
-    { topic: 'plant/{device}/{tag+}', format: 'number', device: '{device}', tag: '{tag}' },
-    { topic: 'json/{device}', format: 'json', device: '{device}', tag: '{tag}' },
-    { topic: 'raw/{device}/{tag}', format: 'raw', device: '{device}', tag: '{tag}' },
-  ],
-  max_past: 86_400_000,
-  max_future: 300_000,
-  unmatched: 'count',
-};
+const cfg = TEST_MQTT;
 
 function decode(msgs: Array<{ topic: string; body: string | Buffer; recv?: number }>) {
   const r = new ChunkDecoder(cfg).decode(mqttChunk(msgs));

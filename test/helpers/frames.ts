@@ -1,3 +1,4 @@
+import type { MqttConfig } from '../../src/encode/config.js';
 import { crc32 } from 'node:zlib';
 import { RecordKind } from '../../src/core/records.js';
 
@@ -61,3 +62,16 @@ export function readPoints(data: Buffer): Array<{ ts: number; device: string; ta
   }
   return rows;
 }
+
+/** The routes the decoder tests use: number, json and raw, as a user's config would give them. */
+export const TEST_MQTT: MqttConfig = {
+  routes: [
+    { topic: 'plant/{device}/{tag+}', format: 'number', device: '{device}', tag: '{tag}', table: undefined, columns: [] },
+    { topic: 'json/{device}', format: 'json', device: '{device}', tag: '{tag}', table: undefined, columns: [] },
+    { topic: 'raw/{device}/{tag}', format: 'raw', device: '{device}', tag: '{tag}', table: undefined, columns: [] },
+  ],
+  max_past: 86_400_000,
+  max_future: 300_000,
+  unmatched: 'count',
+  sparkplug: { host_id: 'fieldgate', rebirth_interval: 30_000 },
+};

@@ -6,13 +6,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { covers, filtersOverlap, topicMatches } from '../../src/broker/acl.js';
-import type { MqttConfig } from '../../src/encode/config.js';
 import { ChunkDecoder } from '../../src/encode/decode.js';
 import { compileTemplate, matchTemplate } from '../../src/encode/topics.js';
 import { BYTE_ORDERS, decodeRegisters, type RegisterType } from '../../src/sources/modbus/decode.js';
 import { parseNodeId } from '../../src/sources/opcua/nodeid.js';
 import { toRowValue } from '../../src/sources/opcua/values.js';
-import { mqttChunk, readPoints } from '../helpers/frames.js';
+import { TEST_MQTT, mqttChunk, readPoints } from '../helpers/frames.js';
 
 const RUNS = { numRuns: 500 };
 const level = fc.oneof(fc.constantFrom('a', 'b', 'plant', '', '$SYS', '__proto__', 'constructor', 'é', '+', '#'), fc.string({ maxLength: 6 }).filter((s) => !s.includes('/')));
@@ -70,16 +69,7 @@ describe('ACL matching (property)', () => {
   });
 });
 
-const cfg: MqttConfig = {
-  routes: [
-    { topic: 'plant/{device}/{tag+}', format: 'number', device: '{device}', tag: '{tag}' },
-    { topic: 'json/{device}', format: 'json', device: '{device}', tag: '{tag}' },
-    { topic: 'raw/{device}/{tag}', format: 'raw', device: '{device}', tag: '{tag}' },
-  ],
-  max_past: 86_400_000,
-  max_future: 300_000,
-  unmatched: 'count',
-};
+const cfg = TEST_MQTT;
 
 const jsonish = fc.oneof(
   fc.json(),

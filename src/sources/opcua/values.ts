@@ -28,6 +28,19 @@ function int64(v: unknown, signed: boolean): RowValue {
   return { value: Number(big), text: big.toString() };
 }
 
+/** Text of anything a server may send, without throwing (a value's own toString may be broken). */
+function safeText(v: unknown): string {
+  try {
+    return typeof v === 'string' ? v : String(v);
+  } catch {
+    try {
+      return JSON.stringify(v) ?? '';
+    } catch {
+      return '';
+    }
+  }
+}
+
 /** One scalar of a Variant. */
 export function toRowValue(dataType: string, v: unknown): RowValue {
   if (v === null || v === undefined) return { value: Number.NaN, text: '' };
@@ -41,18 +54,18 @@ export function toRowValue(dataType: string, v: unknown): RowValue {
       return int64(v, false);
     case 'String':
     case 'XmlElement':
-      return { value: Number.NaN, text: String(v) };
+      return { value: Number.NaN, text: safeText(v) };
     case 'DateTime':
       return v instanceof Date && !Number.isNaN(v.getTime()) ? { value: v.getTime(), text: v.toISOString() } : { value: Number.NaN, text: '' };
     case 'ByteString':
       return { value: Number.NaN, text: Buffer.isBuffer(v) ? v.toString('base64') : '' };
     case 'LocalizedText':
-      return { value: Number.NaN, text: String((v as { text?: unknown }).text ?? '') };
+      return { value: Number.NaN, text: safeText((v as { text?: unknown }).text ?? '') };
     case 'QualifiedName':
-      return { value: Number.NaN, text: String((v as { name?: unknown }).name ?? '') };
+      return { value: Number.NaN, text: safeText((v as { name?: unknown }).name ?? '') };
     default:
       // Guid, NodeId, ExpandedNodeId and structures: their text form.
-      return { value: Number.NaN, text: typeof v === 'object' && 'toString' in v ? String(v) : JSON.stringify(v) };
+      return { value: Number.NaN, text: safeText(v) };
   }
 }
 

@@ -112,3 +112,10 @@ describe('status codes', () => {
     expect(describeFailure(new Error('BadUserAccessDenied (0x801f0000)')).reason).toContain('refused the user identity');
   });
 });
+
+describe('values from misbehaving servers', () => {
+  it('never throw on objects whose toString is broken (found by the property test)', () => {
+    expect(toRowValue('Guid', [{ toString: {} }])).toEqual({ value: Number.NaN, text: '[{"toString":{}}]' });
+    expect(toRowValue('LocalizedText', { text: { toString: 1 } }).text).toBe('{"toString":1}');
+  });
+});
