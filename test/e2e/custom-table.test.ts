@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectAsync } from 'mqtt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/ports.js';
 
@@ -45,5 +45,30 @@ describe('custom tables', () => {
     const letter = JSON.parse(letters.trim().split('\n')[0]!) as { table: string; reason: string; topic: string };
     expect(letter).toMatchObject({ table: 'machine_status', topic: 'lines/L3/press2/status', reason: 'column i8: 300 is out of range for Int8' });
     expect(await g.metric('fieldgate_records_rejected_total{reason="column"}')).toBe(1);
+  });
+
+  it("does the same through Debian's clickhouse-server 18.16 over HTTP, with the types it has", async () => {
+    const database = `fg_custom_${Date.now()}`;
+    const g = await TestGateway.create({ clickhouse: { url: inject('clickhouseUrl'), database } });
+    const cols = ['i8', 'i64', 'u64', 'f32', 'f64', 'ok', 'at', 'note', 'state'];
+    const ddl = `CREATE TABLE IF NOT EXISTS ${database}.machine_status (line String, machine String, i8 Int8, i64 Int64, u64 UInt64, f32 Float32, f64 Float64, ok UInt8, at DateTime, note Nullable(String), state Enum8('idle' = 0, 'run' = 1, 'fault' = 2), site String DEFAULT 'kept') ENGINE = MergeTree ORDER BY (line, machine)`;
+    const columns = ['{ name: line, topic: line }', '{ name: machine, topic: machine }', ...cols.map((c) => `{ name: ${c}, json: v.${c} }`)];
+    const text = readFileSync(g.config, 'utf8')
+      .replace(/^clickhouse: \{ (.*) \}$/m, (_m, inner: string) => `clickhouse: { ${inner}, init_sql: [ "${ddl}" ] }`)
+      .replace('    - { topic: "json/{device}", format: json }', `    - { topic: "json/{device}", format: json }\n    - topic: "lines/{line}/{machine}/status"\n      format: json\n      table: machine_status\n      columns:\n${columns.map((c) => `        - ${c}`).join('\n')}`);
+    writeFileSync(g.config, text);
+    cleanups.push(() => g.stop());
+    await g.start();
+    const c = await connectAsync(`mqtt://127.0.0.1:${g.mqttPort}`, { reconnectPeriod: 0 });
+    cleanups.push(() => c.endAsync(true));
+    await c.publishAsync('lines/L3/press1/status', JSON.stringify({ v: { i8: -128, i64: '-9223372036854775808', u64: '18446744073709551615', f32: 1.5, f64: 0.1, ok: true, at: 1795776000000, note: 'oil low', state: 'run' } }), { qos: 1 });
+    await c.publishAsync('lines/L3/press2/status', JSON.stringify({ v: { i8: 1, i64: 1, u64: 1, f32: 1, f64: 1, ok: 2, at: 1, note: null, state: 'broken' } }), { qos: 1 });
+    await waitFor('the row', async () => (await g.query(`SELECT count() FROM ${database}.machine_status`)) === '1', 30_000, 100);
+    const row = await g.query(`SELECT line, machine, i8, i64, u64, f32, f64, ok, toUnixTimestamp(at), note, state, site FROM ${database}.machine_status`);
+    expect(row.split('\t')).toEqual(['L3', 'press1', '-128', '-9223372036854775808', '18446744073709551615', '1.5', '0.1', '1', '1795776000', 'oil low', 'run', 'kept']);
+    await waitFor('the dead letter', () => readdirSync(join(g.stateDir, 'deadletter')).some((f) => f.endsWith('.jsonl')), 10_000, 100);
+    const letter = JSON.parse(readdirSync(join(g.stateDir, 'deadletter')).filter((f) => f.endsWith('.jsonl')).map((f) => readFileSync(join(g.stateDir, 'deadletter', f), 'utf8')).join('').trim().split('\n')[0]!) as { reason: string };
+    // ok: 2 fits a UInt8 (18.16 has no Bool); the enum name does not.
+    expect(letter.reason).toBe(`column state: "broken" is not one of the enum's names (idle, run, fault)`);
   });
 });
