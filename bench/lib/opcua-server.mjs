@@ -5,7 +5,8 @@
 //         variables: [{ name, type: 'Double'|'Int32'|'Int64'|'UInt64'|'Boolean'|'String'|'Float',
 //                       value?, moving?: true, array?: n, euRange?: [low, high] }] }
 // Variables live under Objects/Line3 with node ids ns=<urn:fieldgate:test>;s=Line3.<name>.
-// Over IPC: 'stats' → { stats } (sizes of CreateMonitoredItems and Read requests, sessions);
+// Over IPC: 'stats' → { stats } (sizes of CreateMonitoredItems and Read requests, sessions and
+// the identity token type of each ActivateSession);
 // 'drop-subscriptions' → deletes every subscription while the connections stay open.
 import { readFileSync } from 'node:fs';
 import { OPCUACertificateManager, OPCUAServer, DataType, Variant, VariantArrayType, MessageSecurityMode, SecurityPolicy, StatusCodes } from 'node-opcua';
@@ -16,11 +17,15 @@ const stats = { createMonitoredItems: [], reads: [], sessions: 0 };
 
 const scm = new OPCUACertificateManager({ rootFolder: spec.pki, automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true });
 await scm.initialize();
+// X509 user identities are accepted when signed correctly (any certificate: a test server).
+const ucm = new OPCUACertificateManager({ rootFolder: `${spec.pki}-users`, automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true });
+await ucm.initialize();
 const allowNone = spec.allowNone !== false;
 const server = new OPCUAServer({
   port: Number(port),
   hostname: '127.0.0.1',
   serverCertificateManager: scm,
+  userCertificateManager: ucm,
   securityModes: [...(allowNone ? [MessageSecurityMode.None] : []), MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
   securityPolicies: [...(allowNone ? [SecurityPolicy.None] : []), SecurityPolicy.Basic256Sha256],
   allowAnonymous: !spec.users,
@@ -57,7 +62,10 @@ server.on('request', (request) => {
   const name = request.schema.name;
   if (name === 'CreateMonitoredItemsRequest') stats.createMonitoredItems.push(request.itemsToCreate.length);
   if (name === 'ReadRequest') stats.reads.push(request.nodesToRead.length);
-  if (name === 'ActivateSessionRequest') stats.sessions++;
+  if (name === 'ActivateSessionRequest') {
+    stats.sessions++;
+    stats.identities = [...(stats.identities ?? []), request.userIdentityToken?.constructor?.name ?? 'none'];
+  }
 });
 server.on('session_activated', () => undefined);
 await server.start();

@@ -36,7 +36,7 @@ export class OpcuaServer extends PeerProcess {
     return `opc.tcp://127.0.0.1:${this.port}`;
   }
 
-  async stats(): Promise<{ createMonitoredItems: number[]; reads: number[]; sessions: number }> {
+  async stats(): Promise<{ createMonitoredItems: number[]; reads: number[]; sessions: number; identities?: string[] }> {
     return (await this.ask<{ stats: never }>('stats')).stats;
   }
 

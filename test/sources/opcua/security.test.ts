@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -70,6 +70,27 @@ describe('OPC UA security: SignAndEncrypt, the trust flow, user names', () => {
     await waitFor('the refused None endpoint', () => /"server":"plain"[^\n]*no endpoint with this security mode/.test(g.logs), 20_000, 100);
     expect(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'plain' AND quality = 0")).toBe('0');
     expect(await g.metric('fieldgate_opcua_session_up{server="intruder"}')).toBe(0);
+  });
+
+  it('logs in with a user certificate (X509 identity token)', async () => {
+    const server = await OpcuaServer.create({ allowNone: false, variables: [{ name: 'Temp', type: 'Double', value: 1, moving: true }] });
+    cleanups.push(() => server.stop());
+    const dir = tempDir('fg-ua-user-');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'user.key'), '-out', join(dir, 'user.pem'), '-days', '2', '-subj', '/CN=fieldgate-user'], { stdio: 'ignore' });
+    const g = await TestGateway.create({
+      yaml: `opcua:
+  servers:
+    - name: line3
+      endpoint: ${server.endpoint}
+      trust_on_first_use: true
+      auth: { type: certificate, cert_file: ${join(dir, 'user.pem')}, key_file: ${join(dir, 'user.key')} }
+      nodes: [ { node_id: "nsu=${TEST_NS};s=Line3.Temp", tag: temp } ]
+`,
+    });
+    cleanups.push(() => g.stop());
+    await g.start();
+    await waitFor('values', async () => Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'line3' AND quality = 0")) > 0, 20_000, 200);
+    expect((await server.stats()).identities).toContain('X509IdentityToken');
   });
 
   it('trust_on_first_use accepts the first certificate and keeps it', async () => {
