@@ -188,8 +188,18 @@ export class Broker {
       this.metrics.brokerDisconnects.inc({ reason: 'disconnect' });
       this.metrics.brokerClients.set(a.connectedClients);
     });
-    a.on('clientError', (_c, err) => {
-      this.metrics.brokerDisconnects.inc({ reason: /drain/i.test(err.message) ? 'slow_consumer' : /too large/.test(err.message) ? 'packet_too_large' : 'error' });
+    for (const reason of ['slow_consumer', 'queue_limit', 'packet_too_large']) this.metrics.brokerFloodDrops.inc({ reason }, 0);
+    // aedes reports one error per failed delivery of a dropped slow consumer: count the client once.
+    const ended = new WeakSet<object>();
+    a.on('clientError', (c, err) => {
+      const flood = /drain timeout/i.test(err.message) ? 'slow_consumer' : /queue limit/i.test(err.message) ? 'queue_limit' : /too large/.test(err.message) ? 'packet_too_large' : undefined;
+      if (flood) this.metrics.brokerFloodDrops.inc({ reason: flood });
+      if (c && ended.has(c)) return;
+      if (c) ended.add(c);
+      this.metrics.brokerDisconnects.inc({ reason: flood ?? 'error' });
+      if (flood) {
+        noisy.warn(`flood:${flood}`, { client: c?.id, reason: flood }, 'broker: dropped a client that flooded or fell behind');
+      }
       this.log.debug({ err: errorMessage(err) }, 'broker: client error');
     });
     a.on('keepaliveTimeout', () => this.metrics.brokerDisconnects.inc({ reason: 'keepalive' }));

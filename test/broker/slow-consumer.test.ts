@@ -1,0 +1,47 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { connectAsync } from 'mqtt';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TestGateway } from '../helpers/gateway.js';
+import { rawConn } from '../helpers/mqtt-raw.js';
+import { waitFor } from '../helpers/ports.js';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+describe('a stuck subscriber', () => {
+  it('is dropped after limits.slow_consumer_timeout and does not stall delivery to the others', async () => {
+    const g = await TestGateway.create();
+    writeFileSync(g.config, readFileSync(g.config, 'utf8').replace(/^broker: \{ listeners: (.*) \}$/m, (_m, l: string) => `broker: { listeners: ${l}, limits: { slow_consumer_timeout: 500ms } }`));
+    cleanups.push(() => g.stop());
+    await g.start();
+
+    // Subscribes to everything, then stops reading its socket.
+    const stuck = await rawConn(g.mqttPort, { clientId: 'stuck' }, cleanups);
+    stuck.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '#', qos: 0 }] });
+    await waitFor('SUBACK', () => stuck.got.some((p) => p.cmd === 'suback'), 5000, 10);
+    stuck.s.pause();
+
+    const healthy = await connectAsync(`mqtt://127.0.0.1:${g.mqttPort}`, { clientId: 'healthy', reconnectPeriod: 0 });
+    cleanups.push(() => healthy.endAsync(true));
+    let got = 0;
+    healthy.on('message', () => got++);
+    await healthy.subscribeAsync('bulk/#', { qos: 0 });
+
+    const pub = await connectAsync(`mqtt://127.0.0.1:${g.mqttPort}`, { clientId: 'bulk-pub', reconnectPeriod: 0 });
+    cleanups.push(() => pub.endAsync(true));
+    const blob = Buffer.alloc(64 * 1024, 1);
+    const N = 400; // 25 MiB: far more than the stuck socket's buffers hold
+    for (let i = 0; i < N; i++) await pub.publishAsync(`bulk/m${i % 4}/blob`, blob, { qos: 0 });
+
+    await waitFor('every message at the healthy subscriber', () => got === N, 20_000, 50);
+    await waitFor('the stuck subscriber dropped', async () => (await g.metric('fieldgate_broker_flood_drops_total{reason="slow_consumer"}')) >= 1, 10_000, 50);
+    expect(await g.metric('fieldgate_broker_disconnects_total{reason="slow_consumer"}')).toBe(1);
+    // Its socket sees the close once it reads again (a paused socket does not read the FIN).
+    stuck.s.resume();
+    await stuck.closed;
+    expect(stuck.got.filter((p) => p.cmd === 'publish').length).toBeLessThan(N);
+    expect(g.alive).toBe(true);
+  });
+});
