@@ -1,15 +1,13 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connectAsync, type IClientOptions } from 'mqtt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestGateway } from '../helpers/gateway.js';
 import { sleep, waitFor } from '../helpers/ports.js';
+import { cleanupsAfterAll } from '../helpers/cleanups.js';
 
 const run = promisify(execFile);
-const cleanups: Array<() => Promise<unknown>> = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = cleanupsAfterAll();
 
 describe('broker persistence (state_dir/broker)', () => {
   it('keeps retained messages and offline QoS 1 queues of persistent sessions across a restart', async () => {

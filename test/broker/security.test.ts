@@ -5,17 +5,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqttPacket from 'mqtt-packet';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PROMISED_BROKER_METRICS } from '../../src/telemetry/metrics.js';
 import { BIN, TestGateway } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/journal.js';
 import { freePort, sleep, waitFor } from '../helpers/ports.js';
+import { cleanupsAfterAll } from '../helpers/cleanups.js';
 
 const run = promisify(execFile);
-const cleanups: Array<() => Promise<unknown>> = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = cleanupsAfterAll();
 
 /** A CA, a server certificate for 127.0.0.1 and a client certificate with CN press1, made with openssl. */
 function certificates(dir: string): void {

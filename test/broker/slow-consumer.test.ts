@@ -1,14 +1,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connectAsync } from 'mqtt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestGateway } from '../helpers/gateway.js';
 import { rawConn } from '../helpers/mqtt-raw.js';
 import { waitFor } from '../helpers/ports.js';
+import { cleanupsAfterAll } from '../helpers/cleanups.js';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = cleanupsAfterAll();
 
 describe('a stuck subscriber', () => {
   it('is dropped after limits.slow_consumer_timeout and does not stall delivery to the others', async () => {

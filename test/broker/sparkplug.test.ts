@@ -5,18 +5,16 @@
  */
 import { createRequire } from 'node:module';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestGateway } from '../helpers/gateway.js';
 import { sleep, waitFor } from '../helpers/ports.js';
+import { cleanupsAfterAll } from '../helpers/cleanups.js';
 
 const require = createRequire(import.meta.url);
 const sp = (require('sparkplug-payload') as { get(ns: string): { encodePayload(p: unknown): Uint8Array; decodePayload(b: Uint8Array): { metrics: Array<{ name: string; value: unknown }> } } }).get('spBv1.0');
 const Long = require('sparkplug-payload/node_modules/long') as { fromString(s: string, unsigned: boolean): unknown };
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = cleanupsAfterAll();
 
 const T0 = Date.now();
 const pay = (seq: number, metrics: unknown[], timestamp = Date.now()) => Buffer.from(sp.encodePayload({ timestamp, seq, metrics }));

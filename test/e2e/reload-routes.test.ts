@@ -1,13 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connectAsync } from 'mqtt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestGateway } from '../helpers/gateway.js';
 import { sleep, waitFor } from '../helpers/ports.js';
+import { cleanupsAfterAll } from '../helpers/cleanups.js';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = cleanupsAfterAll();
 
 describe('SIGHUP and MQTT routes', () => {
   it('applies new routes without dropping connected clients; a file that fails validation is refused', async () => {

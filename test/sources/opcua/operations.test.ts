@@ -2,17 +2,15 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BIN, TestGateway } from '../../helpers/gateway.js';
 import { tempDir } from '../../helpers/journal.js';
 import { OpcuaServer, TEST_NS, type OpcuaVariable } from '../../helpers/opcua.js';
 import { sleep, waitFor } from '../../helpers/ports.js';
+import { cleanupsAfterAll } from '../../helpers/cleanups.js';
 
 const run = promisify(execFile);
-const cleanups: Array<() => Promise<unknown>> = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = cleanupsAfterAll();
 
 const vars: OpcuaVariable[] = [
   ...Array.from({ length: 14 }, (_, i) => ({ name: `V${i}`, type: 'Double' as const, value: i * 100, moving: true })),

@@ -2,17 +2,15 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BIN, TestGateway } from '../../helpers/gateway.js';
 import { tempDir } from '../../helpers/journal.js';
 import { OpcuaServer, TEST_NS } from '../../helpers/opcua.js';
 import { waitFor } from '../../helpers/ports.js';
+import { cleanupsAfterAll } from '../../helpers/cleanups.js';
 
 const run = promisify(execFile);
-const cleanups: Array<() => Promise<unknown>> = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = cleanupsAfterAll();
 
 describe('OPC UA security: SignAndEncrypt, the trust flow, user names', () => {
   it('rejects an unknown server certificate until pki trust, then subscribes without a restart; wrong passwords and None are refused clearly', async () => {

@@ -1,13 +1,11 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PROMISED_OPCUA_METRICS } from '../../../src/telemetry/metrics.js';
 import { TestGateway } from '../../helpers/gateway.js';
 import { OpcuaServer, TEST_NS } from '../../helpers/opcua.js';
 import { sleep, waitFor } from '../../helpers/ports.js';
+import { cleanupsAfterAll } from '../../helpers/cleanups.js';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = cleanupsAfterAll();
 
 const rows = async (g: TestGateway, where: string) => Number(await g.query(`SELECT count() FROM fieldgate.points WHERE device = 'line3' AND ${where}`));
 
