@@ -12,6 +12,13 @@ import { cleanupsAfterAll } from '../../helpers/cleanups.js';
 const run = promisify(execFile);
 const cleanups = cleanupsAfterAll();
 
+/** A gateway subscribed to Line3.Temp over SignAndEncrypt (the default), trusting the server on first use. */
+function tofuGateway(endpoint: string, auth = ''): Promise<TestGateway> {
+  return TestGateway.create({
+    yaml: `opcua:\n  servers:\n    - name: line3\n      endpoint: ${endpoint}\n      trust_on_first_use: true\n${auth ? `      ${auth}\n` : ''}      nodes: [ { node_id: "nsu=${TEST_NS};s=Line3.Temp", tag: temp } ]\n`,
+  });
+}
+
 describe('OPC UA security: SignAndEncrypt, the trust flow, user names', () => {
   it('rejects an unknown server certificate until pki trust, then subscribes without a restart; wrong passwords and None are refused clearly', async () => {
     const server = await OpcuaServer.create({ allowNone: false, users: { fieldgate: 's3cret' }, variables: [{ name: 'Temp', type: 'Double', value: 1, moving: true }] });
@@ -75,16 +82,7 @@ describe('OPC UA security: SignAndEncrypt, the trust flow, user names', () => {
     cleanups.push(() => server.stop());
     const dir = tempDir('fg-ua-user-');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'user.key'), '-out', join(dir, 'user.pem'), '-days', '2', '-subj', '/CN=fieldgate-user'], { stdio: 'ignore' });
-    const g = await TestGateway.create({
-      yaml: `opcua:
-  servers:
-    - name: line3
-      endpoint: ${server.endpoint}
-      trust_on_first_use: true
-      auth: { type: certificate, cert_file: ${join(dir, 'user.pem')}, key_file: ${join(dir, 'user.key')} }
-      nodes: [ { node_id: "nsu=${TEST_NS};s=Line3.Temp", tag: temp } ]
-`,
-    });
+    const g = await tofuGateway(server.endpoint, `auth: { type: certificate, cert_file: ${join(dir, 'user.pem')}, key_file: ${join(dir, 'user.key')} }`);
     cleanups.push(() => g.stop());
     await g.start();
     await waitFor('values', async () => Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'line3' AND quality = 0")) > 0, 20_000, 200);
@@ -94,15 +92,7 @@ describe('OPC UA security: SignAndEncrypt, the trust flow, user names', () => {
   it('trust_on_first_use accepts the first certificate and keeps it', async () => {
     const server = await OpcuaServer.create({ allowNone: false, variables: [{ name: 'Temp', type: 'Double', value: 1, moving: true }] });
     cleanups.push(() => server.stop());
-    const g = await TestGateway.create({
-      yaml: `opcua:
-  servers:
-    - name: line3
-      endpoint: ${server.endpoint}
-      trust_on_first_use: true
-      nodes: [ { node_id: "nsu=${TEST_NS};s=Line3.Temp", tag: temp } ]
-`,
-    });
+    const g = await tofuGateway(server.endpoint);
     cleanups.push(() => g.stop());
     await g.start();
     await waitFor('values', async () => Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'line3' AND quality = 0")) > 0, 20_000, 200);
