@@ -7,7 +7,8 @@
 import { BIRTH_FIXED, RecordKind, readMqtt, readPoint, walkFrames, type MqttView, type PointView } from '../core/records.js';
 import { decodeBirth, decodePayload, parseTopic, type BirthMetric, type SpPayload } from '../core/sparkplug.js';
 import type { MqttConfig, RouteConfig } from './config.js';
-import { PointsEncoder, QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN } from './points.js';
+import { Quality } from '../core/quality.js';
+import { PointsEncoder } from './points.js';
 import { compileExpander, compileTemplate, matchTemplate, type Expander, type Template } from './topics.js';
 import { encodeColumn, jsonPath, parseColumnType, type ColumnType } from './columns.js';
 
@@ -211,12 +212,12 @@ export class ChunkDecoder {
       else if (r.format === 'sparkplug') this.sparkplug();
       else if (r.format === 'number') this.number(tag);
       else if (r.format === 'json') this.json(tag);
-      else this.emitText(this.recv, tag, chunk.toString('utf8', m.bodyStart, m.bodyEnd), QUALITY_GOOD);
+      else this.emitText(this.recv, tag, chunk.toString('utf8', m.bodyStart, m.bodyEnd), Quality.Good);
       return;
     }
     if (this.cfg.unmatched === 'raw') {
       this.device = 'unrouted';
-      this.emitText(this.recv, m.topic, chunk.toString('utf8', m.bodyStart, m.bodyEnd), QUALITY_GOOD);
+      this.emitText(this.recv, m.topic, chunk.toString('utf8', m.bodyStart, m.bodyEnd), Quality.Good);
     } else this.reject('no_route', '');
   }
 
@@ -224,9 +225,9 @@ export class ChunkDecoder {
     if (!tag) return this.reject('no_tag', 'the route gives no tag');
     const text = this.body.toString('utf8', this.bodyStart, this.bodyEnd).trim();
     if (text.length === 0) return this.reject('empty', '');
-    if (text === 'true' || text === 'false') return this.emit(this.ts(undefined), tag, text === 'true' ? 1 : 0, '', QUALITY_GOOD);
+    if (text === 'true' || text === 'false') return this.emit(this.ts(undefined), tag, text === 'true' ? 1 : 0, '', Quality.Good);
     if (!NUMBER_TEXT.test(text)) return this.reject('not_a_number', '');
-    this.emitNumberText(tag, text, this.ts(undefined), QUALITY_GOOD);
+    this.emitNumberText(tag, text, this.ts(undefined), Quality.Good);
   }
 
   private emitNumberText(tag: string, text: string, ts: number, quality: number): void {
@@ -266,7 +267,7 @@ export class ChunkDecoder {
       return;
     }
     if (Array.isArray(v)) return this.reject('bad_value', 'nested array at the top level');
-    this.jsonValue(v, prefix, this.ts(undefined), QUALITY_GOOD);
+    this.jsonValue(v, prefix, this.ts(undefined), Quality.Good);
   }
 
   private jsonTag(v: unknown, tag: string): void {
@@ -280,7 +281,7 @@ export class ChunkDecoder {
       for (const k of Object.keys(o)) this.jsonTag(o[k], join(tag, k));
       return;
     }
-    this.jsonValue(v, tag, this.ts(undefined), QUALITY_GOOD);
+    this.jsonValue(v, tag, this.ts(undefined), Quality.Good);
   }
 
   private jsonPoint(o: Record<string, unknown>, prefix: string): void {
@@ -365,7 +366,7 @@ export class ChunkDecoder {
       for (const m of node?.metrics ?? []) {
         if (t.type === 'DDEATH' && m[3] !== t.device) continue;
         this.device = m[3] ? `${t.node}/${m[3]}` : t.node;
-        this.emit(ts, m[1], Number.NaN, '', QUALITY_BAD);
+        this.emit(ts, m[1], Number.NaN, '', Quality.Bad);
       }
       return;
     }
@@ -380,7 +381,7 @@ export class ChunkDecoder {
         this.reject('sparkplug_unsupported', `metric ${name}`);
         continue;
       }
-      this.emit(this.ts(m.timestamp ?? p.timestamp), name, m.value, m.text, m.isNull ? QUALITY_UNCERTAIN : QUALITY_GOOD);
+      this.emit(this.ts(m.timestamp ?? p.timestamp), name, m.value, m.text, m.isNull ? Quality.Uncertain : Quality.Good);
     }
   }
 
@@ -435,13 +436,13 @@ function isPointObject(o: Record<string, unknown>): boolean {
 
 /** OPC UA StatusCode, or good/bad/uncertain. */
 function quality(q: unknown): number | undefined {
-  if (q === undefined) return QUALITY_GOOD;
+  if (q === undefined) return Quality.Good;
   if (typeof q === 'number') return Number.isInteger(q) && q >= 0 && q <= 0xffffffff ? q : undefined;
   if (typeof q === 'string') {
     const s = q.toLowerCase();
-    if (s === 'good') return QUALITY_GOOD;
-    if (s === 'bad') return QUALITY_BAD;
-    if (s === 'uncertain') return QUALITY_UNCERTAIN;
+    if (s === 'good') return Quality.Good;
+    if (s === 'bad') return Quality.Bad;
+    if (s === 'uncertain') return Quality.Uncertain;
   }
   return undefined;
 }

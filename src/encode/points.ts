@@ -6,9 +6,6 @@ import { RowBinaryWriter } from './rowbinary.js';
 
 export const POINTS_COLUMNS = ['ts', 'device', 'tag', 'value', 'text', 'quality', 'source'] as const;
 
-export const QUALITY_GOOD = 0;
-export const QUALITY_UNCERTAIN = 0x40000000;
-export const QUALITY_BAD = 0x80000000;
 
 /** Encodes rows of the points table, remembering where each row starts and which record it came from. */
 export class PointsEncoder {

@@ -7,6 +7,7 @@
  */
 import { Backoff } from '../../core/backoff.js';
 import { Pause } from '../../core/pause.js';
+import { Quality } from '../../core/quality.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Point } from '../../core/records.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -16,14 +17,6 @@ import { ModbusError, ModbusLink, endpointKey, type ReadResult } from './client.
 import { decodeBit, decodeRegisters, registerCount, type ByteOrder, type Decoded, type RegisterType } from './decode.js';
 import { isBitTable, plan, split, SPEC_LIMITS, type ModbusTable, type ReadRequest } from './plan.js';
 
-/** OPC UA status codes used as quality. */
-export const Quality = {
-  Good: 0,
-  Bad: 0x80000000,
-  BadTimeout: 0x800a0000,
-  BadNoCommunication: 0x80310000,
-  BadNodeIdUnknown: 0x80340000,
-} as const;
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

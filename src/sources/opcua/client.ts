@@ -37,6 +37,7 @@ import {
   type DataValue,
   type UserIdentityInfo,
 } from 'node-opcua';
+import { isBad } from '../../core/quality.js';
 import type { MonitorParams, OperationLimits } from './plan.js';
 
 export interface Sample {
@@ -262,7 +263,7 @@ export class OpcuaLink {
       VariableIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerBrowse,
     ];
     const dvs = await this.session.read(ids.map((i) => ({ nodeId: `i=${i}`, attributeId: AttributeIds.Value })));
-    const n = (dv: DataValue | undefined) => (dv && code(dv.statusCode) < 0x80000000 && typeof dv.value.value === 'number' ? dv.value.value : 0);
+    const n = (dv: DataValue | undefined) => (dv && !isBad(code(dv.statusCode)) && typeof dv.value.value === 'number' ? dv.value.value : 0);
     return { maxNodesPerRead: n(dvs[0]), maxMonitoredItemsPerCall: n(dvs[1]), maxNodesPerBrowse: n(dvs[2]) };
   }
 

@@ -14,7 +14,8 @@ import { Pause } from '../../core/pause.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { MonitorGroup, OpcuaLink, OpcuaSubscription, Sample } from './client.js';
-import { describeFailure, filterRefused, isBad, Status } from './status.js';
+import { isBad, Quality } from '../../core/quality.js';
+import { describeFailure, filterRefused } from './status.js';
 import { loadVendor, type Vendor } from './vendor.js';
 import type { OpcuaConfig, OpcuaNodeConfig, OpcuaServerConfig } from './config.js';
 import { parseBrowsePath, parseNodeId, resolveNodeId } from './nodeid.js';
@@ -153,7 +154,7 @@ export class OpcuaServer {
           this.log.warn({ server: this.cfg.name, endpoint: this.cfg.endpoint, err: f.reason }, 'opcua: cannot open a session; retrying with backoff');
         }
       }
-      this.markAll(Status.BadNoCommunication);
+      this.markAll(Quality.BadNoCommunication);
       if (this.stopped) break;
       const delay = this.backoff.next();
       this.log.debug({ server: this.cfg.name, why, retry_ms: delay }, 'opcua: session ended');
@@ -215,7 +216,7 @@ export class OpcuaServer {
       }
       if (!n.nodeId) {
         this.log.warn({ server: this.cfg.name, tag: n.cfg.tag, node: n.cfg.node_id ?? n.cfg.browse_path }, 'opcua: node not found on the server (unknown namespace URI or browse path)');
-        this.write(n, { tag: n.cfg.tag, value: Number.NaN, text: '' }, Status.BadNodeIdUnknown, Date.now(), Date.now());
+        this.write(n, { tag: n.cfg.tag, value: Number.NaN, text: '' }, Quality.BadNodeIdUnknown, Date.now(), Date.now());
       }
       if (n.cfg.deadband?.type === 'percent' && n.nodeId) {
         const range = await s.link.euRange(n.nodeId).catch(() => undefined);
@@ -263,9 +264,9 @@ export class OpcuaServer {
     for (const call of monitorCalls(items, s.limits.maxMonitoredItemsPerCall)) {
       const list = call.items;
       const { group, statuses } = await sub.monitor(list.map((x) => x.n.nodeId!), call.params, (i, sample) => this.onSample(list[i]!.n, sample));
-      s.groups.push({ group, nodes: list.map((x) => x.n), good: statuses.filter((st) => st < 0x80000000).length });
+      s.groups.push({ group, nodes: list.map((x) => x.n), good: statuses.filter((st) => !isBad(st)).length });
       statuses.forEach((st, i) => {
-        if (st < 0x80000000) return;
+        if (!isBad(st)) return;
         if (filterRefused(st)) refused.push({ n: list[i]!.n, params: { ...call.params, deadband: undefined } });
         else {
           this.log.warn({ server: this.cfg.name, tag: list[i]!.n.cfg.tag, status: `0x${st.toString(16)}` }, 'opcua: the server refused a monitored item');
@@ -278,7 +279,7 @@ export class OpcuaServer {
       for (const call of monitorCalls(refused, s.limits.maxMonitoredItemsPerCall)) {
         const list = call.items;
         const { group, statuses } = await sub.monitor(list.map((x) => x.n.nodeId!), call.params, (i, sample) => this.onSample(list[i]!.n, sample));
-        s.groups.push({ group, nodes: list.map((x) => x.n), good: statuses.filter((st) => st < 0x80000000).length });
+        s.groups.push({ group, nodes: list.map((x) => x.n), good: statuses.filter((st) => !isBad(st)).length });
       }
     }
     this.metrics.opcuaMonitoredItems.set(this.label, s.groups.reduce((a, g) => a + g.good, 0));
@@ -362,7 +363,7 @@ export class OpcuaServer {
   /** On a lost session: one BadNoCommunication row per value that was not bad already. */
   private markAll(q: number): void {
     const now = Date.now();
-    for (const n of this.nodes) for (const [tag, last] of n.last) if (last.quality < 0x80000000) this.write(n, { tag, value: Number.NaN, text: '' }, q, now, now);
+    for (const n of this.nodes) for (const [tag, last] of n.last) if (!isBad(last.quality)) this.write(n, { tag, value: Number.NaN, text: '' }, q, now, now);
   }
 }
 

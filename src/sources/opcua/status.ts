@@ -1,20 +1,15 @@
 /**
- * OPC UA status codes the source acts on, and connect failures in words an
- * integrator can act on. Vendor-free (node-opcua loads only when a server is
- * configured); a test checks the numbers against node-opcua's StatusCodes.
+ * OPC UA status codes the source acts on (besides the qualities in
+ * core/quality.ts), and connect failures in words an integrator can act on.
+ * Vendor-free (node-opcua loads only when a server is configured); a test
+ * checks the numbers against node-opcua's StatusCodes.
  */
 export const Status = {
-  BadNoCommunication: 0x80310000,
-  BadNodeIdUnknown: 0x80340000,
   BadMonitoredItemFilterInvalid: 0x80430000,
   BadMonitoredItemFilterUnsupported: 0x80440000,
   BadFilterNotAllowed: 0x80450000,
   BadDeadbandFilterInvalid: 0x808e0000,
 } as const;
-
-export function isBad(status: number): boolean {
-  return status >= 0x80000000;
-}
 
 /** A monitored item refused because of its deadband filter: create it without one and filter in the gateway. */
 export function filterRefused(status: number): boolean {

@@ -3,6 +3,7 @@ import { parseBrowsePath, parseNodeId, resolveNodeId, stableNodeId } from '../..
 import { chunks, effectiveLimits, monitorCalls, pollGroups, subscriptionTiming, watchdogMs, CALL_CEILING } from '../../../src/sources/opcua/plan.js';
 import { deadbandWidth, expand, passes, toRowValue } from '../../../src/sources/opcua/values.js';
 import { describeFailure, filterRefused, Status } from '../../../src/sources/opcua/status.js';
+import { Quality } from '../../../src/core/quality.js';
 
 describe('node ids', () => {
   it.each([
@@ -106,6 +107,9 @@ describe('status codes', () => {
   it('match node-opcua and describe failures', async () => {
     const { StatusCodes } = await import('node-opcua');
     for (const [name, value] of Object.entries(Status)) expect(StatusCodes[name as keyof typeof StatusCodes].value >>> 0, name).toBe(value);
+    // The qualities every source writes are OPC UA's own codes.
+    for (const [name, value] of Object.entries(Quality)) if (name.startsWith('Bad') && name !== 'Bad') expect(StatusCodes[name as keyof typeof StatusCodes].value >>> 0, name).toBe(value);
+    expect([StatusCodes.Good.value, StatusCodes.Bad.value >>> 0, StatusCodes.Uncertain.value >>> 0]).toEqual([Quality.Good, Quality.Bad, Quality.Uncertain]);
     expect(filterRefused(Status.BadFilterNotAllowed)).toBe(true);
     expect(filterRefused(Status.BadNodeIdUnknown)).toBe(false);
     expect(describeFailure(new Error('server Certificate verification failed with err BadCertificateUntrusted (0x801a0000)'))).toEqual({ reason: 'the server certificate is not trusted', untrusted: true });
