@@ -3,6 +3,7 @@
  * the exact RowBinary encoding of a value into each. A value that does not fit
  * its column is refused with the reason, never coerced silently. Pure.
  */
+import type { RowBinaryWriter } from './rowbinary.js';
 
 export type ColumnType =
   | { kind: 'int'; bits: 8 | 16 | 32 | 64; signed: boolean }
@@ -68,20 +69,17 @@ function toMillis(v: unknown): number | undefined {
 const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : typeof v === 'object' ? JSON.stringify(v)?.slice(0, 40) : String(v));
 
 /**
- * Appends `v` in the column's RowBinary form to `out` (bytes pushed as a
- * Buffer); returns undefined, or why it does not fit.
+ * Writes `v` in the column's RowBinary form; returns undefined, or why it does
+ * not fit (the caller rewinds the writer to the row's start).
  */
-export function encodeColumn(t: ColumnType, v: unknown, out: Buffer[]): string | undefined {
+export function encodeColumn(t: ColumnType, v: unknown, w: RowBinaryWriter): string | undefined {
   if (t.kind === 'nullable') {
     if (v === null || v === undefined) {
-      out.push(Buffer.from([1]));
+      w.int(1, 1, false);
       return undefined;
     }
-    const inner: Buffer[] = [];
-    const err = encodeColumn(t.inner, v, inner);
-    if (err) return err;
-    out.push(Buffer.from([0]), ...inner);
-    return undefined;
+    w.int(0, 1, false);
+    return encodeColumn(t.inner, v, w);
   }
   if (v === null || v === undefined) return 'no value, and the column is not Nullable';
   switch (t.kind) {
@@ -90,68 +88,44 @@ export function encodeColumn(t: ColumnType, v: unknown, out: Buffer[]): string |
       const [lo, hi] = RANGES[`${t.signed ? 'i' : 'u'}${t.bits}`]!;
       if (b === undefined) return `${show(v)} is not an integer`;
       if (b < lo || b > hi) return `${show(v)} is out of range for ${t.signed ? '' : 'U'}Int${t.bits}`;
-      const buf = Buffer.alloc(t.bits / 8);
-      if (t.bits === 64) t.signed ? buf.writeBigInt64LE(b) : buf.writeBigUInt64LE(b);
-      else if (t.signed) buf.writeIntLE(Number(b), 0, t.bits / 8);
-      else buf.writeUIntLE(Number(b), 0, t.bits / 8);
-      out.push(buf);
+      if (t.bits === 64) w.bigint64(b, t.signed);
+      else w.int(Number(b), (t.bits / 8) as 1 | 2 | 4, t.signed);
       return undefined;
     }
     case 'float': {
       const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : undefined;
       if (n === undefined) return `${show(v)} is not a number`;
-      const buf = Buffer.alloc(t.bits / 8);
-      if (t.bits === 32) buf.writeFloatLE(n);
-      else buf.writeDoubleLE(n);
-      out.push(buf);
+      if (t.bits === 32) w.float32(n);
+      else w.float64(n);
       return undefined;
     }
     case 'bool': {
       const b = v === true || v === 1 || v === 'true' ? 1 : v === false || v === 0 || v === 'false' ? 0 : undefined;
       if (b === undefined) return `${show(v)} is not a boolean`;
-      out.push(Buffer.from([b]));
+      w.int(b, 1, false);
       return undefined;
     }
-    case 'string': {
-      const s = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
-      const body = Buffer.from(s, 'utf8');
-      const len: number[] = [];
-      let n = body.length;
-      do {
-        let byte = n & 0x7f;
-        n >>>= 7;
-        if (n) byte |= 0x80;
-        len.push(byte);
-      } while (n);
-      out.push(Buffer.from(len), body);
+    case 'string':
+      w.string(typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
       return undefined;
-    }
     case 'datetime': {
       const ms = toMillis(v);
       if (ms === undefined) return `${show(v)} is not a time`;
       const s = Math.floor(ms / 1000);
       if (s < 0 || s > 0xffffffff) return `${show(v)} is out of range for DateTime`;
-      const buf = Buffer.alloc(4);
-      buf.writeUInt32LE(s);
-      out.push(buf);
+      w.int(s, 4, false);
       return undefined;
     }
     case 'datetime64': {
       const ms = toMillis(v);
       if (ms === undefined) return `${show(v)} is not a time`;
-      const ticks = t.precision >= 3 ? BigInt(Math.round(ms)) * 10n ** BigInt(t.precision - 3) : BigInt(Math.floor(ms / 10 ** (3 - t.precision)));
-      const buf = Buffer.alloc(8);
-      buf.writeBigInt64LE(ticks);
-      out.push(buf);
+      w.bigint64(t.precision >= 3 ? BigInt(Math.round(ms)) * 10n ** BigInt(t.precision - 3) : BigInt(Math.floor(ms / 10 ** (3 - t.precision))), true);
       return undefined;
     }
     case 'enum': {
       const n = typeof v === 'string' ? t.values.get(v) : typeof v === 'number' && [...t.values.values()].includes(v) ? v : undefined;
       if (n === undefined) return `${show(v)} is not one of the enum's names (${[...t.values.keys()].join(', ')})`;
-      const buf = Buffer.alloc(t.bits / 8);
-      if (t.bits === 8) buf.writeInt8(n);
-      else buf.writeInt16LE(n);
-      out.push(buf);
+      w.int(n, (t.bits / 8) as 1 | 2, true);
       return undefined;
     }
   }

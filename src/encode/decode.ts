@@ -11,6 +11,7 @@ import { Quality } from '../core/quality.js';
 import { PointsEncoder } from './points.js';
 import { compileExpander, compileTemplate, matchTemplate, type Expander, type Template } from './topics.js';
 import { encodeColumn, jsonPath, parseColumnType, type ColumnType } from './columns.js';
+import { RowBinaryWriter } from './rowbinary.js';
 
 export type RejectReason =
   | 'no_route'
@@ -55,29 +56,26 @@ export interface ChunkResult {
 /** Column types of the custom tables, as the sink read them from system.columns: table → column → type. */
 export type TableSchemas = Record<string, Record<string, string>>;
 
-/** Rows of one custom table. */
+/** Rows of one custom table, in one writer (as the points table). */
 class CustomRows {
-  private parts: Buffer[] = [];
-  private len = 0;
+  readonly w = new RowBinaryWriter(64 * 1024);
   rows = 0;
-  private starts: number[] = [];
-  private origin: number[] = [];
+  private readonly starts: number[] = [];
+  private readonly origin: number[] = [];
 
-  add(row: Buffer[], record: number): void {
-    this.starts.push(this.len);
+  /** Opens a row; returns where it starts, to rewind to when a value does not fit. */
+  begin(): number {
+    return this.w.len;
+  }
+
+  commit(start: number, record: number): void {
+    this.starts.push(start);
     this.origin.push(record);
-    for (const b of row) {
-      this.parts.push(b);
-      this.len += b.length;
-    }
     this.rows++;
   }
 
   finish(table: string): TableRows {
-    const data = Buffer.allocUnsafeSlow(this.len);
-    let o = 0;
-    for (const b of this.parts) o += b.copy(data, o);
-    return { table, data, rows: this.rows, rowStarts: Uint32Array.from(this.starts), rowRecords: Uint32Array.from(this.origin) };
+    return { table, data: this.w.take(), rows: this.rows, rowStarts: Uint32Array.from(this.starts), rowRecords: Uint32Array.from(this.origin) };
   }
 }
 
@@ -183,7 +181,7 @@ export class ChunkDecoder {
     });
     const pts = this.points.finish();
     const tables: TableRows[] = pts.rows > 0 ? [{ table: 'points', ...pts }] : [];
-    for (const [name, rows] of this.custom) tables.push(rows.finish(name));
+    for (const [name, rows] of this.custom) if (rows.rows > 0) tables.push(rows.finish(name));
     return {
       tables,
       letters: this.letters,
@@ -321,7 +319,13 @@ export class ChunkDecoder {
         return this.reject('bad_json', '');
       }
     }
-    const row: Buffer[] = [];
+    let rows = this.custom.get(table);
+    if (!rows) this.custom.set(table, (rows = new CustomRows()));
+    const start = rows.begin();
+    const fail = (reason: string) => {
+      rows.w.len = start;
+      this.letter(table, reason);
+    };
     for (const c of r.columns) {
       const key = `${table}.${c.name}`;
       let type = this.types.get(key);
@@ -329,19 +333,17 @@ export class ChunkDecoder {
         type = schema[c.name] === undefined ? `column ${c.name} is not in table ${table}` : parseColumnType(schema[c.name]!);
         this.types.set(key, type);
       }
-      if (typeof type === 'string') return this.letter(table, type);
+      if (typeof type === 'string') return fail(type);
       let v: unknown;
       if (c.topic !== undefined) v = this.caps[c.topic];
       else if (c.json !== undefined) v = jsonPath(parsed, c.json);
       else if (c.received) v = this.recv;
       else if (c.const !== undefined) v = c.const;
       else if (c.payload) v = r.format === 'number' ? Number(text().trim()) : text();
-      const err = encodeColumn(type, v, row);
-      if (err) return this.letter(table, `column ${c.name}: ${err}`);
+      const err = encodeColumn(type, v, rows.w);
+      if (err) return fail(`column ${c.name}: ${err}`);
     }
-    let rows = this.custom.get(table);
-    if (!rows) this.custom.set(table, (rows = new CustomRows()));
-    rows.add(row, this.record);
+    rows.commit(start, this.record);
   }
 
   private letter(table: string, reason: string): void {

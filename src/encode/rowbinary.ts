@@ -39,6 +39,28 @@ export class RowBinaryWriter {
     this.len += 4;
   }
 
+  /** A little-endian integer of 1, 2 or 4 bytes (Int8…UInt32, Enum8/16, Bool, DateTime, Nullable's flag). */
+  int(v: number, bytes: 1 | 2 | 4, signed: boolean): void {
+    this.ensure(bytes);
+    if (signed) this.buf.writeIntLE(v, this.len, bytes);
+    else this.buf.writeUIntLE(v, this.len, bytes);
+    this.len += bytes;
+  }
+
+  /** Int64/UInt64 from a BigInt (exact past 2^53). */
+  bigint64(v: bigint, signed: boolean): void {
+    this.ensure(8);
+    if (signed) this.buf.writeBigInt64LE(v, this.len);
+    else this.buf.writeBigUInt64LE(v, this.len);
+    this.len += 8;
+  }
+
+  float32(v: number): void {
+    this.ensure(4);
+    this.buf.writeFloatLE(v, this.len);
+    this.len += 4;
+  }
+
   /** String (and LowCardinality(String)): LEB128 length, then UTF-8 bytes. */
   string(s: string): void {
     this.ensure(5 + s.length * 3);

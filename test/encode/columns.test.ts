@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { encodeColumn, jsonPath, parseColumnType } from '../../src/encode/columns.js';
+import { RowBinaryWriter } from '../../src/encode/rowbinary.js';
 
 const enc = (type: string, v: unknown): string => {
   const t = parseColumnType(type);
   if (typeof t === 'string') return `unsupported: ${t}`;
-  const out: Buffer[] = [];
-  const err = encodeColumn(t, v, out);
-  return err ?? Buffer.concat(out).toString('hex');
+  const w = new RowBinaryWriter(16);
+  const err = encodeColumn(t, v, w);
+  return err ?? w.take().toString('hex');
 };
 
 describe('custom table columns', () => {

@@ -87,3 +87,20 @@ describe('decode', () => {
     expect(rows.map((x) => [x.device, x.tag, x.text])).toEqual([['d', 'msg', 'hello: world']]);
   });
 });
+
+describe('custom tables', () => {
+  it('a value that does not fit leaves no bytes behind: the rows around it stay whole', () => {
+    const routes = { ...TEST_MQTT, routes: [{ topic: 'm/{id}', format: 'json' as const, device: '', tag: '', table: 't', columns: [{ name: 'id', topic: 'id' }, { name: 'v', json: 'v' }] }] };
+    const r = new ChunkDecoder(routes).decode(
+      mqttChunk([{ topic: 'm/a', body: '{"v":1}' }, { topic: 'm/b', body: '{"v":300}' }, { topic: 'm/c', body: '{"v":2}' }]),
+      { t: { id: 'String', v: 'Int8' } },
+    );
+    const t = r.tables.find((x) => x.table === 't')!;
+    expect(t.rows).toBe(2);
+    // "a" then 1, "c" then 2: LEB128 length, the byte, the Int8.
+    expect(t.data.toString('hex')).toBe('016101016302');
+    expect(Array.from(t.rowStarts)).toEqual([0, 3]);
+    expect(Array.from(t.rowRecords)).toEqual([0, 2]);
+    expect(r.letters).toEqual([{ record: 1, table: 't', reason: 'column v: 300 is out of range for Int8' }]);
+  });
+});
