@@ -8,14 +8,11 @@
 // Prints the gateway's CPU share of one core, poll jitter p99 (from the rows'
 // timestamps of the changing tags) and rows/s into the store. Target: under
 // 40 % of one core.
-import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { fork } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, startGateway } from './lib/gateway.mjs';
 import { cpuSeconds, sleep } from './lib/proc.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHORT = process.argv.includes('--short');
 const SECONDS = SHORT ? 10 : 30;
 const DEVICES = 500;
@@ -32,13 +29,10 @@ for (let f = 0; f < FARMS; f++) {
   await new Promise((res) => p.once('message', res));
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'fg-mbbench-'));
-const httpPort = FIRST_PORT - 1;
 const tags = Array.from({ length: TAGS }, (_, a) => `        - { name: r${a}, table: holding, address: ${a} }`).join('\n');
 const devices = Array.from({ length: DEVICES }, (_, i) => `    - name: dev${i}\n      transport: { type: tcp, host: 127.0.0.1, port: ${FIRST_PORT + i} }\n      poll_interval: 1s\n      tags:\n${tags}`).join('\n');
-writeFileSync(join(dir, 'c.yaml'), `state_dir: ${join(dir, 'state')}\nlog: { level: warn }\nbroker: { listeners: [ { type: tcp, bind: "127.0.0.1:${FIRST_PORT - 2}" } ] }\nhttp: { bind: "127.0.0.1:${httpPort}" }\nmodbus:\n  devices:\n${devices}\n`);
-const gw = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '-c', join(dir, 'c.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
-const query = async (sql) => (await (await fetch(`http://127.0.0.1:${httpPort}/query`, { method: 'POST', body: sql })).text()).trim();
+const gw = await startGateway('fg-mbbench-', `modbus:\n  devices:\n${devices}\n`);
+const query = gw.query;
 for (;;) {
   try {
     if (Number(await query('SELECT uniqExact(device) FROM fieldgate.points')) === DEVICES) break;
@@ -46,20 +40,17 @@ for (;;) {
   await sleep(500);
 }
 await sleep(3000); // every link up, schedules settled
-const c0 = cpuSeconds(gw.pid);
+const c0 = cpuSeconds(gw.proc.pid);
 const t0 = Date.now();
 await sleep(SECONDS * 1000);
-const share = (cpuSeconds(gw.pid) - c0) / SECONDS;
+const share = (cpuSeconds(gw.proc.pid) - c0) / SECONDS;
 const t1 = Date.now();
 await sleep(2500); // the last chunk reaches the store
 const rows = Number(await query(`SELECT count() FROM fieldgate.points WHERE ts >= fromUnixTimestamp64Milli(${t0}) AND ts < fromUnixTimestamp64Milli(${t1})`));
 const jitter = await query(`SELECT quantile(0.99)(abs(d - 1000)), max(abs(d - 1000)) FROM (SELECT toUnixTimestamp64Milli(ts) - lagInFrame(toUnixTimestamp64Milli(ts)) OVER (PARTITION BY device, tag ORDER BY ts) AS d, row_number() OVER (PARTITION BY device, tag ORDER BY ts) AS n FROM fieldgate.points WHERE tag = 'r0' AND quality = 0 AND ts >= fromUnixTimestamp64Milli(${t0}) AND ts < fromUnixTimestamp64Milli(${t1})) WHERE n > 1`);
-const skipped = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-const skippedTotal = skipped.split('\n').filter((l) => l.startsWith('fieldgate_modbus_polls_skipped_total')).reduce((a, l) => a + Number(l.split(' ')[1]), 0);
-gw.kill('SIGTERM');
-await new Promise((r) => gw.once('exit', r));
+const skippedTotal = await gw.metric('fieldgate_modbus_polls_skipped_total');
+await gw.stop();
 for (const f of farms) f.kill('SIGKILL');
-rmSync(dir, { recursive: true, force: true });
 const [p99, max] = jitter.split('\t').map(Number);
 console.log(`modbus benchmark: ${DEVICES} devices × ${TAGS} tags at 1 s (${DEVICES * TAGS} tags/s), ${SECONDS} s measured`);
 console.log(`  gateway CPU: ${(share * 100).toFixed(1)} % of one core (target < ${TARGET * 100} %)`);

@@ -7,14 +7,13 @@
 //
 // Prints the gateway's CPU share of one core (the embedded store's inserts
 // included) and rows/s into the store. Target: under 25 % of one core.
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, startGateway } from './lib/gateway.mjs';
 import { cpuSeconds, freePort, sleep } from './lib/proc.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHORT = process.argv.includes('--short');
 const SECONDS = SHORT ? 10 : 30;
 const ITEMS = 10_000;
@@ -28,19 +27,9 @@ const uaPort = await freePort();
 const server = fork(join(ROOT, 'bench/lib/opcua-server.mjs'), [String(uaPort), join(dir, 'spec.json')], { stdio: 'inherit' });
 await new Promise((res) => server.once('message', res));
 
-const httpPort = await freePort();
-const mqttPort = await freePort();
 const nodes = variables.map((v) => `        - { node_id: "nsu=${NS};s=Line3.${v.name}", tag: v${v.name.slice(1)} }`).join('\n');
-writeFileSync(
-  join(dir, 'c.yaml'),
-  `state_dir: ${join(dir, 'state')}\nlog: { level: warn }\nbroker: { listeners: [ { type: tcp, bind: "127.0.0.1:${mqttPort}" } ] }\nhttp: { bind: "127.0.0.1:${httpPort}" }\nopcua:\n  servers:\n    - name: line3\n      endpoint: opc.tcp://127.0.0.1:${uaPort}\n      security: { mode: None }\n      publishing_interval: 1s\n      nodes:\n${nodes}\n`,
-);
-const gw = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '-c', join(dir, 'c.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
-const query = async (sql) => (await (await fetch(`http://127.0.0.1:${httpPort}/query`, { method: 'POST', body: sql })).text()).trim();
-const metric = async (name) => {
-  const line = (await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()).split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.split(' ').pop()) : Number.NaN;
-};
+const gw = await startGateway('fg-uabench-gw-', `opcua:\n  servers:\n    - name: line3\n      endpoint: opc.tcp://127.0.0.1:${uaPort}\n      security: { mode: None }\n      publishing_interval: 1s\n      nodes:\n${nodes}\n`);
+const { query, metric } = gw;
 const t00 = Date.now();
 for (;;) {
   try {
@@ -54,17 +43,16 @@ for (;;) {
 }
 const ready = (Date.now() - t00) / 1000;
 await sleep(3000); // initial values stored, publishing settled
-const c0 = cpuSeconds(gw.pid);
+const c0 = cpuSeconds(gw.proc.pid);
 const s0 = cpuSeconds(server.pid);
 const t0 = Date.now();
 await sleep(SECONDS * 1000);
-const share = (cpuSeconds(gw.pid) - c0) / SECONDS;
+const share = (cpuSeconds(gw.proc.pid) - c0) / SECONDS;
 const serverShare = (cpuSeconds(server.pid) - s0) / SECONDS;
 const t1 = Date.now();
 await sleep(2500); // the last chunk reaches the store
 const rows = Number(await query(`SELECT count() FROM fieldgate.points WHERE quality = 0 AND ts >= fromUnixTimestamp64Milli(${t0}) AND ts < fromUnixTimestamp64Milli(${t1})`));
-gw.kill('SIGTERM');
-await new Promise((r) => gw.once('exit', r));
+await gw.stop();
 server.kill('SIGKILL');
 rmSync(dir, { recursive: true, force: true });
 console.log(`opcua benchmark: ${ITEMS} monitored items at 1 s sampling, half changing every second, ${SECONDS} s measured`);

@@ -2,33 +2,25 @@
 // --short) into the gateway, once with the HTTP sink (Debian's clickhouse-server)
 // and once with the embedded store; prints each gateway's peak RSS (VmHWM).
 // Target: under 250 MB with the HTTP sink; chDB is reported separately.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ClickHouseServer } from './lib/clickhouse-server.mjs';
-import { freePort, peakRss, sleep } from './lib/proc.mjs';
+import { startGateway } from './lib/gateway.mjs';
+import { peakRss, sleep } from './lib/proc.mjs';
 import { RawPublisher } from './lib/raw-mqtt.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = process.argv.includes('--short') ? 8 : 20;
 const RATE = 50_000;
 const TARGET_MB = 250;
 
 async function run(label, clickhouse) {
-  const dir = mkdtempSync(join(tmpdir(), 'fg-rss-'));
-  const [mqtt, http] = [await freePort(), await freePort()];
-  writeFileSync(join(dir, 'c.yaml'), `state_dir: ${join(dir, 'state')}\nlog: { level: warn }\nbroker: { listeners: [ { type: tcp, bind: "127.0.0.1:${mqtt}" } ] }\nmqtt: { routes: [ { topic: "plant/{device}/{tag+}", format: number } ] }\nhttp: { bind: "127.0.0.1:${http}" }\n${clickhouse ? `clickhouse: { url: "${clickhouse}", database: fg_rss }\n` : ''}`);
-  const gw = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '-c', join(dir, 'c.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const gw = await startGateway('fg-rss-', `mqtt: { routes: [ { topic: "plant/{device}/{tag+}", format: number } ] }\n${clickhouse ? `clickhouse: { url: "${clickhouse}", database: fg_rss }\n` : ''}`);
+  const mqtt = gw.mqttPort;
   for (;;) {
     try {
-      const r = await (await fetch(`http://127.0.0.1:${http}/readyz`)).json();
-      if (r.sinks[0]?.state === 'connected') break;
+      if ((await gw.readyz()).sinks[0]?.state === 'connected') break;
     } catch {}
     await sleep(100);
   }
-  const idle = peakRss(gw.pid);
+  const idle = peakRss(gw.proc.pid);
   const pubs = [];
   for (let i = 0; i < 4; i++) {
     const p = new RawPublisher({ port: mqtt, clientId: `rss-${i}`, qos: 1, inflight: 2000 });
@@ -47,10 +39,8 @@ async function run(label, clickhouse) {
   for (const p of pubs) p.close();
   const rate = acked / ((Date.now() - t0) / 1000);
   await sleep(2000);
-  const peak = peakRss(gw.pid);
-  gw.kill('SIGTERM');
-  await new Promise((r) => gw.once('exit', r));
-  rmSync(dir, { recursive: true, force: true });
+  const peak = peakRss(gw.proc.pid);
+  await gw.stop();
   console.log(`${label.padEnd(28)} ${Math.round(rate)} msg/s acknowledged, RSS idle ${(idle / 1e6).toFixed(0)} MB, peak ${(peak / 1e6).toFixed(0)} MB`);
   return peak;
 }
