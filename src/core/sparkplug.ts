@@ -10,7 +10,8 @@
  * skipped by the decoder as unknown fields (a metric that carries only one of
  * them decodes as is_null-less without a value and is counted as unsupported).
  */
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type { Type } from 'protobufjs';
 
 const SCHEMA = `
 syntax = "proto2";
@@ -42,7 +43,16 @@ message Payload {
 }
 `;
 
-const Payload = protobuf.parse(SCHEMA, { keepCase: true }).root.lookupType('org.eclipse.tahu.protobuf.Payload');
+let payloadType: Type | undefined;
+
+/** protobufjs and the parsed schema, loaded on the first Sparkplug message: gateways without Sparkplug routes (and their workers) never pay for them. */
+function payload(): Type {
+  if (!payloadType) {
+    const protobuf = createRequire(import.meta.url)('protobufjs') as typeof import('protobufjs');
+    payloadType = protobuf.parse(SCHEMA, { keepCase: true }).root.lookupType('org.eclipse.tahu.protobuf.Payload');
+  }
+  return payloadType;
+}
 
 export const DataType = {
   Int8: 1, Int16: 2, Int32: 3, Int64: 4, UInt8: 5, UInt16: 6, UInt32: 7, UInt64: 8,
@@ -127,6 +137,7 @@ function metricValue(m: RawMetric): { value: number; text: string; unsupported: 
 
 /** Decodes a payload; throws on bytes that are not one. */
 export function decodePayload(body: Uint8Array): SpPayload {
+  const Payload = payload();
   const msg = Payload.toObject(Payload.decode(body), { longs: String, bytes: Buffer }) as { timestamp?: string; seq?: string; metrics?: RawMetric[] };
   return {
     timestamp: num(msg.timestamp),
@@ -137,6 +148,7 @@ export function decodePayload(body: Uint8Array): SpPayload {
 
 /** The NCMD that asks an edge node for its births again ("Node Control/Rebirth" = true). */
 export function rebirthPayload(now: number): Buffer {
+  const Payload = payload();
   const msg = Payload.fromObject({ timestamp: now, metrics: [{ name: 'Node Control/Rebirth', timestamp: now, datatype: DataType.Boolean, boolean_value: true }] });
   return Buffer.from(Payload.encode(msg).finish());
 }
