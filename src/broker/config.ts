@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { errorMessage } from '../core/errors.js';
-import { array, bool, bytes, duration, entryPos, int, listenAddress, object, oneOf, optional, str, type Infer, type Issue, type Located } from '../core/schema.js';
+import { array, bool, bytes, duration, entryPos, int, listenAddress, object, oneOf, optional, readNamedFile, str, type Infer, type Issue, type Located } from '../core/schema.js';
 import { parseMosquittoAcl } from './acl.js';
 import { checkHashFormat, parsePasswordFile } from './passwords.js';
 
@@ -24,7 +22,7 @@ const listener = object(
       for (const k of ['cert_file', 'key_file'] as const) if (secure && v[k] === undefined) issues.push({ pos: loc.pos, path: `${path}.${k}`, message: `is required for type ${v.type}` });
       for (const k of ['cert_file', 'key_file', 'ca_file'] as const) {
         if (!secure && v[k] !== undefined) issues.push({ pos: entryPos(loc, k), path: `${path}.${k}`, message: `${k} is for tls and wss listeners` });
-        else if (v[k] !== undefined) readable(v[k], loc, k, path, issues);
+        else if (v[k] !== undefined) readNamedFile(v[k], loc, k, path, issues);
       }
       if (v.require_client_cert && v.ca_file === undefined) issues.push({ pos: entryPos(loc, 'require_client_cert'), path: `${path}.ca_file`, message: 'require_client_cert needs ca_file (the CA client certificates chain to)' });
       if (v.cn_as_username && !v.require_client_cert) issues.push({ pos: entryPos(loc, 'cn_as_username'), path: `${path}.cn_as_username`, message: 'cn_as_username needs require_client_cert: true' });
@@ -33,15 +31,6 @@ const listener = object(
 );
 
 const DEFAULT_LISTENER: Infer<typeof listener> = { type: 'tcp', bind: '127.0.0.1:1883', path: '/mqtt', require_client_cert: false, cn_as_username: false, cert_file: undefined, key_file: undefined, ca_file: undefined, allow_anonymous: undefined };
-
-function readable(file: string, loc: Located, key: string, path: string, issues: Issue[]): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    issues.push({ pos: entryPos(loc, key), path: `${path}.${key}`, message: `cannot read ${JSON.stringify(file)}: ${errorMessage(err)}` });
-    return undefined;
-  }
-}
 
 const user = object(
   {
@@ -101,11 +90,11 @@ export const brokerSchema = object(
 
 function checkFiles(v: { password_file?: string; acl_file?: string }, loc: Located, path: string, issues: Issue[]): void {
   if (v.password_file !== undefined) {
-    const text = readable(v.password_file, loc, 'password_file', path, issues);
+    const text = readNamedFile(v.password_file, loc, 'password_file', path, issues);
     for (const p of text === undefined ? [] : parsePasswordFile(text).problems) issues.push({ pos: entryPos(loc, 'password_file'), path: `${path}.password_file`, message: `${v.password_file}:${p.line}: ${p.message}` });
   }
   if (v.acl_file !== undefined) {
-    const text = readable(v.acl_file, loc, 'acl_file', path, issues);
+    const text = readNamedFile(v.acl_file, loc, 'acl_file', path, issues);
     for (const p of text === undefined ? [] : parseMosquittoAcl(text).problems) issues.push({ pos: entryPos(loc, 'acl_file'), path: `${path}.acl_file`, message: `${v.acl_file}:${p.line}: ${p.message}` });
   }
 }

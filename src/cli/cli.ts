@@ -18,6 +18,7 @@ import { lockHolder, lockStateDir } from './lock.js';
 import { PlantSimulator } from './simulate.js';
 import { SystemdNotifier } from './notify.js';
 import { parseDuration } from '../core/units.js';
+import { secretOf } from '../core/schema.js';
 import { SECURITY_MODES, SECURITY_POLICIES } from '../sources/opcua/config.js';
 import type { DiscoverOptions } from '../sources/opcua/discover.js';
 import { describeFailure } from '../sources/opcua/status.js';
@@ -410,7 +411,7 @@ async function discoverCmd(a: Args): Promise<number> {
     link: {
       securityMode: mode as DiscoverOptions['link']['securityMode'],
       securityPolicy: policy,
-      auth: user !== undefined ? { type: 'username', username: user, password: readFileSync(pwFile!, 'utf8').replace(/\r?\n$/, '') } : { type: 'anonymous' },
+      auth: user !== undefined ? { type: 'username', username: user, password: secretOf(readFileSync(pwFile!, 'utf8')) } : { type: 'anonymous' },
       requestTimeoutMs: 10_000,
       sessionTimeoutMs: 60_000,
     },

@@ -3,6 +3,7 @@
  * slice in its own `config.ts`; the loader validates located YAML values against
  * it, and the JSON Schema and the example YAML are generated from it.
  */
+import { readFileSync } from 'node:fs';
 import { parseBytes, parseDuration } from './units.js';
 
 export interface Pos {
@@ -269,4 +270,29 @@ export function entryPos(loc: Located, key: string): Pos {
 
 export function num(opts: Common<number>): SchemaNode<number> {
   return scalar('number', 'a number', { type: 'number' }, (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined), opts);
+}
+
+/** Reads a file a key of `loc` names (validation reads secrets and certificates once); an issue at the key when it cannot. */
+export function readNamedFile(file: string, loc: Located, key: string, path: string, issues: Issue[]): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    issues.push({ pos: entryPos(loc, key), path: `${path}.${key}`, message: `cannot read ${JSON.stringify(file)}: ${err instanceof Error ? err.message : String(err)}` });
+    return undefined;
+  }
+}
+
+/** A secret file's content: the file without its trailing newline. */
+export function secretOf(text: string): string {
+  return text.replace(/\r?\n$/, '');
+}
+
+/** An issue for each name used twice in a list (device names, tags, servers). */
+export function checkUnique<T>(items: readonly T[], name: (t: T) => string, what: string, pos: Pos, path: string, issues: Issue[]): void {
+  const seen = new Set<string>();
+  for (const it of items) {
+    const n = name(it);
+    if (seen.has(n)) issues.push({ pos, path, message: `${what} ${JSON.stringify(n)} is used twice` });
+    seen.add(n);
+  }
 }

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { errorMessage } from '../../core/errors.js';
-import { array, bool, bytes, duration, entryPos, int, object, optional, str, type Infer } from '../../core/schema.js';
+import { array, bool, bytes, duration, entryPos, int, object, optional, readNamedFile, secretOf, str, type Infer } from '../../core/schema.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -40,13 +38,9 @@ export const clickhouseSchema = object(
       for (const key of ['password_file', 'tls_ca_file'] as const) {
         const file = v[key];
         if (file === undefined) continue;
-        try {
-          const text = readFileSync(file, 'utf8');
-          // The secret is read here, once: the password is the file without its trailing newline.
-          if (key === 'password_file') v.password = text.replace(/\r?\n$/, '');
-        } catch (err) {
-          issues.push({ pos: entryPos(loc, key), path: `${path}.${key}`, message: `cannot read ${JSON.stringify(file)}: ${errorMessage(err)}` });
-        }
+        // The secret is read here, once.
+        const text = readNamedFile(file, loc, key, path, issues);
+        if (key === 'password_file' && text !== undefined) v.password = secretOf(text);
       }
     },
   },

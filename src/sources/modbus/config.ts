@@ -1,4 +1,4 @@
-import { array, duration, entryPos, int, num, object, oneOf, optional, str, type Infer, type Issue, type Located } from '../../core/schema.js';
+import { array, checkUnique, duration, entryPos, int, num, object, oneOf, optional, str, type Infer, type Issue, type Located } from '../../core/schema.js';
 import { BYTE_ORDERS, registerCount, type RegisterType } from './decode.js';
 import type { ModbusTable } from './plan.js';
 
@@ -121,11 +121,7 @@ export const modbusSchema = object(
   {
     description: 'Modbus TCP and RTU polling.',
     check(v, loc, path, issues) {
-      const seen = new Set<string>();
-      for (const d of v.devices) {
-        if (seen.has(d.name)) issues.push({ pos: loc.pos, path: `${path}.devices`, message: `device name ${JSON.stringify(d.name)} is used twice` });
-        seen.add(d.name);
-      }
+      checkUnique(v.devices, (d) => d.name, 'device name', loc.pos, `${path}.devices`, issues);
     },
   },
 );

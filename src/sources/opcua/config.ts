@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { errorMessage } from '../../core/errors.js';
-import { array, bool, duration, entryPos, int, num, object, oneOf, optional, str, type Infer, type Issue, type Located } from '../../core/schema.js';
+import { array, bool, checkUnique, duration, entryPos, int, num, object, oneOf, optional, readNamedFile, secretOf, str, type Infer, type Issue, type Located } from '../../core/schema.js';
 import { parseBrowsePath, parseNodeId } from './nodeid.js';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
@@ -109,12 +107,8 @@ function checkAuth(v: Record<string, unknown>, loc: Located, path: string, issue
   for (const k of ['password_file', 'cert_file', 'key_file']) {
     const file = v[k];
     if (typeof file !== 'string') continue;
-    try {
-      const text = readFileSync(file, 'utf8');
-      if (k === 'password_file') v.password = text.replace(/\r?\n$/, '');
-    } catch (err) {
-      issues.push({ pos: entryPos(loc, k), path: `${path}.${k}`, message: `cannot read ${JSON.stringify(file)}: ${errorMessage(err)}` });
-    }
+    const text = readNamedFile(file, loc, k, path, issues);
+    if (k === 'password_file' && text !== undefined) v.password = secretOf(text);
   }
 }
 
@@ -146,11 +140,7 @@ const server = object(
     description: 'One OPC UA server.',
     required: ['name', 'endpoint'],
     check(v, loc, path, issues) {
-      const seen = new Set<string>();
-      for (const n of v.nodes) {
-        if (seen.has(n.tag)) issues.push({ pos: entryPos(loc, 'nodes'), path: `${path}.nodes`, message: `tag ${JSON.stringify(n.tag)} is used twice` });
-        seen.add(n.tag);
-      }
+      checkUnique(v.nodes, (n) => n.tag, 'tag', entryPos(loc, 'nodes'), `${path}.nodes`, issues);
     },
   },
 );
@@ -162,11 +152,7 @@ export const opcuaSchema = object(
   {
     description: 'OPC UA subscriptions and polling. The application certificate and the trusted/rejected server certificates live in state_dir/pki.',
     check(v, loc, path, issues) {
-      const seen = new Set<string>();
-      for (const s of v.servers) {
-        if (seen.has(s.name)) issues.push({ pos: loc.pos, path: `${path}.servers`, message: `server name ${JSON.stringify(s.name)} is used twice` });
-        seen.add(s.name);
-      }
+      checkUnique(v.servers, (s) => s.name, 'server name', loc.pos, `${path}.servers`, issues);
     },
   },
 );
