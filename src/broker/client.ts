@@ -17,6 +17,7 @@ import type { BrokerConfig } from './config.js';
 import { IngestCounters } from './ingest.js';
 import { AckGate } from './ack-gate.js';
 import { isLoopbackBind, listen, parseBind, type Listening } from './listeners.js';
+import type { Who } from './acl.js';
 import { BrokerSecurity, Connack, type ConnInfo } from './security.js';
 import { RateLimitedLog } from '../telemetry/logger.js';
 import { SparkplugHost, type SparkplugOptions } from './sparkplug.js';
@@ -29,6 +30,8 @@ const MAX_UNCOMMITTED = 32 * 1024 * 1024;
 interface ClientState {
   info: ConnInfo;
   username?: string;
+  /** Who the ACL sees, made once at CONNECT (the checks run per message and per delivery). */
+  who?: Who;
   /** CONNECT asked for a persistent session with an empty client id [MQTT-3.1.3-8]. */
   emptyPersistentId?: boolean;
 }
@@ -103,7 +106,7 @@ export class Broker {
     const metrics = this.metrics;
     const noisy = this.noisy;
     const lim = this.cfg.limits;
-    const who = (client: Client) => ({ username: states.get(client)?.username, clientId: client.id });
+    const who = (client: Client): Who => states.get(client)?.who ?? { username: undefined, clientId: client.id };
     const persistence = this.openPersistence();
     this.aedes = await Aedes.createBroker({
       ...(persistence ? { persistence } : {}),
@@ -140,6 +143,7 @@ export class Broker {
           (r) => {
             if (r.ok) {
               st.username = r.username;
+              st.who = { username: r.username, clientId: client.id };
               return cb(null, true);
             }
             metrics.brokerAuthFailures.inc({ reason: r.reason });
