@@ -9,6 +9,7 @@ export const ErrorCodes = {
   FG_E_JOURNAL_CORRUPT: 'journal segment is corrupt',
   FG_E_JOURNAL_VERSION: 'journal segment has an unsupported format version',
   FG_E_JOURNAL_CLOSED: 'journal is closed',
+  FG_E_JOURNAL_STATE: 'the journal and its cursors disagree; fieldgate will not guess',
   FG_E_CHDB_MISSING: 'embedded ClickHouse (chdb) is not installed',
   FG_E_CLICKHOUSE: 'ClickHouse request failed',
   FG_E_QUERY: 'query failed',

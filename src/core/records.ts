@@ -108,6 +108,61 @@ export function readPoint(buf: Buffer, start: number, end: number, out: PointVie
   return out;
 }
 
+/** Kinds a frame may carry; a resync takes only a frame of one of these as real. */
+function knownKind(k: number | undefined): boolean {
+  return k === RecordKind.Mqtt || k === RecordKind.Point || k === RecordKind.Birth || k === RecordKind.Cut;
+}
+
+/** True when a whole, intact frame starts at `o` (its length fits before `to`, its kind is known and its CRC matches). */
+export function frameAt(buf: Buffer, o: number, to: number, crc32: (data: Uint8Array) => number): boolean {
+  if (o + FRAME_HEADER + 1 > to) return false;
+  const len = buf.readUInt32LE(o);
+  if (len < 1 || o + FRAME_HEADER + len > to || !knownKind(buf[o + FRAME_HEADER])) return false;
+  return crc32(buf.subarray(o + FRAME_HEADER, o + FRAME_HEADER + len)) === buf.readUInt32LE(o + 4);
+}
+
+/**
+ * The offset of the next intact frame at or after `from`, or -1. Damage (a flipped word, a hole
+ * of zeros) costs the frames it touches, not the rest of the segment. A frame hidden inside a
+ * payload could match too; a frame is only looked for here after real damage, and only one whose
+ * kind, length and CRC all hold is taken.
+ */
+export function resync(buf: Buffer, from: number, to: number, crc32: (data: Uint8Array) => number): number {
+  for (let o = from; o + FRAME_HEADER + 1 <= to; o++) if (frameAt(buf, o, to, crc32)) return o;
+  return -1;
+}
+
+/**
+ * Walks the frames of a buffer, checking each CRC. A damaged stretch is reported to `damaged(start,
+ * end)` and skipped to the next intact frame; a stretch with no intact frame after it is reported
+ * with `end === to` (a torn tail when it is the last thing written). Returns the damaged byte count.
+ */
+export function walkVerified(
+  buf: Buffer,
+  from: number,
+  to: number,
+  crc32: (data: Uint8Array) => number,
+  visit: (kind: number, start: number, end: number, frameStart: number) => void,
+  damaged?: (start: number, end: number) => void,
+): number {
+  let o = from;
+  let lost = 0;
+  while (o < to) {
+    if (frameAt(buf, o, to, crc32)) {
+      const len = buf.readUInt32LE(o);
+      visit(buf[o + FRAME_HEADER]!, o + FRAME_HEADER + 1, o + FRAME_HEADER + len, o);
+      o += FRAME_HEADER + len;
+      continue;
+    }
+    const next = resync(buf, o + 1, to, crc32);
+    const end = next < 0 ? to : next;
+    lost += end - o;
+    damaged?.(o, end);
+    o = end;
+  }
+  return lost;
+}
+
 /**
  * Walks the frames of a buffer. Calls `visit(kind, payloadStart, payloadEnd, frameStart)` for each;
  * returns the offset where the walk stopped (a torn or corrupt frame, or the end).

@@ -4,7 +4,8 @@
  * record's receive time, so a replay produces the same rows (and the same
  * deduplicated insert).
  */
-import { BIRTH_FIXED, RecordKind, readMqtt, readPoint, walkFrames, type MqttView, type PointView } from '../core/records.js';
+import { crc32 } from 'node:zlib';
+import { BIRTH_FIXED, RecordKind, readMqtt, readPoint, walkVerified, type MqttView, type PointView } from '../core/records.js';
 import { decodeBirth, decodePayload, parseTopic, type BirthMetric, type SpPayload } from '../core/sparkplug.js';
 import type { MqttConfig, RouteConfig } from './config.js';
 import { Quality } from '../core/quality.js';
@@ -27,7 +28,9 @@ export type RejectReason =
   | 'bad_sparkplug'
   | 'sparkplug_alias'
   | 'sparkplug_unsupported'
-  | 'column';
+  | 'column'
+  /** A journal frame whose CRC does not match (a damaged sector): its bytes are skipped to the next intact frame. */
+  | 'corrupt';
 
 export type TsReason = 'missing' | 'invalid' | 'out_of_range';
 
@@ -145,7 +148,9 @@ export class ChunkDecoder {
     let first = Infinity;
     let last = -Infinity;
     let starts = new Uint32Array(256);
-    walkFrames(chunk, 0, chunk.length, false, (kind, s, e, fs) => {
+    // Every frame's CRC is checked here too: bytes read back from the card may have rotted since
+    // recovery scanned them, and a damaged length must not send the walk into another record.
+    walkVerified(chunk, 0, chunk.length, crc32, (kind, s, e, fs) => {
       if (kind === RecordKind.Cut) return;
       if (this.record === starts.length) {
         const n = new Uint32Array(starts.length * 2);
@@ -178,7 +183,7 @@ export class ChunkDecoder {
       if (this.recv < first) first = this.recv;
       if (this.recv > last) last = this.recv;
       this.record++;
-    });
+    }, (from, to) => this.reject('corrupt', `${to - from} damaged bytes at offset ${from} of the chunk`));
     const pts = this.points.finish();
     const tables: TableRows[] = pts.rows > 0 ? [{ table: 'points', ...pts }] : [];
     for (const [name, rows] of this.custom) if (rows.rows > 0) tables.push(rows.finish(name));

@@ -4,6 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Piscina } from 'piscina';
+import { faultError, injectedFault } from '../core/faults.js';
 import type { MqttConfig } from './config.js';
 import { ChunkDecoder, type ChunkResult, type TableSchemas } from './decode.js';
 
@@ -26,6 +27,9 @@ let decoder: ChunkDecoder | undefined;
 let version = -1;
 
 export default function encode(task: EncodeTask): unknown {
+  const f = injectedFault('encode');
+  if (f?.action === 'stall') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, f.ms ?? 1000);
+  else if (f) throw faultError(f, 'encode');
   if (!decoder || version !== task.mqttVersion) {
     decoder = new ChunkDecoder(task.mqtt);
     version = task.mqttVersion;

@@ -1,54 +1,90 @@
-/** One persisted cursor per sink: the journal position every chunk before which is acknowledged. */
+/**
+ * One persisted cursor per sink: the journal position every chunk before which is acknowledged,
+ * and the identity of the journal it belongs to (a cursor of another journal means nothing here).
+ */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { constants } from 'node:fs';
+import { faultError, injectedFault } from '../core/faults.js';
+import { fsyncDir } from './fsutil.js';
 
 export interface CursorState {
   chunk: number;
   position: number;
+  /** The journal's identity; absent in cursors written before fieldgate kept one. */
+  journal?: string;
 }
 
-export function readCursor(dir: string, name: string): CursorState | undefined {
+export type CursorRead = { state: CursorState } | { state?: undefined; problem: 'missing' | 'garbage'; detail?: string };
+
+export function cursorFile(dir: string, name: string): string {
+  return join(dir, `${name}.json`);
+}
+
+/** Reads a cursor file; says why when there is none to use. */
+export function readCursor(dir: string, name: string): CursorRead {
+  let text: string;
   try {
-    const j = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Partial<CursorState>;
-    if (typeof j.chunk === 'number' && typeof j.position === 'number') return { chunk: j.chunk, position: j.position };
+    text = readFileSync(cursorFile(dir, name), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { problem: 'missing' };
+    return { problem: 'garbage', detail: (err as Error).message };
+  }
+  try {
+    const j = JSON.parse(text) as Partial<CursorState>;
+    const ok = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+    if (ok(j.chunk) && ok(j.position) && (j.journal === undefined || typeof j.journal === 'string')) {
+      return { state: { chunk: j.chunk, position: j.position, ...(j.journal ? { journal: j.journal } : {}) } };
+    }
   } catch {
-    // absent or unreadable: the sink starts from the oldest chunk
+    // not JSON
   }
-  return undefined;
+  return { problem: 'garbage', detail: JSON.stringify(text.slice(0, 80)) };
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, constants.O_RDONLY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Writes are serialised; the file and its directory are fsynced so a power cut keeps the cursor. */
+/**
+ * `state` is what the file holds (lag, retention and replay go by it); `target` is the newest
+ * acknowledgement, written next. A failed write (ENOSPC, EIO) rejects that advance; the next
+ * advance writes the newest target again, so one failure never poisons the writes after it.
+ */
 export class JournalCursor {
   private writing: Promise<void> = Promise.resolve();
+  private target: CursorState;
   constructor(
     readonly dir: string,
     readonly name: string,
     public state: CursorState,
+    private readonly journalId: string,
   ) {
     mkdirSync(dir, { recursive: true });
+    this.target = state;
   }
 
   advance(next: CursorState): Promise<void> {
-    if (next.position <= this.state.position) return this.writing;
-    this.state = next;
-    this.writing = this.writing.then(() => this.persist(next));
+    if (next.position > this.target.position) this.target = { chunk: next.chunk, position: next.position, journal: this.journalId };
+    return this.sync();
+  }
+
+  /** Writes the newest target unless the file already holds it. */
+  sync(): Promise<void> {
+    this.writing = this.writing
+      .catch(() => undefined)
+      .then(() => {
+        const s = this.target;
+        if (this.state.position >= s.position && this.state.journal === s.journal) return;
+        return this.persist(s).then(() => {
+          this.state = s;
+        });
+      });
     return this.writing;
   }
 
   private async persist(s: CursorState): Promise<void> {
-    const file = join(this.dir, `${this.name}.json`);
+    const file = cursorFile(this.dir, this.name);
     const tmp = `${file}.tmp`;
+    const f = injectedFault('cursor_write');
+    if (f && f.action !== 'stall' && f.action !== 'short') throw faultError(f, `cursor ${this.name}`);
+    if (f?.action === 'stall') await new Promise((res) => setTimeout(res, f.ms ?? 1000));
     const fh = await open(tmp, 'w');
     try {
       await fh.writeFile(JSON.stringify(s));

@@ -3,7 +3,8 @@
  * that writes chunk boundaries into the journal itself, and one persisted
  * cursor per sink. See docs/architecture.md, "The journal".
  */
-import { closeSync, fdatasync, mkdirSync, openSync, unlink, close as closeFd, open as openFd, read } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlink, writeFileSync, close as closeFd, open as openFd, read } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { FgError, errorMessage } from '../core/errors.js';
@@ -13,12 +14,19 @@ import type { JournalPort } from '../core/ports.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { BatchConfig, JournalConfig } from './config.js';
-import { JournalCursor, readCursor, type CursorState } from './cursor.js';
+import { JournalCursor, cursorFile, readCursor, type CursorState } from './cursor.js';
 import { scanSegments } from './recover.js';
 import { writeBatch, type Batch, type Waiter } from './commit.js';
 import { SEGMENT_HEADER, segmentName, type Chunk, type Segment } from './segment.js';
 
 const TAIL_BUFFER = 256 * 1024;
+
+/** A read descriptor of a segment, closed only once no read uses it. */
+interface SegmentReader {
+  fd: number;
+  users: number;
+  closing: boolean;
+}
 
 export interface JournalOptions {
   dir: string;
@@ -35,10 +43,36 @@ export interface RecoveryReport {
   chunks: number;
   openRecords: number;
   truncatedBytes: number;
+  damagedBytes: number;
+  lostRecords: number;
+  journal: string;
+}
+
+/** Reads journal.id, or makes one (a new journal, or one written before fieldgate kept an identity). */
+export function readJournalId(segDir: string, hasSegments: boolean, log?: Logger): string {
+  const file = join(segDir, 'journal.id');
+  try {
+    const id = readFileSync(file, 'utf8').trim();
+    if (/^[0-9a-f]{16,64}$/.test(id)) return id;
+    log?.warn({ file, content: id.slice(0, 80) }, 'journal: identity file is unreadable; giving the journal a new identity');
+  } catch {
+    if (hasSegments) log?.info({ file }, 'journal: no identity file (written by an older fieldgate); giving the journal one');
+  }
+  const id = randomBytes(8).toString('hex');
+  writeFileSync(`${file}.tmp`, `${id}\n`);
+  const fd = openSync(`${file}.tmp`, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(`${file}.tmp`, file);
+  const d = openSync(segDir, 'r');
+  fsyncSync(d);
+  closeSync(d);
+  return id;
 }
 
 export class Journal implements JournalPort {
   private readonly segDir: string;
+  private journalId = '';
   private readonly cursorDir: string;
   private readonly now: () => number;
   private segments: Segment[] = [];
@@ -73,7 +107,7 @@ export class Journal implements JournalPort {
   private readonly chunkListeners: Array<(c: Chunk) => void> = [];
   private readonly commitListeners: Array<(committed: number) => void> = [];
   private readonly cursors = new Map<string, JournalCursor>();
-  private readonly readFds = new Map<number, number>();
+  private readonly readers = new Map<number, SegmentReader>();
 
   private isBlocked = false;
   /** The disk guard says state_dir's filesystem is below its watermark. */
@@ -104,28 +138,58 @@ export class Journal implements JournalPort {
     return this.committed;
   }
 
-  /** Scans the segments, truncates a torn tail, rebuilds chunks and cursors. */
+  /** The journal's identity: made with the journal, part of every deduplication token. */
+  get id(): string {
+    return this.journalId;
+  }
+
+  /**
+   * Scans the segments (truncates a torn tail, skips damage), rebuilds chunks and cursors, and
+   * checks each cursor against the journal: a cursor of another journal or past the journal's end
+   * stops the start with FG_E_JOURNAL_STATE rather than a guess that would skip new values.
+   */
   recover(): RecoveryReport {
     mkdirSync(this.segDir, { recursive: true });
     mkdirSync(this.cursorDir, { recursive: true });
+    const log = this.opts.log;
     const states = new Map<string, CursorState>();
-    for (const s of this.opts.sinks) states.set(s, readCursor(this.cursorDir, s) ?? { chunk: 0, position: 0 });
-    const minPos = Math.min(...[...states.values()].map((s) => s.position), Number.MAX_SAFE_INTEGER);
+    const unread = new Map<string, 'missing' | 'garbage'>();
+    for (const s of this.opts.sinks) {
+      const r = readCursor(this.cursorDir, s);
+      if (r.state) states.set(s, r.state);
+      else {
+        unread.set(s, r.problem);
+        if (r.problem === 'garbage') log.error({ sink: s, file: cursorFile(this.cursorDir, s), content: r.detail }, 'journal: cursor file is unreadable; the sink sends again from the oldest chunk (deduplicated by token where the store supports it)');
+      }
+    }
+    const minPos = Math.min(...[...states.values()].map((s) => s.position), ...(unread.size ? [0] : []), Number.MAX_SAFE_INTEGER);
     let maxCursorChunk = 0;
-    for (const s of states.values()) maxCursorChunk = Math.max(maxCursorChunk, s.chunk);
+    let maxCursorPos = 0;
+    for (const s of states.values()) {
+      maxCursorChunk = Math.max(maxCursorChunk, s.chunk);
+      maxCursorPos = Math.max(maxCursorPos, s.position);
+    }
 
-    const scan = scanSegments(this.segDir, minPos, this.opts.metrics, this.opts.log);
+    const scan = scanSegments(this.segDir, minPos, this.opts.metrics, log);
+    this.journalId = readJournalId(this.segDir, scan.segments.length > 0, log);
     this.segments = scan.segments;
     this.chunks.push(...scan.chunks);
     const { truncated, lastCut, openRecords, openBytes } = scan;
     let openStart = scan.openStart;
     if (this.segments.length === 0) {
-      const base = minPos === Number.MAX_SAFE_INTEGER ? 0 : minPos;
+      // No segment (a new journal, or every one deleted): the next one starts after every cursor.
+      const base = maxCursorPos;
       this.segments.push({ base, path: join(this.segDir, segmentName(base)), size: 0, records: 0, created: false });
       openStart = base;
     }
     this.active = this.segments[this.segments.length - 1]!;
     this.position = this.active.base + this.active.size;
+    this.checkCursors(states);
+    for (const [s, problem] of unread) {
+      const base = this.segments[0]!.base;
+      if (problem === 'missing' && this.position > base) log.warn({ sink: s, from: base }, 'journal: no cursor file for this sink; it sends the journal from its oldest chunk');
+      states.set(s, { chunk: 0, position: base });
+    }
     this.committed = this.position;
     this.totalBytes = this.segments.reduce((a, s) => a + s.size, 0);
     this.nextChunkId = Math.max(lastCut, maxCursorChunk) + 1;
@@ -134,14 +198,27 @@ export class Journal implements JournalPort {
     this.chunkBytes = openBytes;
     this.open = this.newBatch();
     if (this.active.created) this.active.fd = openSync(this.active.path, 'r+');
-    for (const [name, st] of states) this.cursors.set(name, new JournalCursor(this.cursorDir, name, st));
+    for (const [name, st] of states) this.cursors.set(name, new JournalCursor(this.cursorDir, name, st, this.journalId));
     if (this.chunkRecords > 0) this.armChunkTimer();
     this.updateGauges();
     if (this.opts.journal.fsync === 'interval') {
       this.fsyncTimer = setInterval(() => this.syncActive(), this.opts.journal.fsync_interval);
       this.fsyncTimer.unref();
     }
-    return { segments: this.segments.length, chunks: this.chunks.length, openRecords: this.chunkRecords, truncatedBytes: truncated };
+    return { segments: this.segments.length, chunks: this.chunks.length, openRecords: this.chunkRecords, truncatedBytes: truncated, damagedBytes: scan.damage.reduce((a, d) => a + d.bytes, 0), lostRecords: scan.lostRecords, journal: this.journalId };
+  }
+
+  /** A cursor must belong to this journal and lie within it. */
+  private checkCursors(states: Map<string, CursorState>): void {
+    const fix = `run \`fieldgate journal check -c CONFIG\` to see the journal and its cursors, and \`fieldgate journal check -c CONFIG --repair\` to go on from here (new values are stored; what the journal lost stays lost)`;
+    for (const [name, st] of states) {
+      if (st.journal !== undefined && st.journal !== this.journalId) {
+        throw new FgError('FG_E_JOURNAL_STATE', `cursor ${name} (${cursorFile(this.cursorDir, name)}) belongs to journal ${st.journal}, but ${this.segDir} is journal ${this.journalId}: the journal was replaced or moved without its cursors; ${fix}`);
+      }
+      if (st.position > this.position) {
+        throw new FgError('FG_E_JOURNAL_STATE', `cursor ${name} (${cursorFile(this.cursorDir, name)}) is at position ${st.position}, past the journal's end ${this.position}: the journal lost bytes it had written (a reset, an old backup, a truncation) and new values would be skipped; ${fix}`);
+      }
+    }
   }
 
   // ---- appends (hot path: no promise, closure or log per record) ----
@@ -424,34 +501,47 @@ export class Journal implements JournalPort {
     return this.chunks.filter((c) => c.start >= position);
   }
 
-  /** Reads a committed chunk's records; undefined when its segment was dropped. */
+  /**
+   * Reads a committed chunk's records; undefined when its segment was dropped. A read descriptor
+   * is counted while reads use it: a segment deleted meanwhile closes it after the last read, so
+   * its number is never reused under a read in flight.
+   */
   readChunk(c: Chunk, cb: (err: Error | null, data?: Buffer) => void): void {
     const seg = this.segments.find((s) => s.base === c.segment);
     if (!seg) return cb(null, undefined);
-    const withFd = (fd: number): void => {
+    const withReader = (r: SegmentReader): void => {
+      r.users++;
       const data = Buffer.allocUnsafeSlow(c.end - c.start); // own ArrayBuffer: moved to a worker
-      read(fd, data, 0, data.length, SEGMENT_HEADER + (c.start - c.segment), (err, n) => {
+      read(r.fd, data, 0, data.length, SEGMENT_HEADER + (c.start - c.segment), (err, n) => {
+        if (--r.users === 0 && r.closing) closeFd(r.fd, () => undefined);
         if (err) return cb(err);
         if (n !== data.length) return cb(new FgError('FG_E_JOURNAL_CORRUPT', `short read of chunk ${c.id}: ${n} of ${data.length} bytes`));
         cb(null, data);
       });
     };
-    const fd = this.readFds.get(seg.base);
-    if (fd !== undefined) return withFd(fd);
-    openFd(seg.path, 'r', (err, nfd) => {
+    const have = this.readers.get(seg.base);
+    if (have) return withReader(have);
+    openFd(seg.path, 'r', (err, fd) => {
       if (err) return cb(err.code === 'ENOENT' ? null : err, undefined);
-      const again = this.readFds.get(seg.base);
-      if (again !== undefined) {
-        closeFd(nfd, () => undefined);
-        return withFd(again);
+      const again = this.readers.get(seg.base);
+      if (again) {
+        closeFd(fd, () => undefined);
+        return withReader(again);
       }
-      this.readFds.set(seg.base, nfd);
-      withFd(nfd);
+      if (seg.dropped) {
+        closeFd(fd, () => undefined);
+        return cb(null, undefined);
+      }
+      const r: SegmentReader = { fd, users: 0, closing: false };
+      this.readers.set(seg.base, r);
+      withReader(r);
     });
   }
 
   /** A sink acknowledged a chunk: persist its cursor, then delete what every cursor passed. */
   async acknowledge(sink: string, c: Chunk): Promise<void> {
+    // A cursor only ever moves to the end of a committed chunk: never past what is durable.
+    if (c.next > this.committed) throw new FgError('FG_E_JOURNAL_STATE', `sink ${sink} acknowledged chunk ${c.id} ending at ${c.next}, past the committed end ${this.committed}`);
     await this.cursor(sink).advance({ chunk: c.id, position: c.next });
     this.release();
   }
@@ -476,10 +566,11 @@ export class Journal implements JournalPort {
   private deleteSegment(seg: Segment): void {
     seg.dropped = true;
     this.totalBytes -= seg.size;
-    const fd = this.readFds.get(seg.base);
-    if (fd !== undefined) {
-      this.readFds.delete(seg.base);
-      closeFd(fd, () => undefined);
+    const r = this.readers.get(seg.base);
+    if (r) {
+      this.readers.delete(seg.base);
+      r.closing = true;
+      if (r.users === 0) closeFd(r.fd, () => undefined);
     }
     unlink(seg.path, (err) => {
       if (err && err.code !== 'ENOENT') this.opts.log.warn({ err: err.message, segment: seg.path }, 'journal: could not delete segment');
@@ -605,8 +696,11 @@ export class Journal implements JournalPort {
         s.fd = undefined;
       }
     }
-    for (const fd of this.readFds.values()) closeSync(fd);
-    this.readFds.clear();
+    for (const r of this.readers.values()) {
+      r.closing = true;
+      if (r.users === 0) closeSync(r.fd);
+    }
+    this.readers.clear();
     for (const w of this.unblockWaiters) w();
     this.unblockWaiters = [];
   }

@@ -1,16 +1,32 @@
 /**
- * Recovery: reads the segments from the one the slowest cursor is in, rebuilds
- * the chunk list from the cut records, and truncates a torn tail of the last
- * segment (a power cut mid-write). Segments wholly behind every cursor are only
- * measured.
+ * Recovery: reads the segments from the one the slowest cursor is in and rebuilds the chunk list
+ * from the cut records. It tells two faults apart:
+ * - a torn tail: the last segment ends in bytes with no intact frame after them (a write that a
+ *   power cut or a full card interrupted, never acknowledged): truncated;
+ * - damage in the middle (a flipped word, a hole of zeros, a bad sector): only the frames it
+ *   touches are lost. The walk resynchronises at the next intact frame (length, kind and CRC all
+ *   hold), counts what was lost (exactly where the chunk's cut frame survived, which records how
+ *   many it held; as a lower bound otherwise) and leaves the bytes in place: the worker skips them
+ *   the same way.
+ * Segments wholly behind every cursor are only measured.
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { CUT_PAYLOAD, RecordKind, readCut, walkFrames } from '../core/records.js';
+import { CUT_PAYLOAD, RecordKind, readCut, walkVerified } from '../core/records.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { SEGMENT_HEADER, checkSegmentHeader, parseSegmentName, segmentName, type Chunk, type Segment } from './segment.js';
+
+/** A damaged stretch found by recovery (positions are global). */
+export interface Damage {
+  segment: string;
+  start: number;
+  bytes: number;
+  /** Records lost with it: exact when `exact`, else a lower bound. */
+  records: number;
+  exact: boolean;
+}
 
 export interface ScanResult {
   segments: Segment[];
@@ -22,18 +38,26 @@ export interface ScanResult {
   openRecords: number;
   openBytes: number;
   truncated: number;
+  damage: Damage[];
+  /** Records lost to damage (exact counts plus lower bounds). */
+  lostRecords: number;
 }
 
-export function scanSegments(dir: string, minPos: number, metrics: Metrics, log: Logger): ScanResult {
+export interface ScanOptions {
+  /** Only look: no truncation, no metrics (fieldgate journal check). */
+  readOnly?: boolean;
+}
+
+export function scanSegments(dir: string, minPos: number, metrics: Metrics | undefined, log: Logger | undefined, o: ScanOptions = {}): ScanResult {
   const bases = readdirSync(dir)
     .map(parseSegmentName)
     .filter((b): b is number => b !== undefined)
     .sort((a, b) => a - b);
-  const r: ScanResult = { segments: [], chunks: [], lastCut: 0, openStart: -1, openRecords: 0, openBytes: 0, truncated: 0 };
+  const r: ScanResult = { segments: [], chunks: [], lastCut: 0, openStart: -1, openRecords: 0, openBytes: 0, truncated: 0, damage: [], lostRecords: 0 };
   for (let i = 0; i < bases.length; i++) {
     const base = bases[i]!;
     const path = join(dir, segmentName(base));
-    const fd = openSync(path, 'r+');
+    const fd = openSync(path, o.readOnly ? 'r' : 'r+');
     try {
       const size = fstatSync(fd).size;
       const head = Buffer.alloc(SEGMENT_HEADER);
@@ -42,7 +66,7 @@ export function scanSegments(dir: string, minPos: number, metrics: Metrics, log:
       const next = bases[i + 1];
       const isLast = next === undefined;
       const seg: Segment = { base, path, size: size - SEGMENT_HEADER, records: 0, created: true };
-      if (isLast || next > minPos) scanOne(fd, seg, isLast, minPos, r, metrics, log);
+      if (isLast || next > minPos) scanOne(fd, seg, isLast, minPos, r, metrics, log, o);
       r.segments.push(seg);
     } finally {
       closeSync(fd);
@@ -51,42 +75,78 @@ export function scanSegments(dir: string, minPos: number, metrics: Metrics, log:
   return r;
 }
 
-function scanOne(fd: number, seg: Segment, isLast: boolean, minPos: number, r: ScanResult, metrics: Metrics, log: Logger): void {
+function scanOne(fd: number, seg: Segment, isLast: boolean, minPos: number, r: ScanResult, metrics: Metrics | undefined, log: Logger | undefined, o: ScanOptions): void {
   const base = seg.base;
   const data = Buffer.allocUnsafe(seg.size);
   readSync(fd, data, 0, data.length, SEGMENT_HEADER);
   r.openStart = base;
   r.openRecords = 0;
   r.openBytes = 0;
-  const stop = walkFrames(data, 0, data.length, true, (kind, ps, pe, fs) => {
-    if (kind === RecordKind.Cut) {
-      const cut = readCut(data, ps);
-      const nextPos = base + ps + CUT_PAYLOAD;
-      r.lastCut = Math.max(r.lastCut, cut.chunkId);
-      if (nextPos > minPos) r.chunks.push({ id: cut.chunkId, segment: base, start: cut.start, end: base + fs, next: nextPos, records: cut.records });
-      r.openStart = nextPos;
-      r.openRecords = 0;
-      r.openBytes = 0;
-    } else {
+  /** Global starts of the intact records since the last cut found, and the damage among them. */
+  let records: number[] = [];
+  let damage: Array<{ start: number; end: number }> = [];
+  const lose = (d: Damage): void => {
+    r.damage.push(d);
+    r.lostRecords += d.records;
+  };
+  walkVerified(data, 0, data.length, crc32, (kind, ps, pe, fs) => {
+    if (kind !== RecordKind.Cut) {
       seg.records++;
+      records.push(base + fs);
       r.openRecords++;
       r.openBytes += pe - fs;
+      return;
     }
-  }, crc32);
-  if (stop < data.length) {
-    const lost = data.length - stop;
-    if (isLast) {
-      ftruncateSync(fd, SEGMENT_HEADER + stop);
-      seg.size = stop;
-      r.truncated += lost;
-      metrics.journalTornBytes.inc(lost);
-      log.warn({ segment: seg.path, offset: stop, bytes: lost }, 'journal: truncated a torn tail');
-    } else {
-      log.error({ segment: seg.path, offset: stop, bytes: lost }, 'journal: corrupt frame inside a closed segment; the rest of that segment is skipped');
+    const cut = readCut(data, ps);
+    const nextPos = base + ps + CUT_PAYLOAD;
+    const own = records.filter((p) => p >= cut.start).length;
+    if (cut.start > r.openStart) {
+      // The cut of the chunk before was lost in damage: its records still form a chunk (the id
+      // before this one, so its token is the one it had, if only one cut was lost).
+      const orphan = records.length - own;
+      if (cut.chunkId - 1 > r.lastCut && cut.start > minPos) r.chunks.push({ id: cut.chunkId - 1, segment: base, start: r.openStart, end: cut.start, next: cut.start, records: orphan });
+      // Damage before this chunk's start hit the orphan (whose count is unknown: at least one
+      // record each); a stretch running over the start is split, its later part is this chunk's.
+      for (const d of damage) if (d.start < cut.start) lose({ segment: seg.path, start: d.start, bytes: Math.min(d.end, cut.start) - d.start, records: 1, exact: false });
+      damage = damage.filter((d) => d.end > cut.start).map((d) => ({ start: Math.max(d.start, cut.start), end: d.end }));
+    }
+    if (damage.length > 0) {
+      // The cut says how many records its chunk held: what is missing was in the damage.
+      const missing = Math.max(0, cut.records - own);
+      damage.forEach((d, i) => lose({ segment: seg.path, start: d.start, bytes: d.end - d.start, records: i === 0 ? missing : 0, exact: true }));
+    }
+    r.lastCut = Math.max(r.lastCut, cut.chunkId);
+    if (nextPos > minPos) r.chunks.push({ id: cut.chunkId, segment: base, start: cut.start, end: base + fs, next: nextPos, records: cut.records });
+    r.openStart = nextPos;
+    r.openRecords = 0;
+    r.openBytes = 0;
+    records = [];
+    damage = [];
+  }, (from, to) => damage.push({ start: base + from, end: base + to }));
+
+  // A damaged stretch that runs to the end of the last segment is a torn tail: an unfinished write.
+  const tail = damage[damage.length - 1];
+  if (isLast && tail && tail.end === base + data.length) {
+    damage.pop();
+    const keep = tail.start - base;
+    const lost = data.length - keep;
+    if (!o.readOnly) ftruncateSync(fd, SEGMENT_HEADER + keep);
+    seg.size = keep;
+    r.truncated += lost;
+    if (!o.readOnly) {
+      metrics?.journalTornBytes.inc(lost);
+      log?.warn({ segment: seg.path, offset: keep, bytes: lost }, 'journal: truncated a torn tail (an unfinished last write)');
     }
   }
+  for (const d of damage) lose({ segment: seg.path, start: d.start, bytes: d.end - d.start, records: 1, exact: false });
   if (!isLast && r.openRecords > 0) {
-    // Records after the last cut of a closed segment (possible only after corruption) are not sent.
-    metrics.journalDroppedRecords.inc({ reason: 'corrupt' }, r.openRecords);
+    // Records after the last intact cut of a closed segment (its cut was damaged) belong to no chunk.
+    lose({ segment: seg.path, start: r.openStart, bytes: r.openBytes, records: r.openRecords, exact: true });
+  }
+  if (o.readOnly) return;
+  for (const d of r.damage.filter((x) => x.segment === seg.path)) {
+    metrics?.journalDamagedBytes.inc(d.bytes);
+    metrics?.journalDroppedRecords.inc({ reason: 'corrupt' }, d.records);
+    log?.error({ segment: seg.path, position: d.start, bytes: d.bytes, records_lost: d.records, exact: d.exact }, d.exact ? 'journal: damaged bytes inside the journal; skipped to the next intact frame, these records are lost' : 'journal: damaged bytes inside the journal; skipped to the next intact frame, at least these records are lost');
   }
 }

@@ -22,9 +22,13 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     journalDroppedRecords: new Counter({ name: 'fieldgate_journal_dropped_records_total', help: 'Records dropped unsent because the journal was full (on_full: drop_oldest) or corrupt.', labelNames: ['reason'], registers: r }),
     journalBlocked: new Gauge({ name: 'fieldgate_journal_blocked', help: '1 while a full journal withholds acceptance (on_full: block).', registers: r }),
     journalChunks: new Counter({ name: 'fieldgate_journal_chunks_sealed_total', help: 'Chunks cut by the sealer.', registers: r }),
+    journalDamagedBytes: new Counter({ name: 'fieldgate_journal_damaged_bytes_total', help: 'Bytes of damaged frames found inside the journal (a bad sector, a flipped bit), skipped to the next intact frame.', registers: r }),
     journalTornBytes: new Counter({ name: 'fieldgate_journal_truncated_bytes_total', help: 'Bytes of a torn tail truncated at recovery.', registers: r }),
     diskFreeBytes: new Gauge({ name: 'fieldgate_disk_free_bytes', help: "Free bytes on state_dir's filesystem (for unprivileged users).", registers: r }),
     diskLow: new Gauge({ name: 'fieldgate_disk_low', help: '1 while free space is below journal.min_free_bytes: the journal does not grow and the embedded store pauses.', registers: r }),
+    journalCursorErrors: new Counter({ name: 'fieldgate_journal_cursor_write_errors_total', help: 'Failed cursor writes (retried with backoff; the sink waits meanwhile).', labelNames: ['sink'], registers: r }),
+    loopLastProgress: new Gauge({ name: 'fieldgate_loop_last_progress_timestamp_seconds', help: 'When each loop (journal commits, sinks, Modbus endpoints, OPC UA servers) last made progress (Unix time).', labelNames: ['loop'], registers: r }),
+    loopStalled: new Gauge({ name: 'fieldgate_loop_stalled', help: '1 while a loop has work and has made no progress for longer than its limit (/readyz names it).', labelNames: ['loop'], registers: r }),
     sinkLagBytes: new Gauge({ name: 'fieldgate_sink_lag_bytes', help: 'Journal bytes a sink has not yet acknowledged.', labelNames: ['sink'], registers: r }),
     sinkLagChunks: new Gauge({ name: 'fieldgate_sink_lag_chunks', help: 'Sealed chunks a sink has not yet acknowledged.', labelNames: ['sink'], registers: r }),
     // ingest
@@ -73,6 +77,7 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     opcuaNotifications: new Counter({ name: 'fieldgate_opcua_notifications_total', help: 'Values received from the server (data change notifications and polled reads).', labelNames: ['server'], registers: r }),
     opcuaBadStatuses: new Counter({ name: 'fieldgate_opcua_bad_status_total', help: 'Values received with a Bad status code.', labelNames: ['server'], registers: r }),
     opcuaPoints: new Counter({ name: 'fieldgate_opcua_points_total', help: 'Values written to the journal (after the deadband).', labelNames: ['server'], registers: r }),
+    opcuaSkipped: new Counter({ name: 'fieldgate_opcua_values_skipped_total', help: 'Values not written because the journal withheld acceptance (on_full: block, a low disk, commits failing).', labelNames: ['server'], registers: r }),
     opcuaMonitoredItems: new Gauge({ name: 'fieldgate_opcua_monitored_items', help: 'Monitored items the server accepted.', labelNames: ['server'], registers: r }),
     opcuaNodeErrors: new Gauge({ name: 'fieldgate_opcua_node_errors', help: 'Configured nodes that could not be resolved or monitored (unknown node id or browse path, refused by the server).', labelNames: ['server'], registers: r }),
     opcuaErrors: new Counter({ name: 'fieldgate_opcua_errors_total', help: 'Failed connects, sessions and requests, by reason.', labelNames: ['server', 'reason'], registers: r }),
@@ -102,6 +107,8 @@ export const PROMISED_METRICS = [
   'fieldgate_end_to_end_seconds',
   'fieldgate_worker_encode_seconds',
   'fieldgate_process_resident_memory_bytes',
+  'fieldgate_loop_last_progress_timestamp_seconds',
+  'fieldgate_loop_stalled',
 ] as const;
 
 /** What a gateway polling Modbus devices exports besides. */
