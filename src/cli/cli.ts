@@ -14,7 +14,8 @@ import { detectFeatures } from '../sinks/clickhouse/sink.js';
 import { createLogger } from '../telemetry/logger.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import { Journal } from '../journal/journal.js';
-import { lockHolder, lockStateDir } from './lock.js';
+import { lockHolderText, lockStateDir, tryLockStateDir } from './lock.js';
+import { checkJournal, repairJournal } from '../journal/check.js';
 import { PlantSimulator } from './simulate.js';
 import { SystemdNotifier } from './notify.js';
 import { parseDuration } from '../core/units.js';
@@ -29,7 +30,7 @@ import { loadClientModule } from '../sources/opcua/vendor.js';
 const DEMO_MODBUS_PORT = 1502;
 const DEMO_OPCUA_PORT = 4841;
 
-export const EXIT = { ok: 0, failure: 1, usage: 2, config: 3, locked: 4, query: 5, store: 6 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, config: 3, locked: 4, query: 5, store: 6, journal: 7 } as const;
 
 const HELP = `fieldgate: edge gateway for factories (MQTT broker → journal → ClickHouse)
 
@@ -57,6 +58,10 @@ Usage:
   fieldgate passwd [USER]                read a password (stdin, or a hidden prompt) and print its
                                          hash for broker.users, or a USER:hash line for a
                                          password_file
+  fieldgate journal check -c FILE [--repair] [--json]
+                                         what the journal holds (segments, chunks, damage, cursors) and
+                                         what a start would do; exit 7 when a start would refuse.
+                                         --repair puts right what a start refuses (stop the gateway first)
   fieldgate deadletter list|replay -c FILE
                                          show or re-ingest rows the store refused
   fieldgate config-schema | config-example
@@ -136,6 +141,8 @@ export async function main(argv: string[]): Promise<number> {
         return await query(a);
       case 'simulate':
         return await simulate(a);
+      case 'journal':
+        return await journalCmd(a);
       case 'deadletter':
         return await deadletter(a);
       case 'discover':
@@ -172,6 +179,8 @@ function fail(err: unknown): number {
         return EXIT.locked;
       case 'FG_E_CHDB_MISSING':
         return EXIT.store;
+      case 'FG_E_JOURNAL_STATE':
+        return EXIT.journal;
       case 'FG_E_QUERY':
         return EXIT.query;
       default:
@@ -185,19 +194,18 @@ function fail(err: unknown): number {
 async function run(a: Args): Promise<number> {
   const cfg = configOf(a);
   const log = createLogger(cfg.log.level);
-  const unlock = lockStateDir(cfg.state_dir);
+  const unlock = await lockStateDir(cfg.state_dir);
   const gw = new Gateway(cfg, createMetrics(), log, { configFile: String(a.flags.get('-c')) });
   let sim: PlantSimulator | undefined;
   process.on('uncaughtException', (err) => {
     // The journal is crash-safe: exit and let the supervisor restart us.
     log.fatal({ err: errorMessage(err), stack: err.stack }, 'fieldgate: uncaught exception; exiting');
-    unlock();
-    process.exit(EXIT.failure);
+    process.exit(EXIT.failure); // the kernel releases the state_dir lock with the process
   });
   try {
     await gw.start();
   } catch (err) {
-    unlock();
+    await unlock();
     throw err;
   }
   const notifier = new SystemdNotifier(log);
@@ -223,14 +231,10 @@ async function run(a: Args): Promise<number> {
       notifier.stop();
       sim?.stop();
       gw.stop().then(
-        () => {
-          unlock();
-          resolve(EXIT.ok);
-        },
+        () => void unlock().then(() => resolve(EXIT.ok)),
         (err: unknown) => {
           log.error({ err: errorMessage(err) }, 'fieldgate: stop failed');
-          unlock();
-          resolve(EXIT.failure);
+          void unlock().then(() => resolve(EXIT.failure));
         },
       );
     };
@@ -292,20 +296,20 @@ async function query(a: Args): Promise<number> {
   if (!sql) throw new FgError('FG_E_USAGE', 'query needs SQL, e.g. fieldgate query -c FILE "SELECT count() FROM fieldgate.points"');
   const format = typeof a.flags.get('--format') === 'string' ? String(a.flags.get('--format')) : 'TabSeparated';
   const { host, port } = loopbackOf(cfg.http.bind);
-  const holder = lockHolder(cfg.state_dir);
-  if (holder !== undefined) {
+  // Not running: open the store ourselves, holding the lock so a gateway cannot start meanwhile.
+  const unlock = cfg.clickhouse.url ? async () => undefined : await tryLockStateDir(cfg.state_dir);
+  if (!unlock) {
+    const holder = lockHolderText(cfg.state_dir);
     let r: { status: number; data: Buffer };
     try {
       r = await post(host, port, `/query?format=${encodeURIComponent(format)}`, sql);
     } catch (err) {
-      throw new FgError('FG_E_QUERY', `fieldgate (pid ${holder}) holds ${cfg.state_dir} but its HTTP endpoint ${host}:${port} did not answer: ${errorMessage(err)}`);
+      throw new FgError('FG_E_QUERY', `fieldgate (${holder}) holds ${cfg.state_dir} but its HTTP endpoint ${host}:${port} did not answer: ${errorMessage(err)}`);
     }
     if (r.status !== 200) throw new FgError('FG_E_QUERY', r.data.toString('utf8').trim());
     process.stdout.write(r.data);
     return EXIT.ok;
   }
-  // Not running: open the store ourselves, holding the lock so a gateway cannot start meanwhile.
-  const unlock = cfg.clickhouse.url ? () => undefined : lockStateDir(cfg.state_dir);
   const t = createTransport(cfg);
   try {
     const out = await t.query(sql, format, { timeoutMs: cfg.clickhouse.query_timeout, maxMemory: cfg.clickhouse.query_max_memory });
@@ -316,7 +320,7 @@ async function query(a: Args): Promise<number> {
     throw new FgError('FG_E_QUERY', errorMessage(err).trim());
   } finally {
     await t.close();
-    unlock();
+    await unlock();
   }
 }
 
@@ -343,6 +347,34 @@ async function simulate(a: Args): Promise<number> {
   return EXIT.ok;
 }
 
+async function journalCmd(a: Args): Promise<number> {
+  if (a.rest[0] !== 'check') throw new FgError('FG_E_USAGE', 'journal takes check, e.g. fieldgate journal check -c FILE [--repair]');
+  const cfg = configOf(a);
+  const unlock = await tryLockStateDir(cfg.state_dir);
+  try {
+    const r = checkJournal(cfg.state_dir, [SINK_NAME]);
+    if (a.flags.has('--json')) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    else {
+      const out: string[] = [`journal ${r.dir}${r.identity ? ` (identity ${r.identity})` : ''}${unlock ? '' : `, in use by fieldgate (${lockHolderText(cfg.state_dir)})`}`];
+      out.push(`  ${r.segments.length} segment(s), ${r.segments.reduce((x, s) => x + s.bytes, 0)} bytes, ${r.records} record(s) in the scanned segments, ${r.chunks} chunk(s), end at position ${r.end}`);
+      for (const s of r.segments) out.push(`  segment ${s.file}: base ${s.base}, ${s.bytes} bytes, ${s.records} record(s)`);
+      if (r.tornTailBytes) out.push(`  torn tail: ${r.tornTailBytes} bytes`);
+      for (const d of r.damage) out.push(`  damaged: ${d.segment} at position ${d.start}, ${d.bytes} bytes, ${d.exact ? '' : 'at least '}${d.records} record(s) lost`);
+      for (const c of r.cursors) out.push(`  cursor ${c.sink}: ${c.state ? `position ${c.state.position} (chunk ${c.state.chunk})` : '-'}: ${c.verdict}${c.detail ? ` (${c.detail})` : ''}`);
+      out.push('a start would:', ...r.actions.map((x) => `  ${x}`));
+      process.stdout.write(`${out.join('\n')}\n`);
+    }
+    if (a.flags.has('--repair') && r.refuse) {
+      if (!unlock) throw new FgError('FG_E_STATE_LOCKED', `state_dir ${cfg.state_dir} is in use by fieldgate (${lockHolderText(cfg.state_dir)}); stop it before --repair`);
+      for (const line of repairJournal(cfg.state_dir, r)) process.stdout.write(`repaired: ${line}\n`);
+      return EXIT.ok;
+    }
+    return r.refuse ? EXIT.journal : EXIT.ok;
+  } finally {
+    await unlock?.();
+  }
+}
+
 async function deadletter(a: Args): Promise<number> {
   const cfg = configOf(a);
   const dir = join(cfg.state_dir, 'deadletter');
@@ -352,13 +384,13 @@ async function deadletter(a: Args): Promise<number> {
     return EXIT.ok;
   }
   if (sub !== 'replay') throw new FgError('FG_E_USAGE', 'deadletter takes list or replay');
-  if (lockHolder(cfg.state_dir) !== undefined) {
+  const unlock = await tryLockStateDir(cfg.state_dir);
+  if (!unlock) {
     const { host, port } = loopbackOf(cfg.http.bind);
     const r = await post(host, port, '/deadletter/replay', '');
     process.stdout.write(r.data);
     return r.status === 200 ? EXIT.ok : EXIT.failure;
   }
-  const unlock = lockStateDir(cfg.state_dir);
   const log = createLogger(cfg.log.level);
   const journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME], metrics: createMetrics(undefined, false), log });
   try {
@@ -368,7 +400,7 @@ async function deadletter(a: Args): Promise<number> {
     process.stdout.write(`${JSON.stringify(r)}\n`);
     return EXIT.ok;
   } finally {
-    unlock();
+    await unlock();
   }
 }
 

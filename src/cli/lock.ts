@@ -1,55 +1,59 @@
-/** One fieldgate per state_dir: a pid file, taken over only when its process is gone. */
-import { mkdirSync, openSync, readFileSync, unlinkSync, writeSync, closeSync } from 'node:fs';
+/**
+ * One fieldgate per state_dir, held by an exclusive lock of the kernel on an open file: released
+ * when the process ends however it ends (SIGKILL included), never guessed from a pid. A pid file
+ * failed two ways: two containers on one volume each run as pid 1 in their own namespace and took
+ * each other's lock for stale, and two simultaneous starts raced on reading an empty file.
+ *
+ * The lock is LevelDB's (classic-level, already shipped for the broker's persistence, prebuilt for
+ * x64 and arm64): it holds fcntl(F_SETLK) on state_dir/lock/LOCK for as long as the database is
+ * open, works across PID namespaces on one kernel, and needs no native build of our own. Who holds
+ * it is written beside it for messages only.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
 import { FgError } from '../core/errors.js';
 
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+export type Unlock = () => Promise<void>;
+
+function lockDir(dir: string): string {
+  return join(dir, 'lock');
+}
+
+/** Who holds the lock, as the holder wrote it ("pid 42 on host gw-1 since …"), for messages. */
+export function lockHolderText(dir: string): string {
   try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    // A recycled pid of some other program does not hold the lock.
-    return /node|fieldgate/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+    const h = JSON.parse(readFileSync(join(lockDir(dir), 'holder.json'), 'utf8')) as { pid: number; host: string; since: string };
+    return `pid ${h.pid} on ${h.host} since ${h.since}`;
   } catch {
-    return true;
+    return 'another process';
   }
 }
 
-export function lockStateDir(dir: string): () => void {
+/** Takes the lock, or returns undefined when another process holds it. */
+export async function tryLockStateDir(dir: string): Promise<Unlock | undefined> {
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'LOCK');
-  for (let i = 0; i < 2; i++) {
-    try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => {
-        try {
-          if (Number(readFileSync(file, 'utf8')) === process.pid) unlinkSync(file);
-        } catch {
-          // already gone
-        }
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(file, 'utf8').trim());
-      if (alive(pid)) {
-        throw new FgError('FG_E_STATE_LOCKED', `state_dir ${dir} is in use by fieldgate (pid ${pid}); stop it first, or use another state_dir`);
-      }
-      unlinkSync(file); // stale: its process is gone (a crash or SIGKILL)
-    }
+  const db = new ClassicLevel(lockDir(dir));
+  try {
+    await db.open();
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') return undefined;
+    throw new FgError('FG_E_STATE_LOCKED', `state_dir ${dir}: cannot open its lock ${lockDir(dir)}: ${(err as Error).message}${cause ? ` (${String((cause as Error).message ?? cause.code)})` : ''}`);
   }
-  throw new FgError('FG_E_STATE_LOCKED', `state_dir ${dir}: could not take ${file}`);
+  writeFileSync(join(lockDir(dir), 'holder.json'), JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
+  rmSync(join(dir, 'LOCK'), { force: true }); // the pid file of fieldgate before 0.2
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    await db.close().catch(() => undefined);
+  };
 }
 
-export function lockHolder(dir: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(dir, 'LOCK'), 'utf8').trim());
-    return alive(pid) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+export async function lockStateDir(dir: string): Promise<Unlock> {
+  const unlock = await tryLockStateDir(dir);
+  if (!unlock) throw new FgError('FG_E_STATE_LOCKED', `state_dir ${dir} is in use by fieldgate (${lockHolderText(dir)}); stop it first, or use another state_dir`);
+  return unlock;
 }

@@ -54,7 +54,7 @@ describe('fieldgate CLI', () => {
     await g.start();
     const second = fieldgate('run', '-c', g.config);
     expect(second.code).toBe(4);
-    expect(second.err).toMatch(/state_dir .* is in use by fieldgate \(pid \d+\); stop it first/);
+    expect(second.err).toMatch(/state_dir .* is in use by fieldgate \(pid \d+ on .* since .*\); stop it first/);
     const pub = new RawPublisher({ port: g.mqttPort, clientId: 'cli', qos: 1 });
     await pub.connect();
     pub.publish('plant/press1/hydraulic/pressure', '181.5');
