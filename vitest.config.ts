@@ -10,6 +10,7 @@ const EXCLUSIVE = [
   'test/sources/modbus/isolation.test.ts',
   'test/broker/puback.test.ts',
   'test/sources/opcua/subscribe.test.ts',
+  'test/e2e/soak.test.ts',
 ];
 
 // Tests that open chDB run in child processes (chDB allows one store per process);

@@ -10,7 +10,7 @@ import { Aedes, type Client, type PublishPacket } from 'aedes';
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import { ClassicLevel } from 'classic-level';
 import { errorMessage } from '../core/errors.js';
-import type { JournalPort } from '../core/ports.js';
+import { MAX_UNCOMMITTED, type JournalPort } from '../core/ports.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { BrokerConfig } from './config.js';
@@ -24,7 +24,6 @@ import { SparkplugHost, type SparkplugOptions } from './sparkplug.js';
 
 export { parseBind };
 
-const MAX_UNCOMMITTED = 32 * 1024 * 1024;
 
 /** What the broker knows of a connection before and after CONNECT. */
 interface ClientState {

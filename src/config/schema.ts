@@ -12,6 +12,7 @@ import { opcuaSchema } from '../sources/opcua/config.js';
 export const rootSchema = object(
   {
     state_dir: str({ description: 'Folder for the journal, cursors, dead letters and the embedded store; relative paths are taken from the config file\'s folder.', example: './data', minLength: 1 }),
+    gateway_id: str({ description: "This gateway's name, unique among the gateways that write into one store: part of every insert's deduplication token, so two gateways (or a reset journal) never drop each other's rows as duplicates. Empty: the host name.", default: '', pattern: /^[A-Za-z0-9_.-]{0,64}$/, expected: 'up to 64 letters, digits, _ . -' }),
     log: logSchema,
     broker: brokerSchema,
     mqtt: mqttSchema,

@@ -1,5 +1,10 @@
 import type { Point } from './records.js';
 
+export type { Point };
+
+/** Bytes appended but not yet committed past which sources wait (the broker withholds reads, pollers skip). */
+export const MAX_UNCOMMITTED = 32 * 1024 * 1024;
+
 /**
  * The small interfaces through which pipeline/ wires components that do not
  * import each other.

@@ -3,12 +3,15 @@
  * endpoint. Start never waits for the sink: after journal recovery the broker
  * accepts at once; the sink connects, creates tables and catches up alone.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { readFile, rename, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Piscina } from 'piscina';
 import { errorMessage } from '../core/errors.js';
+import { faultsEnabled } from '../core/faults.js';
+import { Heartbeat, stalledLoops, type LoopProbe, type Stall } from '../core/heartbeat.js';
+import { MAX_UNCOMMITTED, type Point } from '../core/ports.js';
 import { Broker, parseBind } from '../broker/client.js';
 import type { Config } from '../config/schema.js';
 import { Journal } from '../journal/journal.js';
@@ -48,6 +51,9 @@ export class Gateway {
   private sink: ClickHouseSink | undefined;
   private runner: SinkRunner | undefined;
   private queryTail: Promise<unknown> = Promise.resolve();
+  private reloadTail: Promise<unknown> = Promise.resolve();
+  /** The journal's commit loop: it has work while bytes wait uncommitted. */
+  private readonly commitProbe: LoopProbe;
   private readonly deadLetterDir: string;
   readonly disk: DiskGuard;
 
@@ -60,8 +66,24 @@ export class Gateway {
     this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME], metrics, log });
     const sparkplug = cfg.mqtt.routes.some((r) => r.format === 'sparkplug') ? { hostId: cfg.mqtt.sparkplug.host_id, rebirthMs: cfg.mqtt.sparkplug.rebirth_interval, file: join(cfg.state_dir, 'sparkplug', 'births.json') } : undefined;
     this.broker = new Broker(cfg.broker, this.journal, metrics, log, join(cfg.state_dir, 'broker'), sparkplug);
-    this.modbus = new ModbusSource(cfg.modbus, this.journal, metrics, log);
-    this.opcua = new OpcuaSource(cfg.opcua, this.journal, metrics, log, join(cfg.state_dir, 'pki'), opts.configFile ? ` -c ${shellQuote(opts.configFile)}` : '');
+    // Pollers stop appending while the journal withholds acceptance or cannot commit what it holds.
+    const journal = this.journal;
+    const points = {
+      appendPoint: (r: number, p: Point) => journal.appendPoint(r, p),
+      get blocked(): boolean {
+        return journal.blocked || journal.uncommittedBytes > MAX_UNCOMMITTED;
+      },
+    };
+    this.commitProbe = {
+      loop: 'journal:commit',
+      stallAfterMs: 10_000,
+      hasWork: () => journal.uncommittedBytes > 0,
+      get lastBeat(): number {
+        return journal.lastCommitAt;
+      },
+    };
+    this.modbus = new ModbusSource(cfg.modbus, points, metrics, log);
+    this.opcua = new OpcuaSource(cfg.opcua, points, metrics, log, join(cfg.state_dir, 'pki'), opts.configFile ? ` -c ${shellQuote(opts.configFile)}` : '');
     this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log);
     this.deadLetterDir = join(cfg.state_dir, 'deadletter');
     this.disk = new DiskGuard(cfg.state_dir, cfg.journal.min_free_bytes, metrics, log);
@@ -73,6 +95,7 @@ export class Gateway {
     mkdirSync(this.cfg.state_dir, { recursive: true });
     const rec = this.journal.recover();
     this.log.info({ ...rec, state_dir: this.cfg.state_dir }, 'journal: recovered');
+    if (faultsEnabled()) this.log.warn({ file: process.env.FIELDGATE_FAULTS }, 'fieldgate: fault injection is on (FIELDGATE_FAULTS); for tests only');
     this.disk.onChange((low) => this.journal.setDiskLow(low));
     this.disk.start();
     await this.http.start();
@@ -99,11 +122,27 @@ export class Gateway {
       deadLetters: new DeadLetters(this.deadLetterDir, this.cfg.clickhouse.deadletter_max_bytes, this.log),
       reread: (id) => this.reread(id),
       customTables: Object.fromEntries(this.cfg.mqtt.routes.filter((r) => r.table !== undefined).map((r) => [r.table!, r.columns.map((c) => c.name)])),
+      tokenPrefix: `${this.gatewayId}:${this.journal.id}`,
     });
     const disk = this.disk;
-    this.runner = new SinkRunner({ journal: this.journal, pool: this.pool, sink: this.sink, metrics: this.metrics, log: this.log, mqtt: this.cfg.mqtt, ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}) });
+    const ch = this.cfg.clickhouse;
+    this.runner = new SinkRunner({ journal: this.journal, pool: this.pool, sink: this.sink, metrics: this.metrics, log: this.log, mqtt: this.cfg.mqtt, encodeTimeoutMs: this.cfg.workers.encode_timeout, stallAfterMs: 2 * ch.request_timeout + ch.retry_max + 5_000, ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}) });
     this.runner.start();
     this.log.info({ workers: threads, sink: this.transport.kind, target: this.transport.target }, 'fieldgate: started');
+  }
+
+  /** gateway_id, or the host name. */
+  get gatewayId(): string {
+    return this.cfg.gateway_id || hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
+  }
+
+  /** Every loop's heartbeat. */
+  probes(): LoopProbe[] {
+    return [this.commitProbe, ...(this.runner ? [this.runner.probe] : []), ...this.modbus.probes(), ...this.opcua.probes()];
+  }
+
+  stalled(now = Date.now()): Stall[] {
+    return stalledLoops(this.probes(), now);
   }
 
   private reread(chunkId: number): Promise<Buffer | undefined> {
@@ -133,7 +172,14 @@ export class Gateway {
    * Modbus tag maps, OPC UA servers and node lists); says which other sections changed and need one.
    * The caller has validated `next`.
    */
-  async reload(next: Config): Promise<void> {
+  reload(next: Config): Promise<void> {
+    // One reload at a time: two quick SIGHUPs must not interleave (two sessions under one name).
+    const p = this.reloadTail.then(() => this.applyReload(next));
+    this.reloadTail = p.catch(() => undefined);
+    return p;
+  }
+
+  private async applyReload(next: Config): Promise<void> {
     const m = this.modbus.reload(next.modbus);
     this.log.info(m, 'reload: modbus tag maps applied (kept devices keep polling)');
     const o = await this.opcua.reload(next.opcua);
@@ -167,10 +213,8 @@ export class Gateway {
    * schedule). A sink that buffers through an outage is progress; a wedged one is not.
    */
   progressing(now = Date.now()): boolean {
-    const journalStuck = this.journal.uncommittedBytes > 0 && now - this.journal.lastCommitAt > 30_000;
-    const limit = 2 * this.cfg.clickhouse.request_timeout + this.cfg.clickhouse.retry_max + 5_000;
-    const sinkStuck = !!this.runner?.hasWork && !!this.sink && now - this.sink.lastActivityAt > limit;
-    return !journalStuck && !sinkStuck;
+    // The watchdog restarts the process: only for the journal and the sink, and only after 30 s.
+    return stalledLoops([this.commitProbe, ...(this.runner ? [this.runner.probe] : [])], now - 20_000).length === 0;
   }
 
   // ---- HTTP handlers ----
@@ -179,6 +223,11 @@ export class Gateway {
     this.broker.counters.sync();
     this.opcua.syncMetrics();
     this.journal.syncMetrics();
+    const stalled = new Set(this.stalled().map((x) => x.loop));
+    for (const p of this.probes()) {
+      this.metrics.loopLastProgress.set({ loop: p.loop }, Math.floor(p.lastBeat / 1000));
+      this.metrics.loopStalled.set({ loop: p.loop }, stalled.has(p.loop) ? 1 : 0);
+    }
     if (this.pool) {
       this.metrics.workerBusy.set(this.pool.utilization);
       this.metrics.workerQueue.set(this.pool.queueSize);
@@ -188,8 +237,9 @@ export class Gateway {
   ready(): { ready: boolean; body: unknown } {
     const sink = this.sink?.status(this.journal.lag(SINK_NAME));
     const blocked = this.journal.blocked;
-    const ok = !blocked && (sink === undefined || sink.state !== 'failing');
-    return { ready: ok, body: { ready: ok, journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition }, disk: { low: this.disk.low, free_bytes: this.disk.free }, sinks: sink ? [sink] : [] } };
+    const stalled = this.stalled();
+    const ok = !blocked && stalled.length === 0 && (sink === undefined || sink.state !== 'failing');
+    return { ready: ok, body: { ready: ok, journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition }, disk: { low: this.disk.low, free_bytes: this.disk.free }, sinks: sink ? [sink] : [], stalled } };
   }
 
   status(): unknown {

@@ -4,7 +4,10 @@
  * encoded while the current one is being inserted.
  */
 import type { Piscina } from 'piscina';
+import { Backoff } from '../core/backoff.js';
 import { errorMessage } from '../core/errors.js';
+import type { LoopProbe } from '../core/heartbeat.js';
+import { Pause } from '../core/pause.js';
 import type { MqttConfig } from '../encode/config.js';
 import type { EncodeResult, EncodeTask } from '../encode/worker.js';
 import type { Journal } from '../journal/journal.js';
@@ -14,6 +17,8 @@ import { RateLimitedLog, type Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
 const PREFETCH = 2;
+/** Tries to read and encode a chunk before its records go to the dead letters instead. */
+const ENCODE_ATTEMPTS = 5;
 
 export interface RunnerOptions {
   journal: Journal;
@@ -27,17 +32,30 @@ export interface RunnerOptions {
   paused?: () => boolean;
   /** The routes the workers decode with. */
   mqtt: MqttConfig;
+  /** Longest a worker may take over one chunk (a pathological payload) before it is stopped. */
+  encodeTimeoutMs: number;
+  /** No progress for this long, with chunks waiting, makes the sink loop stalled (see /readyz). */
+  stallAfterMs: number;
 }
+
+type Encoded = { ok: EncodeResult } | { dropped: true } | { failed: string; data?: Buffer };
 
 export class SinkRunner {
   private readonly queue: Chunk[] = [];
-  private readonly pending: Array<{ chunk: Chunk; result: Promise<EncodeResult | undefined> }> = [];
+  private readonly pending: Array<{ chunk: Chunk; result: Promise<Encoded> }> = [];
   private signal: (() => void) | undefined;
   private stopping = false;
   private running: Promise<void> | undefined;
   private readonly sampleLog: RateLimitedLog;
   inFlight = false;
   private mqtt: { cfg: MqttConfig; version: number };
+  private readonly pause = new Pause();
+  private lastProgress = Date.now();
+  private what: string | undefined;
+  private listening = false;
+
+  /** The loop's heartbeat: a chunk acknowledged, or a request to the store made (also while it fails). */
+  readonly probe: LoopProbe;
 
   /** Chunks wait for this sink. */
   get hasWork(): boolean {
@@ -47,6 +65,16 @@ export class SinkRunner {
   constructor(private readonly o: RunnerOptions) {
     this.sampleLog = new RateLimitedLog(o.log);
     this.mqtt = { cfg: o.mqtt, version: 0 };
+    const self = this;
+    this.probe = {
+      loop: `sink:${o.sink.name}`,
+      stallAfterMs: o.stallAfterMs,
+      hasWork: () => this.hasWork,
+      detail: () => this.what,
+      get lastBeat(): number {
+        return Math.max(self.lastProgress, o.sink.lastActivityAt);
+      },
+    };
   }
 
   /** New routes (SIGHUP) for every chunk encoded from now on. */
@@ -55,42 +83,99 @@ export class SinkRunner {
   }
 
   start(): void {
+    this.running = this.supervise();
+  }
+
+  /** The loop never ends while the sink is configured: an unexpected failure restarts it after a backoff. */
+  private async supervise(): Promise<void> {
     const { journal, sink } = this.o;
-    const pos = journal.cursor(sink.name).state.position;
-    this.queue.push(...journal.chunksAfter(pos));
-    journal.onChunk((c) => {
-      this.queue.push(c);
-      this.signal?.();
-    });
-    this.running = this.loop().catch((err: unknown) => {
-      if (!(err instanceof Stopped)) this.o.log.error({ sink: sink.name, err: errorMessage(err) }, 'pipeline: sink loop ended with an error');
-    });
+    if (!this.listening) {
+      this.listening = true;
+      journal.onChunk((c) => {
+        this.queue.push(c);
+        this.signal?.();
+      });
+    }
+    const backoff = new Backoff(500, 30_000);
+    while (!this.stopping) {
+      // (Re)start from the cursor: whatever was in hand when the loop failed is read again.
+      this.pending.length = 0;
+      this.queue.length = 0;
+      this.queue.push(...journal.chunksAfter(journal.cursor(sink.name).state.position));
+      try {
+        await this.loop();
+        return;
+      } catch (err) {
+        if (err instanceof Stopped || this.stopping) return;
+        const delay = backoff.next();
+        this.what = `restarting after: ${errorMessage(err)}`;
+        this.o.log.error({ sink: sink.name, err: errorMessage(err), retry_ms: delay }, 'pipeline: sink loop failed; it starts again from its cursor');
+        await this.pause.sleep(delay);
+      }
+    }
   }
 
   private async loop(): Promise<void> {
     const { journal, sink } = this.o;
+    this.what = 'connecting';
     await sink.connect();
+    this.what = undefined;
     for (;;) {
       if (this.stopping) return;
       this.fill();
       const next = this.pending.shift();
       if (!next) {
+        this.lastProgress = Date.now(); // idle with nothing to do is not a stall
         await new Promise<void>((res) => (this.signal = res));
         this.signal = undefined;
         continue;
       }
       const r = await next.result;
       this.fill();
-      if (!r) continue; // dropped by the journal (on_full: drop_oldest)
-      this.account(r);
-      while (this.o.paused?.() && !this.stopping) await new Promise((res) => setTimeout(res, 250));
+      if ('dropped' in r) continue; // dropped by the journal (on_full: drop_oldest)
+      if ('ok' in r) this.account(r.ok);
+      if (this.o.paused?.()) {
+        this.what = 'paused: the disk is below journal.min_free_bytes';
+        while (this.o.paused?.() && !this.stopping) await this.pause.sleep(250);
+        this.what = undefined;
+      }
       if (this.stopping) return;
       this.inFlight = true;
       try {
-        await sink.insertChunk({ chunkId: next.chunk.id, tables: r.tables, recordStarts: r.recordStarts, spooled: r.spooled, firstReceived: r.firstReceived, lastReceived: r.lastReceived, letters: r.letters });
-        await journal.acknowledge(sink.name, next.chunk);
+        if ('ok' in r) {
+          const e = r.ok;
+          await sink.insertChunk({ chunkId: next.chunk.id, tables: e.tables, recordStarts: e.recordStarts, spooled: e.spooled, firstReceived: e.firstReceived, lastReceived: e.lastReceived, letters: e.letters });
+        } else if (r.data) {
+          await sink.deadLetterChunk(next.chunk.id, r.data, r.failed);
+        } else {
+          // The bytes cannot be read back (an I/O error of the card): nothing to send or keep.
+          this.o.metrics.journalDroppedRecords.inc({ reason: 'unreadable' }, next.chunk.records);
+          this.o.log.error({ sink: sink.name, chunk: next.chunk.id, records: next.chunk.records, err: r.failed }, 'pipeline: a chunk cannot be read from the journal; its records are lost (counted in fieldgate_journal_dropped_records_total{reason="unreadable"})');
+        }
+        await this.acknowledge(next.chunk);
+        this.lastProgress = Date.now();
       } finally {
         this.inFlight = false;
+      }
+    }
+  }
+
+  /** Persists the cursor; a failed write (a full card, EIO) is retried with backoff, never ends the loop. */
+  private async acknowledge(c: Chunk): Promise<void> {
+    const backoff = new Backoff(200, 10_000);
+    for (;;) {
+      try {
+        await this.o.journal.acknowledge(this.o.sink.name, c);
+        if (backoff.attempts > 0) this.o.log.info({ sink: this.o.sink.name, chunk: c.id }, 'journal: cursor written again');
+        this.what = undefined;
+        return;
+      } catch (err) {
+        if (this.stopping) throw new Stopped();
+        const delay = backoff.next();
+        this.o.metrics.journalCursorErrors.inc({ sink: this.o.sink.name });
+        this.what = `cursor write failing: ${errorMessage(err)}`;
+        if (backoff.attempts === 1) this.o.log.error({ sink: this.o.sink.name, chunk: c.id, err: errorMessage(err), retry_ms: delay }, 'journal: cursor write failed; retrying with backoff (the chunk is stored; only its acknowledgement waits)');
+        await this.pause.sleep(delay);
       }
     }
   }
@@ -104,23 +189,39 @@ export class SinkRunner {
     }
   }
 
-  private async encode(chunk: Chunk): Promise<EncodeResult | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const data = await new Promise<Buffer | undefined>((res, rej) => this.o.journal.readChunk(chunk, (e, d) => (e ? rej(e) : res(d))));
-        if (!data) return undefined;
-        const t0 = process.hrtime.bigint();
-        const task: EncodeTask = { chunk: data, schemas: this.o.sink.tableSchemas, mqtt: this.mqtt.cfg, mqttVersion: this.mqtt.version, ...(this.o.spoolDir ? { spool: `${this.o.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
-        const r = (await this.o.pool.run(task, { transferList: [data.buffer as ArrayBuffer] })) as EncodeResult;
-        this.o.metrics.encodeSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
-        return r;
-      } catch (err) {
-        // A worker crash or an I/O error: the chunk is still in the journal; try again.
-        this.o.log.error({ chunk: chunk.id, err: errorMessage(err), attempt }, 'pipeline: encoding a chunk failed; retrying');
-        await new Promise((res) => setTimeout(res, Math.min(30_000, 200 * 2 ** attempt)));
+  private async encode(chunk: Chunk): Promise<Encoded> {
+    let data: Buffer | undefined;
+    let last = '';
+    for (let attempt = 0; attempt < ENCODE_ATTEMPTS; attempt++) {
+      if (attempt > 0) {
+        await this.pause.sleep(Math.min(30_000, 200 * 2 ** attempt));
         if (this.stopping) throw new Stopped();
       }
+      try {
+        data = await new Promise<Buffer | undefined>((res, rej) => this.o.journal.readChunk(chunk, (e, d) => (e ? rej(e) : res(d))));
+      } catch (err) {
+        last = `reading it failed: ${errorMessage(err)}`;
+        this.o.log.error({ chunk: chunk.id, err: errorMessage(err), attempt }, 'pipeline: reading a chunk failed; retrying');
+        continue;
+      }
+      if (!data) return { dropped: true };
+      const copy = Buffer.from(data); // the original moves to the worker
+      const t0 = process.hrtime.bigint();
+      try {
+        const task: EncodeTask = { chunk: data, schemas: this.o.sink.tableSchemas, mqtt: this.mqtt.cfg, mqttVersion: this.mqtt.version, ...(this.o.spoolDir ? { spool: `${this.o.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
+        const r = (await this.o.pool.run(task, { transferList: [data.buffer as ArrayBuffer], signal: AbortSignal.timeout(this.o.encodeTimeoutMs) })) as EncodeResult;
+        this.o.metrics.encodeSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+        return { ok: r };
+      } catch (err) {
+        // A worker crash, or a chunk over its time: the chunk is still in the journal; try again, then give up on it.
+        const timedOut = err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError' || /abort/i.test(err.message));
+        last = timedOut ? `encoding took longer than ${this.o.encodeTimeoutMs} ms` : `encoding failed: ${errorMessage(err)}`;
+        this.o.log.error({ chunk: chunk.id, err: last, attempt }, 'pipeline: encoding a chunk failed; retrying');
+        data = copy;
+        if (timedOut) return { failed: last, data };
+      }
     }
+    return { failed: `${last} (${ENCODE_ATTEMPTS} attempts)`, ...(data ? { data } : {}) };
   }
 
   private account(r: EncodeResult): void {
@@ -138,6 +239,7 @@ export class SinkRunner {
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     this.signal?.();
+    this.pause.wake();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((res) => {
       timer = setTimeout(() => {

@@ -41,7 +41,8 @@ describe('exactly once over HTTP (chDB behind a test HTTP front)', () => {
     expect(await g.query('SELECT count(), uniqExact(value) FROM fieldgate.points')).toBe('5000\t5000');
     const before = JSON.parse(await (await fetch(url, { method: 'POST', body: "SELECT 'front-stats'" })).text()) as { inserts: number; tokens: string[] };
     expect(before.tokens.length).toBe(before.inserts);
-    expect(before.tokens.every((t) => /^clickhouse:\d+:points$/.test(t))).toBe(true);
+    // gateway id : journal identity : sink : chunk : table
+    expect(before.tokens.every((t) => /^[A-Za-z0-9_.-]+:[0-9a-f]{16}:clickhouse:\d+:points$/.test(t))).toBe(true);
     expect(await g.stop()).toBe(0);
 
     // As if the gateway had died after the inserts and before its cursor was written.

@@ -23,6 +23,8 @@ export interface GatewayOptions {
   node?: string[];
   /** How long start() waits for /healthz (emulated runtimes are slow). */
   startTimeoutMs?: number;
+  /** More keys of the clickhouse section, e.g. "request_timeout: 2s". */
+  clickhouseYaml?: string;
 }
 
 export class TestGateway {
@@ -70,7 +72,7 @@ export class TestGateway {
         `http: { bind: "127.0.0.1:${this.httpPort}" }`,
         `batch: { max_delay: ${this.o.batchMaxDelay ?? '200ms'} }`,
         'workers: { threads: 1 }',
-        ch ? `clickhouse: { url: "${ch.url}", database: ${ch.database}, retry_max: 1s }` : 'clickhouse: { retry_max: 1s }',
+        `clickhouse: { ${ch ? `url: "${ch.url}", database: ${ch.database}, ` : ''}retry_max: 1s${this.o.clickhouseYaml ? `, ${this.o.clickhouseYaml}` : ''} }`,
         this.o.yaml ?? '',
       ].join('\n') + '\n',
     );
@@ -122,7 +124,7 @@ export class TestGateway {
     return line ? Number(line.slice(sample.length + 1)) : Number.NaN;
   }
 
-  async readyz(): Promise<{ status: number; body: { ready: boolean; sinks: Array<{ state: string; lagBytes: number; lagChunks: number }> } }> {
+  async readyz(): Promise<{ status: number; body: { ready: boolean; sinks: Array<{ state: string; lagBytes: number; lagChunks: number }>; stalled: Array<{ loop: string; silent_ms: number; detail?: string }> } }> {
     const r = await fetch(`http://127.0.0.1:${this.httpPort}/readyz`);
     return { status: r.status, body: (await r.json()) as never };
   }

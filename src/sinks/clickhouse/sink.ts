@@ -8,7 +8,9 @@ import { unlink } from 'node:fs';
 import { Backoff } from '../../core/backoff.js';
 import { Pause } from '../../core/pause.js';
 import { errorMessage, systemCode } from '../../core/errors.js';
-import { RecordKind, readMqtt, readPoint, type MqttView, type PointView } from '../../core/records.js';
+import { faultError, injectedFault } from '../../core/faults.js';
+import { crc32 } from 'node:zlib';
+import { RecordKind, readMqtt, readPoint, walkVerified, type MqttView, type PointView } from '../../core/records.js';
 import type { SinkState, SinkStatus } from '../../core/ports.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { Metrics } from '../../telemetry/metrics.js';
@@ -33,11 +35,14 @@ export interface ChunkTables {
 /** Reads the version and what the store supports; both the sink and `fieldgate ddl` use it. */
 export async function detectFeatures(t: Transport): Promise<ServerFeatures> {
   const version = (await t.exec('SELECT version()')).trim();
+  // Only "no such system table" (an old server) means absent: a network blip here must fail the
+  // connect and be retried, not quietly turn the deduplication token off.
   const has = async (table: string, name: string): Promise<boolean> => {
     try {
       return (await t.exec(`SELECT count() FROM system.${table} WHERE name = '${name}'`)).trim() === '1';
-    } catch {
-      return false;
+    } catch (err) {
+      if (/UNKNOWN_TABLE|Code: 60\b|doesn't exist|does not exist/i.test(errorMessage(err))) return false;
+      throw err;
     }
   };
   return {
@@ -47,6 +52,21 @@ export async function detectFeatures(t: Transport): Promise<ServerFeatures> {
     dedupWindow: await has('merge_tree_settings', 'non_replicated_deduplication_window'),
     embedded: t.kind === 'embedded',
   };
+}
+
+/** The dead letter of the record whose frame starts at `fs`; undefined for cuts and births. */
+function letterOf(bytes: Buffer, fs: number, base: Omit<DeadLetter, 'kind' | 'received'>): DeadLetter | undefined {
+  const len = bytes.readUInt32LE(fs);
+  const kind = bytes[fs + 8];
+  const s = fs + 9;
+  const e = fs + 8 + len;
+  if (kind === RecordKind.Point) {
+    const p = readPoint(bytes, s, e, {} as PointView);
+    return { ...base, kind: 'point', received: p.receivedMs, point: { device: p.device, tag: p.tag, ts: p.ts, value: p.value, text: p.text, quality: p.quality } };
+  }
+  if (kind !== RecordKind.Mqtt) return undefined;
+  const m = readMqtt(bytes, s, e, {} as MqttView);
+  return { ...base, kind: 'mqtt', topic: m.topic, client_id: m.clientId, qos: m.qos, received: m.receivedMs, ...encodePayload(bytes.subarray(m.bodyStart, m.bodyEnd)) };
 }
 
 export class Stopped extends Error {
@@ -66,6 +86,11 @@ export interface SinkOptions {
   reread: (chunkId: number) => Promise<Buffer | undefined>;
   /** Custom tables (mqtt routes with table) and the columns the workers fill, in order. */
   customTables?: Record<string, string[]>;
+  /**
+   * Makes every deduplication token unique for the life of the store: the gateway's id and the
+   * journal's identity (a reset journal starts its chunk ids at 1 again; two gateways share a server).
+   */
+  tokenPrefix: string;
 }
 
 export class ClickHouseSink {
@@ -159,7 +184,7 @@ export class ClickHouseSink {
       for (const l of c.letters ?? []) await this.deadLetterRecord(c, l.table, l.record, l.reason);
       for (let i = 0; i < c.tables.length; i++) {
         const t = c.tables[i]!;
-        const token = `${this.name}:${c.chunkId}:${t.table}`;
+        const token = `${this.o.tokenPrefix}:${this.name}:${c.chunkId}:${t.table}`;
         await this.insertRange(c, t, 0, t.rows, token, c.spooled[i]);
       }
       const now = Date.now();
@@ -184,6 +209,8 @@ export class ClickHouseSink {
       if (features.embedded) settings.max_memory_usage = this.o.cfg.embedded_max_memory;
       const t0 = process.hrtime.bigint();
       try {
+        const f = injectedFault('sink_request');
+        if (f) throw faultError(f, 'insert');
         await this.o.transport.insert(this.tableName(t.table), { data, ...(whole && file ? { file } : {}), structure: this.structure(t.table, features) }, settings);
         this.o.metrics.sinkInsertSeconds.observe({ sink: this.name }, Number(process.hrtime.bigint() - t0) / 1e9);
         this.o.metrics.sinkInserts.inc({ sink: this.name, outcome: 'ok' });
@@ -206,6 +233,9 @@ export class ClickHouseSink {
           continue;
         }
         if (k.decision === 'recreate') {
+          // Once at once; again only after a backoff (a table that keeps vanishing must not spin DDL).
+          if (attempt > 0) await this.failed(err, attempt);
+          this.checkStopped();
           this.o.log.warn({ sink: this.name, err: errorMessage(err) }, 'clickhouse: table missing; creating it again');
           try {
             await this.createTables(features);
@@ -259,28 +289,29 @@ export class ClickHouseSink {
 
   private async deadLetterRecord(c: ChunkTables, table: string, rec: number, reason: string): Promise<void> {
     const bytes = await this.o.reread(c.chunkId);
-    const at = new Date().toISOString();
-    const base = { at, sink: this.name, table, chunk: c.chunkId, reason: reason.split('\n')[0]!.slice(0, 1000) };
-    let letter: DeadLetter;
-    if (!bytes) {
-      letter = { ...base, kind: 'mqtt', received: 0 };
-    } else {
-      const fs = c.recordStarts[rec]!;
-      const len = bytes.readUInt32LE(fs);
-      const kind = bytes[fs + 8];
-      const s = fs + 9;
-      const e = fs + 8 + len;
-      if (kind === RecordKind.Point) {
-        const p = readPoint(bytes, s, e, {} as PointView);
-        letter = { ...base, kind: 'point', received: p.receivedMs, point: { device: p.device, tag: p.tag, ts: p.ts, value: p.value, text: p.text, quality: p.quality } };
-      } else {
-        const m = readMqtt(bytes, s, e, {} as MqttView);
-        letter = { ...base, kind: 'mqtt', topic: m.topic, client_id: m.clientId, qos: m.qos, received: m.receivedMs, ...encodePayload(bytes.subarray(m.bodyStart, m.bodyEnd)) };
-      }
-    }
+    const base = { at: new Date().toISOString(), sink: this.name, table, chunk: c.chunkId, reason: reason.split('\n')[0]!.slice(0, 1000) };
+    const letter: DeadLetter = bytes ? letterOf(bytes, c.recordStarts[rec]!, base) ?? { ...base, kind: 'mqtt', received: 0 } : { ...base, kind: 'mqtt', received: 0 };
     await this.o.deadLetters.write(this.name, [letter]);
     this.o.metrics.sinkDeadLetterRows.inc({ sink: this.name, table });
     this.o.log.warn({ sink: this.name, table, chunk: c.chunkId, reason: base.reason }, 'clickhouse: a row was refused and written to the dead-letter folder');
+  }
+
+  /**
+   * A chunk that could not be encoded (a worker that keeps failing or running over its time on it):
+   * every intact record goes to the dead letters with the reason, so the chunks behind it move on
+   * and nothing is dropped unseen. Returns the records written.
+   */
+  async deadLetterChunk(chunkId: number, bytes: Buffer, reason: string): Promise<number> {
+    const base = { at: new Date().toISOString(), sink: this.name, table: 'points', chunk: chunkId, reason: reason.split('\n')[0]!.slice(0, 1000) };
+    const letters: DeadLetter[] = [];
+    walkVerified(bytes, 0, bytes.length, crc32, (_k, _s, _e, fs) => {
+      const l = letterOf(bytes, fs, base);
+      if (l) letters.push(l);
+    });
+    await this.o.deadLetters.write(this.name, letters);
+    this.o.metrics.sinkDeadLetterRows.inc({ sink: this.name, table: 'points' }, letters.length);
+    this.o.log.error({ sink: this.name, chunk: chunkId, records: letters.length, reason: base.reason }, 'pipeline: a chunk could not be encoded; its records were written to the dead-letter folder');
+    return letters.length;
   }
 
   private checkStopped(): void {

@@ -5,6 +5,8 @@
  * fewest reads per poll interval; a read refused with "illegal data address"
  * is split until the bad tag stands alone (quality bad), its neighbours read on.
  */
+import { injectedStall } from '../../core/faults.js';
+import { Heartbeat } from '../../core/heartbeat.js';
 import { Backoff } from '../../core/backoff.js';
 import { Pause } from '../../core/pause.js';
 import { Quality } from '../../core/quality.js';
@@ -82,6 +84,7 @@ export class ModbusEndpoint {
   private readonly pause = new Pause();
   private timeouts = 0;
   private running: Promise<void> | undefined;
+  readonly heartbeat: Heartbeat;
 
   constructor(
     readonly key: string,
@@ -91,6 +94,9 @@ export class ModbusEndpoint {
     private readonly log: Logger,
   ) {
     this.link = new ModbusLink(devices[0]!.cfg.transport, Math.max(...devices.map((d) => d.cfg.timeout)));
+    // Three cycles of the slowest group and three timeouts, with room to spare (waits on purpose are declared with each beat).
+    const stall = (): number => Math.max(...this.devices.map((d) => 3 * Math.max(d.cfg.poll_interval, ...d.cfg.tags.map((t) => t.poll_interval ?? 0)) + 3 * d.cfg.timeout), 0) + 5_000;
+    this.heartbeat = new Heartbeat(`modbus:${key}`, stall, () => this.devices.some((d) => d.groups.length > 0));
   }
 
   /** Replaces the devices polled over this link (a reload); devices kept keep their schedule and last values. */
@@ -100,7 +106,7 @@ export class ModbusEndpoint {
   }
 
   start(): void {
-    this.running = this.loop().catch((err: unknown) => this.log.error({ endpoint: this.key, err: errorMessage(err) }, 'modbus: poll loop ended'));
+    this.running = this.loop();
   }
 
   async stop(): Promise<void> {
@@ -110,8 +116,24 @@ export class ModbusEndpoint {
     this.link.close();
   }
 
+  /** Never ends while the endpoint is configured: an unexpected error is logged and the loop goes on after a backoff. */
   private async loop(): Promise<void> {
     while (!this.stopped) {
+      try {
+        await this.step();
+      } catch (err) {
+        const delay = this.backoff.next();
+        this.log.error({ endpoint: this.key, err: errorMessage(err), retry_ms: delay }, 'modbus: poll loop failed; it goes on after a backoff');
+        this.link.close();
+        this.heartbeat.beat(delay);
+        await this.pause.sleep(delay);
+      }
+    }
+  }
+
+  private async step(): Promise<void> {
+    this.heartbeat.beat();
+    {
       if (!this.link.open) {
         try {
           await this.link.connect();
@@ -124,25 +146,34 @@ export class ModbusEndpoint {
           this.markAll(Quality.BadNoCommunication);
           const delay = this.backoff.next();
           if (this.backoff.attempts === 1) this.log.warn({ endpoint: this.key, err: errorMessage(err), retry_ms: delay }, 'modbus: cannot connect; retrying with backoff');
+          this.heartbeat.beat(delay);
           await this.pause.sleep(delay);
-          continue;
+          return;
         }
       }
       const g = this.nextGroup();
+      if (!g) {
+        // No tag to poll (every device has `tags: []`): wait for a reload, which wakes the loop.
+        this.heartbeat.beat(60_000);
+        await this.pause.sleep(60_000);
+        return;
+      }
       const wait = g.due - Date.now();
       if (wait > 0) {
+        this.heartbeat.beat(wait);
         await this.pause.sleep(wait);
-        continue;
+        return;
       }
+      await injectedStall('modbus_poll');
       if (!this.sink.blocked) await this.poll(g);
       this.reschedule(g);
     }
   }
 
-  private nextGroup(): Group {
+  private nextGroup(): Group | undefined {
     let best: Group | undefined;
     for (const d of this.devices) for (const g of d.groups) if (!best || g.due < best.due) best = g;
-    return best!;
+    return best;
   }
 
   private reschedule(g: Group): void {
@@ -316,5 +347,9 @@ export class ModbusSource {
 
   async stop(): Promise<void> {
     await Promise.all([...this.endpoints.values()].map((e) => e.stop()));
+  }
+
+  probes(): Heartbeat[] {
+    return [...this.endpoints.values()].map((e) => e.heartbeat);
   }
 }

@@ -8,6 +8,8 @@
  * terminated or silent past three keep-alive periods) is noticed and rebuilt,
  * with a metric and a log line, and no restart of the gateway.
  */
+import { injectedStall } from '../../core/faults.js';
+import { Heartbeat } from '../../core/heartbeat.js';
 import { Backoff } from '../../core/backoff.js';
 import { errorMessage } from '../../core/errors.js';
 import { Pause } from '../../core/pause.js';
@@ -24,6 +26,8 @@ import { deadbandWidth, expand, passes, type RowValue } from './values.js';
 
 export interface PointSink {
   appendPoint(receivedMs: number, p: { ts: number; device: string; tag: string; value: number; text: string; quality: number }): void;
+  /** True while the journal withholds acceptance (on_full: block, a low disk) or cannot commit: values are not appended. */
+  readonly blocked: boolean;
 }
 
 interface NodeState {
@@ -63,6 +67,9 @@ export class OpcuaServer {
   private notifications = 0;
   private bad = 0;
   private points = 0;
+  private skipped = 0;
+  /** Beats on every session attempt and every watchdog tick of a live session. */
+  readonly heartbeat: Heartbeat;
 
   constructor(
     readonly cfg: OpcuaServerConfig,
@@ -74,6 +81,7 @@ export class OpcuaServer {
   ) {
     this.label = { server: cfg.name };
     this.nodes = cfg.nodes.map((n) => nodeState(n));
+    this.heartbeat = new Heartbeat(`opcua:${cfg.name}`, () => 3 * cfg.request_timeout + 10_000, () => this.nodes.length > 0 && !this.stopped);
   }
 
   start(): void {
@@ -81,7 +89,7 @@ export class OpcuaServer {
     this.metrics.opcuaSessionUp.set(this.label, 0);
     // Every series from the start, so a dashboard shows zeros rather than gaps.
     for (const c of [this.metrics.opcuaReconnects, this.metrics.opcuaSubscriptionsRecreated, this.metrics.opcuaNotifications, this.metrics.opcuaBadStatuses, this.metrics.opcuaPoints]) c.inc(this.label, 0);
-    this.running = this.loop().catch((err: unknown) => this.log.error({ server: this.cfg.name, err: errorMessage(err) }, 'opcua: loop ended'));
+    this.running = this.supervise();
   }
 
   async stop(): Promise<void> {
@@ -95,7 +103,8 @@ export class OpcuaServer {
     this.metrics.opcuaNotifications.inc(this.label, this.notifications);
     this.metrics.opcuaBadStatuses.inc(this.label, this.bad);
     this.metrics.opcuaPoints.inc(this.label, this.points);
-    this.notifications = this.bad = this.points = 0;
+    this.metrics.opcuaSkipped.inc(this.label, this.skipped);
+    this.notifications = this.bad = this.points = this.skipped = 0;
   }
 
   /** Applies a new node list on the live session: new nodes are added, removed ones deleted, the rest untouched. */
@@ -129,12 +138,28 @@ export class OpcuaServer {
     return p;
   }
 
+  /** Never ends while the server is configured: an unexpected failure is logged and the loop starts again. */
+  private async supervise(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.loop();
+      } catch (err) {
+        const delay = this.backoff.next();
+        this.log.error({ server: this.cfg.name, err: errorMessage(err), retry_ms: delay }, 'opcua: loop failed; it starts again after a backoff');
+        this.heartbeat.beat(delay);
+        await this.pause.sleep(delay);
+      }
+    }
+  }
+
   private async loop(): Promise<void> {
     const v = await this.vendor;
     while (!this.stopped) {
+      this.heartbeat.beat();
       const t0 = Date.now();
       let why: string;
       try {
+        await injectedStall('opcua_session');
         why = await this.runSession(v);
         this.backoff.reset();
         this.lastFailure = undefined;
@@ -158,6 +183,7 @@ export class OpcuaServer {
       if (this.stopped) break;
       const delay = this.backoff.next();
       this.log.debug({ server: this.cfg.name, why, retry_ms: delay }, 'opcua: session ended');
+      this.heartbeat.beat(delay);
       await this.pause.sleep(delay);
     }
   }
@@ -178,6 +204,8 @@ export class OpcuaServer {
     );
     const s: Session = { link, limits: effectiveLimits(await link.limits().catch(() => ({ maxNodesPerRead: 0, maxMonitoredItemsPerCall: 0, maxNodesPerBrowse: 0 })), configuredLimits(c)), groups: [], lastHeard: Date.now(), polls: [], broken: resolveBroken };
     this.session = s;
+    // A stop that came while the session was opening found no session to end: end it now.
+    if (this.stopped) resolveBroken('stopping');
     try {
       await this.resolve(s, this.nodes);
       await this.subscribe(s);
@@ -187,6 +215,7 @@ export class OpcuaServer {
       this.log.info({ server: c.name, endpoint: c.endpoint, security: `${c.security.mode}/${c.security.policy}`, items: s.groups.reduce((a, g) => a + g.good, 0), limits: s.limits }, this.connectedOnce ? 'opcua: session re-created' : 'opcua: session open');
       this.connectedOnce = true;
       this.watchdog = setInterval(() => this.checkAlive(s), 1000);
+      if (this.stopped) resolveBroken('stopping');
       const why = await ended;
       if (!this.stopped) {
         this.metrics.opcuaErrors.inc({ ...this.label, reason: 'session_lost' });
@@ -291,6 +320,7 @@ export class OpcuaServer {
 
   /** Every second: a subscription silent past three keep-alive periods (or terminated) is re-created on the session. */
   private checkAlive(s: Session): void {
+    this.heartbeat.beat();
     const sub = s.sub;
     if (!sub || this.session !== s) return;
     if (Date.now() - s.lastHeard <= watchdogMs(sub.publishingMs, sub.keepAliveCount)) return;
@@ -353,6 +383,12 @@ export class OpcuaServer {
 
   /** Writes a row unless it is within the deadband of the last one (same quality). */
   private write(n: NodeState, row: { tag: string } & RowValue, quality: number, ts: number, now: number): void {
+    if (this.sink.blocked) {
+      // The journal cannot take it (full with on_full: block, a low disk, commits failing): the
+      // value is skipped like a Modbus poll is, and the next change after that is written.
+      this.skipped++;
+      return;
+    }
     const last = n.last.get(row.tag);
     if (last && last.quality === quality && !passes(n.width ?? 0, last, row)) return;
     n.last.set(row.tag, { value: row.value, text: row.text, quality });
@@ -433,6 +469,10 @@ export class OpcuaSource {
 
   syncMetrics(): void {
     for (const { server } of this.servers.values()) server.syncMetrics();
+  }
+
+  probes(): Heartbeat[] {
+    return [...this.servers.values()].map((s) => s.server.heartbeat);
   }
 
   async stop(): Promise<void> {

@@ -41,7 +41,7 @@ describe('OPC UA subscriptions against a real server', () => {
     const g = await TestGateway.create({ yaml });
     cleanups.push(() => g.stop());
     await g.start();
-    expect(g.logs).toContain('opcua: security mode None');
+    await waitFor('the warning about mode None', () => g.logs.includes('opcua: security mode None'), 10_000, 50);
 
     await waitFor('values of every node', async () => (await g.query("SELECT uniqExact(tag) FROM fieldgate.points WHERE device = 'line3' AND quality = 0")) === '8', 30_000, 200);
     await sleep(2500);
