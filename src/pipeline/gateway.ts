@@ -4,11 +4,11 @@
  * accepts at once; the sink connects, creates tables and catches up alone.
  */
 import { availableParallelism, hostname } from 'node:os';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { readFile, rename, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Piscina } from 'piscina';
-import { errorMessage } from '../core/errors.js';
+import { FgError, errorMessage } from '../core/errors.js';
 import { faultsEnabled } from '../core/faults.js';
 import { Heartbeat, stalledLoops, type LoopProbe, type Stall } from '../core/heartbeat.js';
 import { MAX_UNCOMMITTED, type Point } from '../core/ports.js';
@@ -29,6 +29,16 @@ import { ModbusSource } from '../sources/modbus/poller.js';
 import { OpcuaSource, shellQuote } from '../sources/opcua/source.js';
 
 export const SINK_NAME = 'clickhouse';
+
+/** A filesystem smaller than the watermark would keep the journal and the store paused forever. */
+export function checkDiskSize(dir: string, minFree: number): void {
+  if (minFree <= 0) return;
+  const st = statfsSync(dir);
+  const total = st.blocks * st.bsize;
+  if (total <= minFree) {
+    throw new FgError('FG_E_CONFIG', `journal.min_free_bytes: ${minFree} bytes is more than the whole filesystem of state_dir ${dir} (${total} bytes): the journal and the embedded store would wait for free space forever; expected a watermark well below the filesystem's size (e.g. ${Math.floor(total / 8)}), or 0 to turn the check off`);
+  }
+}
 
 export function workerThreads(configured: number): number {
   return configured > 0 ? configured : Math.max(1, availableParallelism() - 1);
@@ -93,6 +103,7 @@ export class Gateway {
     // Without chdb the embedded store can never open: say so now, not in a retry loop.
     if (!this.cfg.clickhouse.url) loadChdb();
     mkdirSync(this.cfg.state_dir, { recursive: true });
+    checkDiskSize(this.cfg.state_dir, this.cfg.journal.min_free_bytes);
     const rec = this.journal.recover();
     this.log.info({ ...rec, state_dir: this.cfg.state_dir }, 'journal: recovered');
     if (faultsEnabled()) this.log.warn({ file: process.env.FIELDGATE_FAULTS }, 'fieldgate: fault injection is on (FIELDGATE_FAULTS); for tests only');
