@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { RawPublisher } from '../../bench/lib/raw-mqtt.mjs';
 import { TestGateway } from '../helpers/gateway.js';
+import { qos1Load, tally } from '../helpers/load.js';
 import { sleep } from '../helpers/ports.js';
 
 const KILLS = 10;
@@ -15,36 +15,7 @@ describe('crash: SIGKILL at random moments under QoS 1 load', () => {
     g = await TestGateway.create({ batchMaxDelay: '100ms' });
     await g.start();
     const gw = g;
-    const acked = new Set<number>();
-    let seq = 0;
-    let stop = false;
-    let current: RawPublisher | undefined;
-
-    const publisher = (async () => {
-      while (!stop) {
-        const pub = new RawPublisher({ port: gw.mqttPort, clientId: `crash-pub-${seq}`, qos: 1, inflight: 64, onAck: (tag) => acked.add(tag) });
-        try {
-          await pub.connect();
-        } catch {
-          await sleep(20);
-          continue;
-        }
-        current = pub;
-        while (!stop && pub.connected) {
-          await pub.room();
-          if (!pub.connected || stop) break;
-          pub.publish('plant/crash/seq', String(seq), seq);
-          seq++;
-          if (seq % 200 === 0) await sleep(1);
-        }
-        if (stop && pub.connected) {
-          // the last connection: wait for its acknowledgements
-          const until = Date.now() + 10_000;
-          while (pub.pending.size > 0 && pub.connected && Date.now() < until) await sleep(10);
-          pub.close();
-        }
-      }
-    })();
+    const load = qos1Load(() => gw.mqttPort, { topic: 'plant/crash/seq', clientPrefix: 'crash-pub', pauseEvery: 200, pauseMs: 1 });
 
     const kills: number[] = [];
     for (let k = 0; k < KILLS; k++) {
@@ -52,19 +23,17 @@ describe('crash: SIGKILL at random moments under QoS 1 load', () => {
       await sleep(wait);
       kills.push(wait);
       await gw.kill();
-      current?.destroy();
+      load.dropConnection();
       await gw.start();
     }
     await sleep(1000);
-    stop = true;
-    await publisher;
+    await load.stop();
     await gw.drained();
+    const { acked } = load;
+    const seq = load.published;
 
     const rows = (await gw.query("SELECT toUInt64(value) FROM fieldgate.points WHERE device = 'crash'")).split('\n').filter(Boolean).map(Number);
-    const counts = new Map<number, number>();
-    for (const v of rows) counts.set(v, (counts.get(v) ?? 0) + 1);
-    const missing = [...acked].filter((id) => !counts.has(id));
-    const duplicated = [...counts].filter(([, c]) => c > 1);
+    const { counts, lost: missing, duplicated } = tally(rows, acked);
     expect(acked.size).toBeGreaterThan(1000);
     expect(missing, `PUBACKed but not stored (of ${acked.size})`).toEqual([]);
     expect(duplicated, 'stored more than once').toEqual([]);

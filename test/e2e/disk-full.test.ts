@@ -15,28 +15,40 @@ import { sleep, waitFor } from '../helpers/ports.js';
 
 const MiB = 1024 * 1024;
 
+function freeBytes(dir: string): number {
+  const s = statfsSync(dir);
+  return s.bavail * s.bsize;
+}
+
+function unmount(dir: string): void {
+  try {
+    execFileSync('umount', [dir]);
+  } catch {
+    // not mounted
+  }
+}
+
+/** A tmpfs of `size` at `dir` (needs root, as in CI). */
+function mountTmpfs(dir: string, size: string): void {
+  unmount(dir);
+  mkdirSync(dir, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+}
+
 describe('a small disk', () => {
   const mnt = join(tempDir('fg-disk-'), 'mnt');
   let g: TestGateway | undefined;
   afterAll(async () => {
     await g?.stop();
-    try {
-      execFileSync('umount', [mnt]);
-    } catch {
-      // not mounted
-    }
+    unmount(mnt);
   });
 
   it('pauses the journal and the store below the watermark, resumes by itself, corrupts nothing', async () => {
-    mkdirSync(mnt, { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mnt]); // needs root, as in CI
+    mountTmpfs(mnt, '64m');
     g = await TestGateway.create({ stateDir: join(mnt, 'state'), yaml: 'journal: { min_free_bytes: 16MiB, segment_bytes: 256KiB, max_bytes: 1GiB, on_full: block }' });
     await g.start();
     await g.drained();
-    const free = (): number => {
-      const s = statfsSync(mnt);
-      return s.bavail * s.bsize;
-    };
+    const free = (): number => freeBytes(mnt);
     // Leave about 22 MiB: above the watermark, but not for long.
     const filler = join(mnt, 'filler');
     writeFileSync(filler, Buffer.alloc(Math.max(0, free() - 22 * MiB)));
@@ -90,22 +102,12 @@ describe('a small disk', () => {
 
   it('a card that fills up for real (no watermark): ENOSPC withholds PUBACKs, nothing acknowledged is lost, the restart finds no hole', async () => {
     await g?.stop();
-    try {
-      execFileSync('umount', [mnt]);
-    } catch {
-      // not mounted
-    }
-    mkdirSync(mnt, { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mnt]);
+    mountTmpfs(mnt, '48m');
     g = await TestGateway.create({ stateDir: join(mnt, 'state'), yaml: 'journal: { min_free_bytes: 0, segment_bytes: 4MiB, max_bytes: 1GiB }' });
     await g.start();
     await g.drained();
-    const free = (): number => {
-      const s = statfsSync(mnt);
-      return s.bavail * s.bsize;
-    };
     const filler = join(mnt, 'filler');
-    writeFileSync(filler, Buffer.alloc(Math.max(0, free() - 1 * MiB)));
+    writeFileSync(filler, Buffer.alloc(Math.max(0, freeBytes(mnt) - 1 * MiB)));
     const acked = new Set<number>();
     const pub = new RawPublisher({ port: g.mqttPort, clientId: 'enospc', qos: 1, inflight: 200, onAck: (t) => acked.add(t) });
     await pub.connect();

@@ -8,9 +8,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { RawPublisher } from '../../bench/lib/raw-mqtt.mjs';
 import { cleanupsAfterAll } from '../helpers/cleanups.js';
+import { DropProxy } from '../helpers/drop-proxy.js';
 import { BIN, TestGateway } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/journal.js';
 import { sleep, waitFor } from '../helpers/ports.js';
@@ -161,6 +162,30 @@ describe('faults at the journal and the sink', () => {
     expect(await publish(g, 'past', 300, 300)).toBe(300);
     await g.drained();
     expect(await g.query("SELECT count(), uniqExact(value) FROM fieldgate.points WHERE device = 'past'")).toBe('600\t600');
+  });
+});
+
+describe('a store whose connections drop (Debian clickhouse-server 18.16 behind a dropping proxy)', () => {
+  it('delivers every acknowledged value at least once (the server has no tokens) and the sink never dies', async () => {
+    const target = new URL(inject('clickhouseUrl'));
+    const proxy = await DropProxy.create({ host: target.hostname, port: Number(target.port) });
+    cleanups.push(() => proxy.close());
+    const g = await TestGateway.create({ clickhouse: { url: proxy.url, database: 'fg_drops' }, clickhouseYaml: 'request_timeout: 3s' });
+    cleanups.push(() => g.stop('SIGKILL'));
+    await g.start();
+    await g.drained();
+    proxy.dropProbability = 0.4;
+    let acked = 0;
+    for (let k = 0; k < 10; k++) acked += await publish(g, 'drops', k * 500, 500);
+    await sleep(2000);
+    proxy.dropProbability = 0;
+    await g.drained(90_000);
+    const [count, uniq] = (await g.query("SELECT count(), uniqExact(value) FROM fg_drops.points WHERE device = 'drops'")).split('\t').map(Number);
+    expect(acked).toBe(5000);
+    expect(uniq).toBe(5000); // every acknowledged value arrived
+    expect(proxy.drops).toBeGreaterThan(3);
+    console.log(`drop proxy: ${proxy.drops} of ${proxy.connections} connections cut; ${count} rows for 5000 values (${count! - 5000} duplicates, at least once without tokens)`);
+    expect((await g.readyz()).body.stalled).toEqual([]);
   });
 });
 

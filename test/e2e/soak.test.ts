@@ -8,8 +8,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RawPublisher } from '../../bench/lib/raw-mqtt.mjs';
 import { TestGateway } from '../helpers/gateway.js';
+import { qos1Load, tally } from '../helpers/load.js';
 import { tempDir } from '../helpers/journal.js';
 import { sleep } from '../helpers/ports.js';
 
@@ -30,34 +30,9 @@ describe(`soak: ${SECONDS} s of QoS 1 ingest with faults injected at random`, ()
     g = await TestGateway.create({ batchMaxDelay: '100ms', env: { FIELDGATE_FAULTS: faults }, clickhouseYaml: 'request_timeout: 5s' });
     await g.start();
     const gw = g;
-    const acked = new Set<number>();
-    let seq = 0;
-    let stop = false;
-    let current: RawPublisher | undefined;
-    const publisher = (async () => {
-      while (!stop) {
-        const pub = new RawPublisher({ port: gw.mqttPort, clientId: `soak-${seq}`, qos: 1, inflight: 64, onAck: (tag) => acked.add(tag) });
-        try {
-          await pub.connect();
-        } catch {
-          await sleep(50);
-          continue;
-        }
-        current = pub;
-        while (!stop && pub.connected) {
-          await pub.room();
-          if (!pub.connected || stop) break;
-          pub.publish('plant/soak/seq', String(seq), seq);
-          seq++;
-          if (seq % 50 === 0) await sleep(5); // ~5-10k msg/s: a busy plant, not a flood
-        }
-        if (stop && pub.connected) {
-          const until = Date.now() + 20_000;
-          while (pub.pending.size > 0 && pub.connected && Date.now() < until) await sleep(10);
-          pub.close();
-        }
-      }
-    })();
+    // ~5-10k msg/s: a busy plant, not a flood
+    const load = qos1Load(() => gw.mqttPort, { topic: 'plant/soak/seq', clientPrefix: 'soak', pauseEvery: 50, pauseMs: 5 });
+    const { acked } = load;
 
     const injected: Record<Kind, number> = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<Kind, number>;
     const recovery: number[] = [];
@@ -95,7 +70,7 @@ describe(`soak: ${SECONDS} s of QoS 1 ingest with faults injected at random`, ()
       }
       if (kind === 'sigkill') {
         await gw.kill();
-        current?.destroy();
+        load.dropConnection();
         await gw.start();
       } else {
         await sleep(hold);
@@ -110,15 +85,12 @@ describe(`soak: ${SECONDS} s of QoS 1 ingest with faults injected at random`, ()
     }
     writeFileSync(faults, '{}');
     await sleep(1000);
-    stop = true;
-    await publisher;
+    await load.stop();
     await gw.drained(120_000);
+    const seq = load.published;
 
     const rows = (await gw.query("SELECT toUInt64(value) FROM fieldgate.points WHERE device = 'soak'")).split('\n').filter(Boolean).map(Number);
-    const counts = new Map<number, number>();
-    for (const v of rows) counts.set(v, (counts.get(v) ?? 0) + 1);
-    const lost = [...acked].filter((id) => !counts.has(id));
-    const duplicated = [...counts].filter(([, c]) => c > 1);
+    const { counts, lost, duplicated } = tally(rows, acked);
     const ready = await gw.readyz();
     const report = { seconds: SECONDS, injected, published: seq, acknowledged: acked.size, stored: rows.length, lost: lost.length, duplicated: duplicated.length, recovery_ms_max: Math.max(0, ...recovery), recovery_ms_median: recovery.sort((a, b) => a - b)[Math.floor(recovery.length / 2)] ?? 0, stalled: ready.body.stalled };
     console.log(`soak: ${JSON.stringify(report)}`);
