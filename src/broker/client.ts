@@ -19,6 +19,7 @@ import { AckGate } from './ack-gate.js';
 import { isLoopbackBind, listen, parseBind, type Listening } from './listeners.js';
 import type { Who } from './acl.js';
 import { BrokerSecurity, Connack, type ConnInfo } from './security.js';
+import { acceptFailed } from '../telemetry/http.js';
 import { RateLimitedLog } from '../telemetry/logger.js';
 import { SparkplugHost, type SparkplugOptions } from './sparkplug.js';
 
@@ -228,7 +229,7 @@ export class Broker {
       };
     };
     for (const l of this.cfg.listeners) {
-      const s = await listen(l, onStream, (err) => this.log.debug({ err: errorMessage(err), bind: l.bind }, 'broker: TLS handshake failed'));
+      const s = await listen(l, onStream, (err) => this.log.debug({ err: errorMessage(err), bind: l.bind }, 'broker: TLS handshake failed'), (err) => acceptFailed(this.metrics, this.noisy, `broker:${l.type}`, err));
       this.bound.push({ host: s.host, port: s.port });
       this.servers.push(s);
       this.log.info({ listener: l.type, bind: l.bind, ...(l.type === 'ws' || l.type === 'wss' ? { path: l.path } : {}), anonymous: BrokerSecurity.anonymousAllowed(l, isLoopbackBind(l.bind)) }, 'broker: listening');

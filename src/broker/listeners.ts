@@ -51,7 +51,7 @@ export function isLoopbackBind(bind: string): boolean {
 }
 
 /** Opens one listener; `onStream` gets each client's stream and where it came from. */
-export async function listen(l: ListenerConfig, onStream: (stream: Duplex, info: ConnInfo) => void, onError: (err: Error) => void): Promise<Listening> {
+export async function listen(l: ListenerConfig, onStream: (stream: Duplex, info: ConnInfo) => void, onError: (err: Error) => void, onAcceptError: (err: Error) => void): Promise<Listening> {
   const { host, port } = parseBind(l.bind);
   const loopback = isLoopbackHost(host);
   const info = (s: Socket): ConnInfo => {
@@ -80,6 +80,8 @@ export async function listen(l: ListenerConfig, onStream: (stream: Duplex, info:
     server.once('error', (err) => rej(new FgError('FG_E_LISTEN', `broker: cannot listen on ${l.bind} (${l.type}): ${errorMessage(err)}`)));
     server.listen(port, host, () => res());
   });
+  // After the bind, an error is accept() failing (EMFILE: out of file descriptors): say so, keep listening.
+  server.on('error', onAcceptError);
   const addr = server.address();
   return {
     host,

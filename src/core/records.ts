@@ -4,6 +4,8 @@
  * `length` counts the kind byte and the payload, `crc` is CRC-32 over the same
  * bytes. All integers are little-endian.
  */
+import { crc32 as zcrc32 } from 'node:zlib';
+
 export const FRAME_HEADER = 8;
 
 export const RecordKind = {
@@ -108,17 +110,39 @@ export function readPoint(buf: Buffer, start: number, end: number, out: PointVie
   return out;
 }
 
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+/**
+ * CRC-32 (IEEE, as zlib.crc32) of buf[start, end) without a view object: most frames are tens of
+ * bytes, and a subarray per frame was garbage the worker made for every record. Long ranges go to
+ * zlib, which is faster per byte.
+ */
+export function crc32Range(buf: Uint8Array, start: number, end: number): number {
+  if (end - start > 128) return zcrc32(buf.subarray(start, end));
+  let c = -1;
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
 /** Kinds a frame may carry; a resync takes only a frame of one of these as real. */
 function knownKind(k: number | undefined): boolean {
   return k === RecordKind.Mqtt || k === RecordKind.Point || k === RecordKind.Birth || k === RecordKind.Cut;
 }
 
 /** True when a whole, intact frame starts at `o` (its length fits before `to`, its kind is known and its CRC matches). */
-export function frameAt(buf: Buffer, o: number, to: number, crc32: (data: Uint8Array) => number): boolean {
+export function frameAt(buf: Buffer, o: number, to: number): boolean {
   if (o + FRAME_HEADER + 1 > to) return false;
   const len = buf.readUInt32LE(o);
   if (len < 1 || o + FRAME_HEADER + len > to || !knownKind(buf[o + FRAME_HEADER])) return false;
-  return crc32(buf.subarray(o + FRAME_HEADER, o + FRAME_HEADER + len)) === buf.readUInt32LE(o + 4);
+  return crc32Range(buf, o + FRAME_HEADER, o + FRAME_HEADER + len) === buf.readUInt32LE(o + 4);
 }
 
 /**
@@ -127,8 +151,8 @@ export function frameAt(buf: Buffer, o: number, to: number, crc32: (data: Uint8A
  * payload could match too; a frame is only looked for here after real damage, and only one whose
  * kind, length and CRC all hold is taken.
  */
-export function resync(buf: Buffer, from: number, to: number, crc32: (data: Uint8Array) => number): number {
-  for (let o = from; o + FRAME_HEADER + 1 <= to; o++) if (frameAt(buf, o, to, crc32)) return o;
+export function resync(buf: Buffer, from: number, to: number): number {
+  for (let o = from; o + FRAME_HEADER + 1 <= to; o++) if (frameAt(buf, o, to)) return o;
   return -1;
 }
 
@@ -141,20 +165,19 @@ export function walkVerified(
   buf: Buffer,
   from: number,
   to: number,
-  crc32: (data: Uint8Array) => number,
   visit: (kind: number, start: number, end: number, frameStart: number) => void,
   damaged?: (start: number, end: number) => void,
 ): number {
   let o = from;
   let lost = 0;
   while (o < to) {
-    if (frameAt(buf, o, to, crc32)) {
+    if (frameAt(buf, o, to)) {
       const len = buf.readUInt32LE(o);
       visit(buf[o + FRAME_HEADER]!, o + FRAME_HEADER + 1, o + FRAME_HEADER + len, o);
       o += FRAME_HEADER + len;
       continue;
     }
-    const next = resync(buf, o + 1, to, crc32);
+    const next = resync(buf, o + 1, to);
     const end = next < 0 ? to : next;
     lost += end - o;
     damaged?.(o, end);

@@ -4,7 +4,6 @@
  * record's receive time, so a replay produces the same rows (and the same
  * deduplicated insert).
  */
-import { crc32 } from 'node:zlib';
 import { BIRTH_FIXED, RecordKind, readMqtt, readPoint, walkVerified, type MqttView, type PointView } from '../core/records.js';
 import { decodeBirth, decodePayload, parseTopic, type BirthMetric, type SpPayload } from '../core/sparkplug.js';
 import type { MqttConfig, RouteConfig } from './config.js';
@@ -94,8 +93,59 @@ interface CompiledRoute {
 }
 
 const BIG_DIGITS = /\d{16}/;
-const JSON_TOKEN = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
 const BIG_MARK = '\u0000int:';
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/**
+ * Marks integer literals of 16+ digits outside strings as strings (`"\u0000int:<digits>"`), so
+ * JSON.parse keeps their exact text. One pass over the text: linear in its length whatever it
+ * holds (a regex over strings and numbers went quadratic on an unterminated string of escapes).
+ */
+export function markBigIntegers(text: string): string {
+  const n = text.length;
+  let out = '';
+  let last = 0;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      // A string: skip it, escapes included; an unterminated one runs to the end.
+      i++;
+      while (i < n) {
+        const d = text.charCodeAt(i);
+        if (d === 92) i += 2;
+        else if (d === 34) break;
+        else i++;
+      }
+      i++;
+      continue;
+    }
+    if (isDigit(c) || (c === 45 && isDigit(text.charCodeAt(i + 1)))) {
+      let j = c === 45 ? i + 1 : i;
+      const from = j;
+      while (j < n && isDigit(text.charCodeAt(j))) j++;
+      const next = text.charCodeAt(j);
+      const fraction = next === 46 || next === 101 || next === 69; // . e E
+      if (!fraction && j - from >= 16) {
+        out += `${text.slice(last, i)}"\\u0000int:${text.slice(i, j)}"`;
+        last = j;
+      }
+      // Skip the rest of the number (fraction, exponent) so its digits are not read again.
+      while (j < n) {
+        const d = text.charCodeAt(j);
+        if (isDigit(d) || d === 46 || d === 101 || d === 69 || d === 43 || d === 45) j++;
+        else break;
+      }
+      i = j;
+      continue;
+    }
+    i++;
+  }
+  return last === 0 ? text : out + text.slice(last);
+}
 const NUMBER_TEXT = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 const INTEGER_TEXT = /^[-+]?\d+$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;
@@ -150,7 +200,7 @@ export class ChunkDecoder {
     let starts = new Uint32Array(256);
     // Every frame's CRC is checked here too: bytes read back from the card may have rotted since
     // recovery scanned them, and a damaged length must not send the walk into another record.
-    walkVerified(chunk, 0, chunk.length, crc32, (kind, s, e, fs) => {
+    walkVerified(chunk, 0, chunk.length, (kind, s, e, fs) => {
       if (kind === RecordKind.Cut) return;
       if (this.record === starts.length) {
         const n = new Uint32Array(starts.length * 2);
@@ -250,7 +300,7 @@ export class ChunkDecoder {
     let text = this.body.toString('utf8', this.bodyStart, this.bodyEnd);
     if (text.trim().length === 0) return this.reject('empty', '');
     // JSON.parse rounds integers past 2^53; mark such literals so their exact text survives.
-    if (BIG_DIGITS.test(text)) text = text.replace(JSON_TOKEN, (tok) => (tok[0] !== '"' && /^-?\d{16,}$/.test(tok) ? `"\\u0000int:${tok}"` : tok));
+    if (BIG_DIGITS.test(text)) text = markBigIntegers(text);
     let v: unknown;
     try {
       v = JSON.parse(text);

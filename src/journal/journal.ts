@@ -6,10 +6,9 @@
 import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlink, writeFileSync, close as closeFd, open as openFd, read } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { FgError, errorMessage } from '../core/errors.js';
 import { Backoff } from '../core/backoff.js';
-import { BIRTH_FIXED, CUT_PAYLOAD, FRAME_HEADER, MQTT_FIXED, POINT_FIXED, RecordKind, type Point } from '../core/records.js';
+import { BIRTH_FIXED, CUT_PAYLOAD, FRAME_HEADER, MQTT_FIXED, POINT_FIXED, RecordKind, crc32Range, type Point } from '../core/records.js';
 import type { JournalPort } from '../core/ports.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -314,7 +313,7 @@ export class Journal implements JournalPort {
     const b = this.buf;
     const len = end - o - FRAME_HEADER;
     b.writeUInt32LE(len, o);
-    b.writeUInt32LE(crc32(b.subarray(o + FRAME_HEADER, end)), o + 4);
+    b.writeUInt32LE(crc32Range(b, o + FRAME_HEADER, end), o + 4);
     const frame = end - o;
     this.bufLen = end;
     this.open.bytes += frame;
@@ -364,7 +363,7 @@ export class Journal implements JournalPort {
     p += CUT_PAYLOAD;
     const len = p - o - FRAME_HEADER;
     b.writeUInt32LE(len, o);
-    b.writeUInt32LE(crc32(b.subarray(o + FRAME_HEADER, p)), o + 4);
+    b.writeUInt32LE(crc32Range(b, o + FRAME_HEADER, p), o + 4);
     this.bufLen = p;
     const frame = p - o;
     this.open.bytes += frame;

@@ -12,7 +12,6 @@
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { CUT_PAYLOAD, RecordKind, readCut, walkVerified } from '../core/records.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -89,7 +88,7 @@ function scanOne(fd: number, seg: Segment, isLast: boolean, minPos: number, r: S
     r.damage.push(d);
     r.lostRecords += d.records;
   };
-  walkVerified(data, 0, data.length, crc32, (kind, ps, pe, fs) => {
+  walkVerified(data, 0, data.length, (kind, ps, pe, fs) => {
     if (kind !== RecordKind.Cut) {
       seg.records++;
       records.push(base + fs);

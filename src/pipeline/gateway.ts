@@ -94,7 +94,7 @@ export class Gateway {
     };
     this.modbus = new ModbusSource(cfg.modbus, points, metrics, log);
     this.opcua = new OpcuaSource(cfg.opcua, points, metrics, log, join(cfg.state_dir, 'pki'), opts.configFile ? ` -c ${shellQuote(opts.configFile)}` : '');
-    this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log);
+    this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log, cfg.http);
     this.deadLetterDir = join(cfg.state_dir, 'deadletter');
     this.disk = new DiskGuard(cfg.state_dir, cfg.journal.min_free_bytes, metrics, log);
   }

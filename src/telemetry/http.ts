@@ -1,7 +1,7 @@
 /** /metrics, /healthz, /readyz, /status and POST /query on one small node:http server. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { FgError, errorMessage } from '../core/errors.js';
-import type { Logger } from './logger.js';
+import { RateLimitedLog, type Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
 export interface HttpHandlers {
@@ -15,6 +15,15 @@ export interface HttpHandlers {
 
 const MAX_QUERY_BYTES = 1024 * 1024;
 
+export interface HttpLimits {
+  max_connections: number;
+  headers_timeout: number;
+  request_timeout: number;
+}
+
+/** A request body over the limit: answered 413, never a reset. */
+class TooLarge extends Error {}
+
 export function isLoopback(addr: string | undefined): boolean {
   return !!addr && (addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.'));
 }
@@ -24,22 +33,36 @@ export class HttpEndpoint {
   port = 0;
   healthy = false;
 
+  private readonly rare: RateLimitedLog;
+
   constructor(
     private readonly bind: { host: string; port: number },
     private readonly metrics: Metrics,
     private readonly h: HttpHandlers,
     private readonly log: Logger,
-  ) {}
+    private readonly limits: HttpLimits = { max_connections: 64, headers_timeout: 10_000, request_timeout: 60_000 },
+  ) {
+    this.rare = new RateLimitedLog(log);
+  }
 
   async start(): Promise<void> {
     const server = createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => send(res, 500, 'text/plain', `${errorMessage(err)}\n`));
     });
     server.keepAliveTimeout = 5000;
+    // Bounds against slow or many clients: each connection costs a file descriptor the broker needs too.
+    server.maxConnections = this.limits.max_connections;
+    server.headersTimeout = this.limits.headers_timeout;
+    server.requestTimeout = this.limits.request_timeout;
+    server.on('drop', () => {
+      this.metrics.connectionsRefused.inc({ listener: 'http', reason: 'max_connections' });
+      this.rare.warn('http-drop', { max_connections: this.limits.max_connections }, 'http: connection refused, max_connections reached (counted in fieldgate_connections_refused_total)');
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new FgError('FG_E_LISTEN', `http: cannot listen on ${this.bind.host}:${this.bind.port}: ${errorMessage(err)}`)));
       server.listen(this.bind.port, this.bind.host, () => resolve());
     });
+    server.on('error', (err) => acceptFailed(this.metrics, this.rare, 'http', err));
     const a = server.address();
     if (a && typeof a === 'object') this.port = a.port;
     this.server = server;
@@ -64,9 +87,15 @@ export class HttpEndpoint {
         return send(res, 200, 'application/json', JSON.stringify(this.h.status(), null, 2) + '\n');
       case 'POST /query': {
         if (!isLoopback(req.socket.remoteAddress)) return send(res, 403, 'text/plain', 'queries are answered on loopback only\n');
-        const sql = await body(req);
+        let sql: string;
+        try {
+          sql = await body(req);
+        } catch (err) {
+          if (!(err instanceof TooLarge)) throw err;
+          res.setHeader('connection', 'close');
+          return send(res, 413, 'text/plain', `query too large: at most ${MAX_QUERY_BYTES} bytes\n`);
+        }
         const format = url.searchParams.get('format') ?? 'TabSeparated';
-        if (!/^[A-Za-z0-9]+$/.test(format)) return send(res, 400, 'text/plain', `bad format ${JSON.stringify(format)}\n`);
         try {
           return send(res, 200, 'application/octet-stream', await this.h.query(sql, format));
         } catch (err) {
@@ -97,16 +126,30 @@ function send(res: ServerResponse, status: number, type: string, data: string | 
 
 function body(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_QUERY_BYTES) {
+      req.resume(); // drain it; the answer says why
+      return reject(new TooLarge());
+    }
     const chunks: Buffer[] = [];
     let n = 0;
     req.on('data', (c: Buffer) => {
       n += c.length;
       if (n > MAX_QUERY_BYTES) {
-        reject(new Error('query too large'));
-        req.destroy();
-      } else chunks.push(c);
+        chunks.length = 0;
+        reject(new TooLarge());
+      } else if (n <= MAX_QUERY_BYTES) chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+/**
+ * An error of a listening server after it is bound: accept() failing for want of file descriptors
+ * (EMFILE, ENFILE) or memory. Logged (once a minute) and counted; the server keeps listening.
+ */
+export function acceptFailed(metrics: Metrics, log: RateLimitedLog, listener: string, err: Error): void {
+  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  metrics.connectionsRefused.inc({ listener, reason: code === 'EMFILE' || code === 'ENFILE' ? 'no_file_descriptors' : 'accept_error' });
+  log.warn(`accept-${listener}-${code}`, { listener, code, err: errorMessage(err) }, code === 'EMFILE' || code === 'ENFILE' ? 'out of file descriptors: a connection could not be accepted (raise LimitNOFILE, or find what holds them)' : 'a connection could not be accepted');
 }

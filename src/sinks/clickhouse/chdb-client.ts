@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { mkdirSync, unlink, writeFile } from 'node:fs';
 import { join } from 'node:path';
 import { FgError, errorMessage } from '../../core/errors.js';
-import { TransportError, readOnlySql, type InsertBody, type QueryLimits, type Transport } from './transport.js';
+import { checkFormat, checkReadOnly } from './readonly.js';
+import { TransportError, type InsertBody, type QueryLimits, type Transport } from './transport.js';
 
 interface ChdbResult {
   bytes(): Uint8Array;
@@ -97,8 +98,22 @@ export class ChdbTransport implements Transport {
     }
   }
 
+  /**
+   * A user's query: checked as text, then parsed by the engine itself (one statement; several are
+   * refused), checked again as the engine normalised it, and that normalised text is what runs,
+   * with readonly = 1 and the limits as its last settings.
+   */
   async query(sql: string, format: string, limits: QueryLimits): Promise<Buffer> {
-    const q = `${readOnlySql(sql)} SETTINGS readonly = 1, max_threads = 1, max_execution_time = ${Math.ceil(limits.timeoutMs / 1000)}, max_memory_usage = ${limits.maxMemory}`;
+    checkFormat(format);
+    const text = checkReadOnly(sql);
+    let parsed: string;
+    try {
+      parsed = (await this.call(`SELECT formatQuerySingleLine(${literal(text)}) SETTINGS readonly = 1`, 'TabSeparatedRaw')).text().trim();
+    } catch (err) {
+      throw new TransportError(`the store's parser refused it: ${errorMessage(err).replace(/^Query failed: /, '').split('\n')[0]}`, 400);
+    }
+    const one = checkReadOnly(parsed);
+    const q = `${one} SETTINGS readonly = 1, max_threads = 1, max_execution_time = ${Math.ceil(limits.timeoutMs / 1000)}, max_memory_usage = ${limits.maxMemory}`;
     const r = await this.call(q, format);
     return Buffer.from(r.bytes());
   }

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { systemCode } from '../../core/errors.js';
-import { TransportError, readOnlySql, type InsertBody, type QueryLimits, type Transport } from './transport.js';
+import { checkFormat, checkReadOnly } from './readonly.js';
+import { TransportError, type InsertBody, type QueryLimits, type Transport } from './transport.js';
 import type { ClickHouseConfig } from './config.js';
 
 export class HttpTransport implements Transport {
@@ -54,7 +55,9 @@ export class HttpTransport implements Transport {
   }
 
   async query(sql: string, format: string, limits: QueryLimits): Promise<Buffer> {
-    const q = `${readOnlySql(sql)} FORMAT ${format}`;
+    // The server enforces readonly = 1 for the request (a statement cannot lift it); the same
+    // checks as for the embedded store keep both doors alike.
+    const q = `${checkReadOnly(sql)} FORMAT ${checkFormat(format)}`;
     try {
       const r = await this.client.exec({
         query: q,

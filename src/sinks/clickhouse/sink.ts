@@ -9,7 +9,6 @@ import { Backoff } from '../../core/backoff.js';
 import { Pause } from '../../core/pause.js';
 import { errorMessage, systemCode } from '../../core/errors.js';
 import { faultError, injectedFault } from '../../core/faults.js';
-import { crc32 } from 'node:zlib';
 import { RecordKind, readMqtt, readPoint, walkVerified, type MqttView, type PointView } from '../../core/records.js';
 import type { SinkState, SinkStatus } from '../../core/ports.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -304,7 +303,7 @@ export class ClickHouseSink {
   async deadLetterChunk(chunkId: number, bytes: Buffer, reason: string): Promise<number> {
     const base = { at: new Date().toISOString(), sink: this.name, table: 'points', chunk: chunkId, reason: reason.split('\n')[0]!.slice(0, 1000) };
     const letters: DeadLetter[] = [];
-    walkVerified(bytes, 0, bytes.length, crc32, (_k, _s, _e, fs) => {
+    walkVerified(bytes, 0, bytes.length, (_k, _s, _e, fs) => {
       const l = letterOf(bytes, fs, base);
       if (l) letters.push(l);
     });

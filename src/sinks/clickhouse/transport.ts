@@ -37,13 +37,3 @@ export class TransportError extends Error {
     this.name = 'TransportError';
   }
 }
-
-const READ_ONLY_START = /^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b/i;
-
-/** Strips a trailing semicolon and refuses anything but a read. */
-export function readOnlySql(sql: string): string {
-  const s = sql.trim().replace(/;\s*$/, '');
-  if (!READ_ONLY_START.test(s)) throw new TransportError('only SELECT, WITH, SHOW, DESCRIBE, EXISTS and EXPLAIN run through the gateway', 400);
-  if (/;/.test(s.replace(/'(?:[^'\\]|\\.)*'/g, ''))) throw new TransportError('one statement at a time', 400);
-  return s;
-}
