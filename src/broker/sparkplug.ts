@@ -3,14 +3,18 @@
  * their BIRTH, and then send aliases; a chunk decoded on a worker (or replayed
  * after a restart, when the BIRTH's segment may be gone) must still resolve
  * them. So this keeps each edge node's alias table, persists it under
- * state_dir, and journals it as a Birth record ahead of the node's first
+ * state_dir (one file per edge node, written off the hot path and coalesced:
+ * a storm of births rewrites only the nodes that changed, at most every
+ * quarter second, never on the broker's thread synchronously), and journals it as a Birth record ahead of the node's first
  * message in every chunk: each chunk decodes alone, the same way every time.
  * It also checks sequence numbers, asks for a Rebirth (NCMD "Node
  * Control/Rebirth", rate-limited) when the table is missing or a message was
  * lost, and publishes the host's STATE.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { JournalPort } from '../core/ports.js';
 import { decodePayload, encodeBirth, parseTopic, rebirthPayload, scanSeq, type BirthMetric, type SparkplugTopic } from '../core/sparkplug.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -19,7 +23,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 export interface SparkplugOptions {
   hostId: string;
   rebirthMs: number;
-  /** state_dir/sparkplug/births.json */
+  /** state_dir/sparkplug/births.json: read once if it exists (fieldgate before 0.2); the tables live in births/ beside it. */
   file: string;
 }
 
@@ -36,6 +40,10 @@ export class SparkplugHost {
   private readonly nodes = new Map<string, EdgeNode>();
   /** When each edge node was last asked for a rebirth. */
   private readonly lastRebirth = new Map<string, number>();
+  /** Edge nodes whose table changed since the last write. */
+  private readonly dirty = new Set<string>();
+  private saveTimer: NodeJS.Timeout | undefined;
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly o: SparkplugOptions,
@@ -49,19 +57,43 @@ export class SparkplugHost {
     return `spBv1.0/STATE/${this.o.hostId}`;
   }
 
+  private get dir(): string {
+    return join(dirname(this.o.file), 'births');
+  }
+
   start(now = Date.now()): void {
     try {
       const saved = JSON.parse(readFileSync(this.o.file, 'utf8')) as Record<string, BirthMetric[]>;
-      for (const [node, metrics] of Object.entries(saved)) this.nodes.set(node, { metrics, journaledIn: -1, seq: undefined });
+      for (const [node, metrics] of Object.entries(saved)) {
+        this.nodes.set(node, { metrics, journaledIn: -1, seq: undefined });
+        this.dirty.add(node); // moved into births/ by the first save
+      }
     } catch {
-      // first start
+      // first start, or already moved
     }
+    let files: string[] = [];
+    try {
+      files = readdirSync(this.dir).filter((f) => f.endsWith('.json'));
+    } catch {
+      // none yet
+    }
+    for (const f of files) {
+      try {
+        const { node, metrics } = JSON.parse(readFileSync(join(this.dir, f), 'utf8')) as { node: string; metrics: BirthMetric[] };
+        this.nodes.set(node, { metrics, journaledIn: -1, seq: undefined });
+      } catch {
+        this.log.warn({ file: join(this.dir, f) }, 'sparkplug: an unreadable birth file is skipped; that edge node is asked for a rebirth when it sends');
+      }
+    }
+    if (this.dirty.size) this.saveSoon();
     void this.publish(this.stateTopic, Buffer.from(JSON.stringify({ online: true, timestamp: now })), 1, true);
     this.log.info({ host_id: this.o.hostId, edge_nodes: this.nodes.size }, 'sparkplug: host online');
   }
 
-  stop(now = Date.now()): Promise<void> {
-    return this.publish(this.stateTopic, Buffer.from(JSON.stringify({ online: false, timestamp: now })), 1, true);
+  async stop(now = Date.now()): Promise<void> {
+    clearTimeout(this.saveTimer);
+    await this.flush();
+    await this.publish(this.stateTopic, Buffer.from(JSON.stringify({ online: false, timestamp: now })), 1, true);
   }
 
   /** Called for every spBv1.0/ message, before it is appended to the journal. */
@@ -86,7 +118,8 @@ export class SparkplugHost {
       for (const m of p.metrics) if (m.name) n.metrics.push([m.alias ?? null, m.name, m.datatype ?? 0, t.device]);
       n.seq = p.seq;
       n.journaledIn = -1;
-      this.save();
+      this.dirty.add(t.node);
+      this.saveSoon();
       this.metrics.sparkplugBirths.inc({ type: t.type });
     } else {
       if (!n) {
@@ -118,12 +151,37 @@ export class SparkplugHost {
     void this.publish(`spBv1.0/${t.group}/NCMD/${t.edge}`, rebirthPayload(now), 0, false);
   }
 
-  private save(): void {
-    const out: Record<string, BirthMetric[]> = {};
-    for (const [node, n] of this.nodes) out[node] = n.metrics;
-    mkdirSync(dirname(this.o.file), { recursive: true });
-    const tmp = `${this.o.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(out));
-    renameSync(tmp, this.o.file);
+  private saveSoon(): void {
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      void this.flush();
+    }, 250);
+    this.saveTimer.unref();
+  }
+
+  /** Writes the changed edge nodes' tables, each to its own file (temp file, then rename). */
+  private flush(): Promise<void> {
+    this.saving = this.saving.then(async () => {
+      const nodes = [...this.dirty];
+      this.dirty.clear();
+      if (!nodes.length) return;
+      try {
+        await mkdir(this.dir, { recursive: true });
+        for (const node of nodes) {
+          const n = this.nodes.get(node);
+          if (!n) continue;
+          const file = join(this.dir, `${createHash('sha1').update(node).digest('hex')}.json`);
+          await writeFile(`${file}.tmp`, JSON.stringify({ node, metrics: n.metrics }));
+          await rename(`${file}.tmp`, file);
+        }
+        await unlink(this.o.file).catch(() => undefined); // the single file of fieldgate before 0.2
+      } catch (err) {
+        for (const node of nodes) this.dirty.add(node);
+        this.log.warn({ err: (err as Error).message, dir: this.dir }, 'sparkplug: could not write birth tables; retrying (they are in the journal meanwhile)');
+        this.saveSoon();
+      }
+    });
+    return this.saving;
   }
 }

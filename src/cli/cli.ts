@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { FgError, errorMessage } from '../core/errors.js';
 import { parseBind } from '../broker/client.js';
 import { exampleYaml, jsonSchema } from '../config/generate.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, loadConfigOffThread } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Gateway, createTransport, replayDeadLetters, listDeadLetterFiles, SINK_NAME } from '../pipeline/gateway.js';
 import { pointsDdl, type ServerFeatures } from '../sinks/clickhouse/ddl.js';
@@ -239,12 +239,12 @@ async function run(a: Args): Promise<number> {
       );
     };
     // SIGHUP: re-read the file; a configuration that fails validation is refused and the running one stays.
+    // The file is read and checked on a worker thread, so a huge or hostile one never stalls the broker.
     process.on('SIGHUP', () => {
-      try {
-        gw.reload(configOf(a)).catch((err: unknown) => log.error({ err: errorMessage(err) }, 'reload: failed to apply'));
-      } catch (err) {
-        log.error({ err: errorMessage(err) }, 'reload: refused; the running configuration stays');
-      }
+      loadConfigOffThread(String(a.flags.get('-c'))).then(
+        (next) => gw.reload(next).catch((err: unknown) => log.error({ err: errorMessage(err) }, 'reload: failed to apply')),
+        (err: unknown) => log.error({ err: errorMessage(err) }, 'reload: refused; the running configuration stays'),
+      );
     });
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

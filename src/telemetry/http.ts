@@ -1,5 +1,6 @@
 /** /metrics, /healthz, /readyz, /status and POST /query on one small node:http server. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { FgError, errorMessage } from '../core/errors.js';
 import { RateLimitedLog, type Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -46,17 +47,32 @@ export class HttpEndpoint {
   }
 
   async start(): Promise<void> {
+    const answering = new WeakSet<Socket>();
     const server = createServer((req, res) => {
+      answering.add(req.socket);
+      res.once('close', () => answering.delete(req.socket));
       this.route(req, res).catch((err: unknown) => send(res, 500, 'text/plain', `${errorMessage(err)}\n`));
     });
     server.keepAliveTimeout = 5000;
-    // Bounds against slow or many clients: each connection costs a file descriptor the broker needs too.
-    server.maxConnections = this.limits.max_connections;
+    // Bounds against slow or many clients: each connection costs a file descriptor the broker needs
+    // too. Past max_connections the oldest connection that is not being answered is closed, so a
+    // flood of slow connections cannot lock out a health probe that comes after it.
     server.headersTimeout = this.limits.headers_timeout;
     server.requestTimeout = this.limits.request_timeout;
-    server.on('drop', () => {
-      this.metrics.connectionsRefused.inc({ listener: 'http', reason: 'max_connections' });
-      this.rare.warn('http-drop', { max_connections: this.limits.max_connections }, 'http: connection refused, max_connections reached (counted in fieldgate_connections_refused_total)');
+    const open = new Set<Socket>();
+    server.on('connection', (sock: Socket) => {
+      if (open.size >= this.limits.max_connections) {
+        for (const old of open) {
+          if (answering.has(old)) continue; // a request is being answered on it: keep it
+          open.delete(old);
+          old.destroy();
+          this.metrics.connectionsRefused.inc({ listener: 'http', reason: 'max_connections' });
+          this.rare.warn('http-evict', { max_connections: this.limits.max_connections }, 'http: max_connections reached; closed the oldest idle or slow connection (counted in fieldgate_connections_refused_total)');
+          break;
+        }
+      }
+      open.add(sock);
+      sock.once('close', () => open.delete(sock));
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new FgError('FG_E_LISTEN', `http: cannot listen on ${this.bind.host}:${this.bind.port}: ${errorMessage(err)}`)));
