@@ -156,6 +156,13 @@ export class Broker {
       authorizePublish(client, packet, cb) {
         if (!client) return cb(null);
         if (packet.topic.startsWith('$SYS/')) return cb(new Error('$SYS/ topics are reserved'));
+        // [MQTT-1.5.3-1] ill-formed UTF-8 (and encoded surrogates, which mqtt-packet decodes to
+        // U+FFFD) and [MQTT-1.5.3-2] U+0000 in a topic: the connection is closed, nothing is stored.
+        if (packet.topic.includes('\uFFFD') || packet.topic.includes('\u0000')) {
+          metrics.brokerDisconnects.inc({ reason: 'malformed_topic' });
+          noisy.warn('malformed-topic', { client: client.id, topic: JSON.stringify(packet.topic).slice(0, 200) }, 'broker: a topic that is not well-formed UTF-8; closing the connection [MQTT-1.5.3-1]');
+          return cb(new Error('topic is not well-formed UTF-8 [MQTT-1.5.3-1]'));
+        }
         if (security.hasRules && !security.canPublish(who(client), packet.topic)) {
           // [MQTT-3.3.5-2]: acknowledge as usual and drop it; the client has no way to be told.
           metrics.brokerAclDenied.inc({ action: 'publish' });

@@ -174,6 +174,7 @@ function fail(err: unknown): number {
         return EXIT.usage;
       case 'FG_E_CONFIG':
       case 'FG_E_CONFIG_READ':
+      case 'FG_E_STATE_DIR':
         return EXIT.config;
       case 'FG_E_STATE_LOCKED':
         return EXIT.locked;

@@ -32,8 +32,31 @@ export function lockHolderText(dir: string): string {
 }
 
 /** Takes the lock, or returns undefined when another process holds it. */
+/**
+ * Makes state_dir and checks that it can be written: a file in its place, a read-only filesystem
+ * or missing permissions get one clear message (FG_E_STATE_DIR), not a stack trace.
+ */
+export function prepareStateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way; expected a folder' : code === 'EROFS' ? 'the filesystem is read-only' : code === 'EACCES' || code === 'EPERM' ? 'permission denied (the service user must own it)' : (err as Error).message;
+    throw new FgError('FG_E_STATE_DIR', `state_dir ${dir} cannot be created: ${why}`);
+  }
+  const probe = join(dir, `.write-test-${process.pid}`);
+  try {
+    writeFileSync(probe, '');
+    rmSync(probe, { force: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EROFS' ? 'the filesystem is read-only' : code === 'EACCES' || code === 'EPERM' ? 'permission denied (the service user must own it)' : code === 'ENOSPC' ? 'the disk is full' : (err as Error).message;
+    throw new FgError('FG_E_STATE_DIR', `state_dir ${dir} is not writable: ${why}`);
+  }
+}
+
 export async function tryLockStateDir(dir: string): Promise<Unlock | undefined> {
-  mkdirSync(dir, { recursive: true });
+  prepareStateDir(dir);
   const db = new ClassicLevel(lockDir(dir));
   try {
     await db.open();

@@ -106,6 +106,15 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const config = rootSchema.validate(root, '', issues);
   if (issues.length || !config) return { issues: firstPerPlace(issues) };
   if (!isAbsolute(config.state_dir)) config.state_dir = resolve(dirname(resolve(file)), config.state_dir);
+  // A state_dir that exists must be a folder (validate changes nothing, so it creates none).
+  try {
+    if (!statSync(config.state_dir).isDirectory()) {
+      const at = root.kind === 'map' ? root.entries.find((e) => e.key === 'state_dir')?.value.pos : undefined;
+      return { issues: [{ pos: at ?? pos(0), path: 'state_dir', message: `${config.state_dir} is a file; expected a folder (or a path where one can be made)` }] };
+    }
+  } catch {
+    // not there yet: the gateway makes it
+  }
   return { config, issues };
 }
 

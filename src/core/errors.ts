@@ -6,6 +6,7 @@ export const ErrorCodes = {
   FG_E_CONFIG: 'configuration is invalid',
   FG_E_CONFIG_READ: 'configuration file cannot be read',
   FG_E_STATE_LOCKED: 'state directory is in use by another fieldgate',
+  FG_E_STATE_DIR: 'state directory cannot be made or written',
   FG_E_JOURNAL_CORRUPT: 'journal segment is corrupt',
   FG_E_JOURNAL_VERSION: 'journal segment has an unsupported format version',
   FG_E_JOURNAL_CLOSED: 'journal is closed',

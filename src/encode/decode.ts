@@ -409,8 +409,13 @@ export class ChunkDecoder {
   /** Sparkplug B: births and data become rows by metric name (aliases from this chunk's Birth records), deaths one bad row per known metric. */
   private sparkplug(): void {
     const t = parseTopic(this.topic);
-    // STATE and commands are not plant values.
-    if (!t || t.type === 'NCMD' || t.type === 'DCMD') return;
+    // The host's STATE and commands are not plant values; anything else that is not a Sparkplug
+    // topic is a malformed one, counted (it used to vanish unseen).
+    if (!t) {
+      if (!this.topic.startsWith('spBv1.0/STATE/')) this.reject('bad_sparkplug', `not a Sparkplug B topic: ${this.topic.slice(0, 200)}`);
+      return;
+    }
+    if (t.type === 'NCMD' || t.type === 'DCMD') return;
     let p: SpPayload;
     try {
       p = decodePayload(this.body.subarray(this.bodyStart, this.bodyEnd));

@@ -38,7 +38,6 @@ export class ChdbTransport implements Transport {
   readonly kind = 'embedded' as const;
   readonly target: string;
   private session: ChdbSession | undefined;
-  private tail: Promise<unknown> = Promise.resolve();
   private spoolSeq = 0;
   readonly spoolDir: string;
 
@@ -56,14 +55,32 @@ export class ChdbTransport implements Transport {
     return this.session;
   }
 
-  /** One chDB call at a time, in order. */
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn);
-    this.tail = run.catch(() => undefined);
-    return run;
+  /**
+   * One chDB call at a time. Inserts and DDL go before users' queries that wait: a user's query
+   * holds the store for at most its own time limit, and only the one already running.
+   */
+  private serial<T>(fn: () => Promise<T>, lane: 'store' | 'query' = 'store'): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.lanes[lane].push(() => fn().then(resolve, reject));
+      this.pump();
+    });
   }
 
-  private call(sql: string, format: string): Promise<ChdbResult> {
+  private readonly lanes: Record<'store' | 'query', Array<() => Promise<void>>> = { store: [], query: [] };
+  private busy = false;
+
+  private pump(): void {
+    if (this.busy) return;
+    const next = this.lanes.store.shift() ?? this.lanes.query.shift();
+    if (!next) return;
+    this.busy = true;
+    void next().finally(() => {
+      this.busy = false;
+      this.pump();
+    });
+  }
+
+  private call(sql: string, format: string, lane: 'store' | 'query' = 'store'): Promise<ChdbResult> {
     return this.serial(async () => {
       try {
         return await this.open().queryAsync(sql, { format });
@@ -71,7 +88,7 @@ export class ChdbTransport implements Transport {
         if (err instanceof FgError) throw err;
         throw new TransportError(errorMessage(err), 500);
       }
-    });
+    }, lane);
   }
 
   async exec(sql: string, settings: Record<string, string | number> = {}): Promise<string> {
@@ -108,13 +125,13 @@ export class ChdbTransport implements Transport {
     const text = checkReadOnly(sql);
     let parsed: string;
     try {
-      parsed = (await this.call(`SELECT formatQuerySingleLine(${literal(text)}) SETTINGS readonly = 1`, 'TabSeparatedRaw')).text().trim();
+      parsed = (await this.call(`SELECT formatQuerySingleLine(${literal(text)}) SETTINGS readonly = 1`, 'TabSeparatedRaw', 'query')).text().trim();
     } catch (err) {
       throw new TransportError(`the store's parser refused it: ${errorMessage(err).replace(/^Query failed: /, '').split('\n')[0]}`, 400);
     }
     const one = checkReadOnly(parsed);
     const q = `${one} SETTINGS readonly = 1, max_threads = 1, max_execution_time = ${Math.ceil(limits.timeoutMs / 1000)}, max_memory_usage = ${limits.maxMemory}`;
-    const r = await this.call(q, format);
+    const r = await this.call(q, format, 'query');
     return Buffer.from(r.bytes());
   }
 
