@@ -86,7 +86,13 @@ export class HttpEndpoint {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
+    let url: URL;
+    try {
+      // A path like '//x' parses as a host (found by the fuzzer: it answered 500).
+      url = new URL(`http://x${(req.url ?? '/').startsWith('/') ? '' : '/'}${req.url ?? '/'}`);
+    } catch {
+      return send(res, 400, 'text/plain', 'bad request path\n');
+    }
     const key = `${req.method} ${url.pathname}`;
     switch (key) {
       case 'GET /metrics': {
