@@ -21,6 +21,7 @@ import { DeadLetters, letterPayload, listFiles, type DeadLetter } from '../sinks
 import { HttpTransport } from '../sinks/clickhouse/http-client.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
 import type { Transport } from '../sinks/clickhouse/transport.js';
+import { FdWatch } from '../telemetry/fds.js';
 import { HttpEndpoint } from '../telemetry/http.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -66,6 +67,7 @@ export class Gateway {
   private readonly commitProbe: LoopProbe;
   private readonly deadLetterDir: string;
   readonly disk: DiskGuard;
+  private readonly fds: FdWatch;
 
   constructor(
     private cfg: Config,
@@ -97,6 +99,7 @@ export class Gateway {
     this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log, cfg.http);
     this.deadLetterDir = join(cfg.state_dir, 'deadletter');
     this.disk = new DiskGuard(cfg.state_dir, cfg.journal.min_free_bytes, metrics, log);
+    this.fds = new FdWatch(metrics, log);
   }
 
   async start(): Promise<void> {
@@ -109,6 +112,7 @@ export class Gateway {
     if (faultsEnabled()) this.log.warn({ file: process.env.FIELDGATE_FAULTS }, 'fieldgate: fault injection is on (FIELDGATE_FAULTS); for tests only');
     this.disk.onChange((low) => this.journal.setDiskLow(low));
     this.disk.start();
+    this.fds.start();
     await this.http.start();
     await this.broker.start();
     this.modbus.start();
@@ -175,6 +179,7 @@ export class Gateway {
     await this.journal.close();
     await this.http.stop();
     this.disk.stop();
+    this.fds.stop();
     this.log.info('fieldgate: stopped');
   }
 
@@ -250,7 +255,7 @@ export class Gateway {
     const blocked = this.journal.blocked;
     const stalled = this.stalled();
     const ok = !blocked && stalled.length === 0 && (sink === undefined || sink.state !== 'failing');
-    return { ready: ok, body: { ready: ok, journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition }, disk: { low: this.disk.low, free_bytes: this.disk.free }, sinks: sink ? [sink] : [], stalled } };
+    return { ready: ok, body: { ready: ok, journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition }, disk: { low: this.disk.low, free_bytes: this.disk.free }, fds: { open: this.fds.open, max: this.fds.max }, sinks: sink ? [sink] : [], stalled } };
   }
 
   status(): unknown {

@@ -83,6 +83,8 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     opcuaErrors: new Counter({ name: 'fieldgate_opcua_errors_total', help: 'Failed connects, sessions and requests, by reason.', labelNames: ['server', 'reason'], registers: r }),
     opcuaPublishLatency: new Histogram({ name: 'fieldgate_opcua_publish_latency_seconds', help: "From the server's publish time of a notification to its arrival.", labelNames: ['server'], buckets: LATENCY_BUCKETS, registers: r }),
     // queries through the gateway
+    fdUsage: new Gauge({ name: 'fieldgate_fd_usage_ratio', help: 'Share of the process\'s file descriptor limit in use (checked every 2 s).', registers: r }),
+    fdExhausted: new Counter({ name: 'fieldgate_fd_exhausted_total', help: 'Checks that found 95 % or more of the file descriptor limit in use (new connections are then dropped).', registers: r }),
     connectionsRefused: new Counter({ name: 'fieldgate_connections_refused_total', help: 'Connections refused or not accepted, by listener (http, broker:<type>) and reason (max_connections, no_file_descriptors, accept_error).', labelNames: ['listener', 'reason'], registers: r }),
     queries: new Counter({ name: 'fieldgate_queries_total', help: 'Queries run through the gateway, by outcome.', labelNames: ['outcome'], registers: r }),
     querySeconds: new Histogram({ name: 'fieldgate_query_seconds', help: 'Query duration through the gateway.', buckets: LATENCY_BUCKETS, registers: r }),

@@ -298,3 +298,27 @@ describe('a Sparkplug birth storm', () => {
     console.log(`birth storm: 600 NBIRTH × 200 metrics beside 3,000 QoS 1 values: acknowledged in ${ms} ms, /healthz worst ${worstHealth} ms`);
   });
 });
+
+describe('running out of file descriptors', () => {
+  it('is logged and counted; the gateway survives and serves again once connections go', async () => {
+    // The gateway under a limit of 400 descriptors (chDB, workers and the journal use ~150).
+    const g = await TestGateway.create({ node: ['prlimit', '--nofile=400:400', process.execPath] });
+    cleanups.push(() => g.stop('SIGKILL'));
+    await g.start();
+    const socks: Socket[] = [];
+    for (let i = 0; i < 600; i++) {
+      const s = connect(g.mqttPort, '127.0.0.1');
+      s.on('error', () => undefined);
+      socks.push(s);
+      if (i % 100 === 0) await sleep(20);
+    }
+    await waitFor('running out to be logged', () => g.logs.includes('out of file descriptors'), 15_000, 100);
+    for (const s of socks) s.destroy();
+    await sleep(500);
+    expect(g.alive).toBe(true);
+    expect(await g.metric('fieldgate_fd_exhausted_total')).toBeGreaterThan(0);
+    await publishValues(g, 'after-emfile', 10);
+    await g.drained();
+    expect(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'after-emfile'")).toBe('10');
+  });
+});
