@@ -59,8 +59,11 @@ export class SinkRunner {
 
   /** Chunks wait for this sink. */
   get hasWork(): boolean {
-    return this.queue.length > 0 || this.pending.length > 0 || this.inFlight;
+    return this.queue.length > 0 || this.pending.length > 0 || this.inFlight || this.holding;
   }
+
+  /** A chunk is in hand while the loop waits (paused, or retrying its cursor). */
+  private holding = false;
 
   constructor(private readonly o: RunnerOptions) {
     this.sampleLog = new RateLimitedLog(o.log);
@@ -136,7 +139,9 @@ export class SinkRunner {
       if ('ok' in r) this.account(r.ok);
       if (this.o.paused?.()) {
         this.what = 'paused: the disk is below journal.min_free_bytes';
+        this.holding = true;
         while (this.o.paused?.() && !this.stopping) await this.pause.sleep(250);
+        this.holding = false;
         this.what = undefined;
       }
       if (this.stopping) return;

@@ -160,6 +160,27 @@ describe('cursors', () => {
     expect(() => openJournal(dir)).toThrow(/cursor s .* is at position \d+, past the journal's end \d+.*fieldgate journal check/);
   });
 
+  it('with fsync: interval, a cursor past the end (unsynced bytes lost in a power cut) is expected: new values go after it', async () => {
+    const dir = tempDir();
+    const { journal } = openJournal(dir, { fsync: 'interval' }, { max_rows: 10 });
+    fill(journal, 0, 100);
+    await journal.flush();
+    const c = journal.chunksAfter(0);
+    await journal.acknowledge('s', c[c.length - 1]!);
+    await journal.close();
+    // The power cut: the last 40 records' bytes never reached the card, the cursor did.
+    const seg = segFile(dir);
+    const keep = 16 + (c[5]!.next - c[0]!.start);
+    const { truncateSync } = await import('node:fs');
+    truncateSync(seg, keep);
+    const again = openJournal(dir, { fsync: 'interval' }, { max_rows: 10 });
+    const pos = again.journal.cursor('s').state.position;
+    fill(again.journal, 1000, 10);
+    await again.journal.flush();
+    expect((await values(again.journal, pos)).values).toEqual(Array.from({ length: 10 }, (_, i) => 1000 + i));
+    await again.journal.close();
+  });
+
   it('a cursor of another journal (journal/ reset, cursors/ kept) is refused', async () => {
     const dir = tempDir();
     const { journal } = openJournal(dir, {}, { max_rows: 10 });
