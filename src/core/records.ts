@@ -186,6 +186,69 @@ export function walkVerified(
   return lost;
 }
 
+// ---- writers (the journal's tail buffer; no allocation per record) ----
+
+/** Writes an mqtt record's kind and payload at `p` (after the frame header); returns where it ends. */
+export function writeMqtt(b: Buffer, p: number, receivedMs: number, qos: number, topic: string, clientId: string, body: Buffer): number {
+  b[p++] = RecordKind.Mqtt;
+  b.writeDoubleLE(receivedMs, p);
+  p += 8;
+  b[p++] = qos;
+  const tl = b.write(topic, p + 2, 'utf8');
+  b.writeUInt16LE(tl, p);
+  p += 2 + tl;
+  const cl = b.write(clientId, p + 2, 'utf8');
+  b.writeUInt16LE(cl, p);
+  p += 2 + cl;
+  return p + body.copy(b, p);
+}
+
+/** The most bytes writeMqtt may need after the frame header. */
+export function mqttMax(topic: string, clientId: string, body: Buffer): number {
+  return MQTT_FIXED + (topic.length + clientId.length) * 3 + body.length;
+}
+
+export function writePoint(b: Buffer, p: number, receivedMs: number, pt: Point): number {
+  b[p++] = RecordKind.Point;
+  b.writeDoubleLE(pt.ts, p);
+  b.writeDoubleLE(receivedMs, p + 8);
+  b.writeUInt32LE(pt.quality >>> 0, p + 16);
+  b.writeDoubleLE(pt.value, p + 20);
+  p += 28;
+  const dl = b.write(pt.device, p + 2, 'utf8');
+  b.writeUInt16LE(dl, p);
+  p += 2 + dl;
+  const tl = b.write(pt.tag, p + 2, 'utf8');
+  b.writeUInt16LE(tl, p);
+  p += 2 + tl;
+  return p + b.write(pt.text, p, 'utf8');
+}
+
+export function pointMax(pt: Point): number {
+  return POINT_FIXED + (pt.device.length + pt.tag.length + pt.text.length) * 3;
+}
+
+export function writeBirth(b: Buffer, p: number, receivedMs: number, state: Buffer): number {
+  b[p++] = RecordKind.Birth;
+  b.writeDoubleLE(receivedMs, p);
+  return p + 8 + state.copy(b, p + 8);
+}
+
+export function writeCut(b: Buffer, p: number, cut: CutView): number {
+  b[p++] = RecordKind.Cut;
+  b.writeDoubleLE(cut.chunkId, p);
+  b.writeDoubleLE(cut.start, p + 8);
+  b.writeUInt32LE(cut.records, p + 16);
+  return p + CUT_PAYLOAD;
+}
+
+/** Writes the frame header (length and CRC) of the frame at `o` whose payload ends at `end`; returns the frame's size. */
+export function sealFrame(b: Buffer, o: number, end: number): number {
+  b.writeUInt32LE(end - o - FRAME_HEADER, o);
+  b.writeUInt32LE(crc32Range(b, o + FRAME_HEADER, end), o + 4);
+  return end - o;
+}
+
 /**
  * Walks the frames of a buffer. Calls `visit(kind, payloadStart, payloadEnd, frameStart)` for each;
  * returns the offset where the walk stopped (a torn or corrupt frame, or the end).

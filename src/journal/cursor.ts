@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FgError } from '../core/errors.js';
 import { faultError, injectedFault } from '../core/faults.js';
 import { fsyncDir } from './fsutil.js';
 
@@ -94,5 +95,21 @@ export class JournalCursor {
     }
     await rename(tmp, file);
     await fsyncDir(this.dir);
+  }
+}
+
+/**
+ * A cursor must belong to the journal and lie within it: a cursor of another journal, or past its
+ * end, stops the start (FG_E_JOURNAL_STATE) rather than skip new values.
+ */
+export function checkCursors(states: Map<string, CursorState>, journalId: string, end: number, cursorDir: string, segDir: string): void {
+  const fix = `run \`fieldgate journal check -c CONFIG\` to see the journal and its cursors, and \`fieldgate journal check -c CONFIG --repair\` to go on from here (new values are stored; what the journal lost stays lost)`;
+  for (const [name, st] of states) {
+    if (st.journal !== undefined && st.journal !== journalId) {
+      throw new FgError('FG_E_JOURNAL_STATE', `cursor ${name} (${cursorFile(cursorDir, name)}) belongs to journal ${st.journal}, but ${segDir} is journal ${journalId}: the journal was replaced or moved without its cursors; ${fix}`);
+    }
+    if (st.position > end) {
+      throw new FgError('FG_E_JOURNAL_STATE', `cursor ${name} (${cursorFile(cursorDir, name)}) is at position ${st.position}, past the journal's end ${end}: the journal lost bytes it had written (a reset, an old backup, a truncation) and new values would be skipped; ${fix}`);
+    }
   }
 }

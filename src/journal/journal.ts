@@ -3,29 +3,23 @@
  * that writes chunk boundaries into the journal itself, and one persisted
  * cursor per sink. See docs/architecture.md, "The journal".
  */
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlink, writeFileSync, close as closeFd, open as openFd, read } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { closeSync, fdatasync, mkdirSync, openSync, unlink } from 'node:fs';
 import { join } from 'node:path';
 import { FgError, errorMessage } from '../core/errors.js';
 import { Backoff } from '../core/backoff.js';
-import { BIRTH_FIXED, CUT_PAYLOAD, FRAME_HEADER, MQTT_FIXED, POINT_FIXED, RecordKind, crc32Range, type Point } from '../core/records.js';
+import { BIRTH_FIXED, CUT_PAYLOAD, FRAME_HEADER, mqttMax, pointMax, sealFrame, writeBirth, writeCut, writeMqtt, writePoint, type Point } from '../core/records.js';
 import type { JournalPort } from '../core/ports.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { BatchConfig, JournalConfig } from './config.js';
-import { JournalCursor, cursorFile, readCursor, type CursorState } from './cursor.js';
+import { JournalCursor, checkCursors, cursorFile, readCursor, type CursorState } from './cursor.js';
+import { readJournalId } from './identity.js';
+import { SegmentReaders } from './reader.js';
 import { scanSegments } from './recover.js';
 import { writeBatch, type Batch, type Waiter } from './commit.js';
-import { SEGMENT_HEADER, segmentName, type Chunk, type Segment } from './segment.js';
+import { segmentName, type Chunk, type Segment } from './segment.js';
 
 const TAIL_BUFFER = 256 * 1024;
-
-/** A read descriptor of a segment, closed only once no read uses it. */
-interface SegmentReader {
-  fd: number;
-  users: number;
-  closing: boolean;
-}
 
 export interface JournalOptions {
   dir: string;
@@ -45,28 +39,6 @@ export interface RecoveryReport {
   damagedBytes: number;
   lostRecords: number;
   journal: string;
-}
-
-/** Reads journal.id, or makes one (a new journal, or one written before fieldgate kept an identity). */
-export function readJournalId(segDir: string, hasSegments: boolean, log?: Logger): string {
-  const file = join(segDir, 'journal.id');
-  try {
-    const id = readFileSync(file, 'utf8').trim();
-    if (/^[0-9a-f]{16,64}$/.test(id)) return id;
-    log?.warn({ file, content: id.slice(0, 80) }, 'journal: identity file is unreadable; giving the journal a new identity');
-  } catch {
-    if (hasSegments) log?.info({ file }, 'journal: no identity file (written by an older fieldgate); giving the journal one');
-  }
-  const id = randomBytes(8).toString('hex');
-  writeFileSync(`${file}.tmp`, `${id}\n`);
-  const fd = openSync(`${file}.tmp`, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(`${file}.tmp`, file);
-  const d = openSync(segDir, 'r');
-  fsyncSync(d);
-  closeSync(d);
-  return id;
 }
 
 export class Journal implements JournalPort {
@@ -106,7 +78,7 @@ export class Journal implements JournalPort {
   private readonly chunkListeners: Array<(c: Chunk) => void> = [];
   private readonly commitListeners: Array<(committed: number) => void> = [];
   private readonly cursors = new Map<string, JournalCursor>();
-  private readonly readers = new Map<number, SegmentReader>();
+  private readonly readers = new SegmentReaders();
 
   private isBlocked = false;
   /** The disk guard says state_dir's filesystem is below its watermark. */
@@ -196,7 +168,7 @@ export class Journal implements JournalPort {
       openRecords = 0; // the records after the last cut lie before the cursor: stored
       openBytes = 0;
     }
-    this.checkCursors(states);
+    checkCursors(states, this.journalId, this.position, this.cursorDir, this.segDir);
     for (const [s, problem] of unread) {
       const base = this.segments[0]!.base;
       if (problem === 'missing' && this.position > base) log.warn({ sink: s, from: base }, 'journal: no cursor file for this sink; it sends the journal from its oldest chunk');
@@ -220,74 +192,28 @@ export class Journal implements JournalPort {
     return { segments: this.segments.length, chunks: this.chunks.length, openRecords: this.chunkRecords, truncatedBytes: truncated, damagedBytes: scan.damage.reduce((a, d) => a + d.bytes, 0), lostRecords: scan.lostRecords, journal: this.journalId };
   }
 
-  /** A cursor must belong to this journal and lie within it. */
-  private checkCursors(states: Map<string, CursorState>): void {
-    const fix = `run \`fieldgate journal check -c CONFIG\` to see the journal and its cursors, and \`fieldgate journal check -c CONFIG --repair\` to go on from here (new values are stored; what the journal lost stays lost)`;
-    for (const [name, st] of states) {
-      if (st.journal !== undefined && st.journal !== this.journalId) {
-        throw new FgError('FG_E_JOURNAL_STATE', `cursor ${name} (${cursorFile(this.cursorDir, name)}) belongs to journal ${st.journal}, but ${this.segDir} is journal ${this.journalId}: the journal was replaced or moved without its cursors; ${fix}`);
-      }
-      if (st.position > this.position) {
-        throw new FgError('FG_E_JOURNAL_STATE', `cursor ${name} (${cursorFile(this.cursorDir, name)}) is at position ${st.position}, past the journal's end ${this.position}: the journal lost bytes it had written (a reset, an old backup, a truncation) and new values would be skipped; ${fix}`);
-      }
-    }
-  }
-
   // ---- appends (hot path: no promise, closure or log per record) ----
 
   appendMqtt(receivedMs: number, qos: number, topic: string, clientId: string, body: Buffer): void {
-    const topicMax = topic.length * 3;
-    const clientMax = clientId.length * 3;
-    const o = this.reserve(MQTT_FIXED + topicMax + clientMax + body.length);
-    const b = this.buf;
-    let p = o + FRAME_HEADER;
-    b[p++] = RecordKind.Mqtt;
-    b.writeDoubleLE(receivedMs, p);
-    p += 8;
-    b[p++] = qos;
-    const tl = b.write(topic, p + 2, 'utf8');
-    b.writeUInt16LE(tl, p);
-    p += 2 + tl;
-    const cl = b.write(clientId, p + 2, 'utf8');
-    b.writeUInt16LE(cl, p);
-    p += 2 + cl;
-    p += body.copy(b, p);
+    const o = this.reserve(mqttMax(topic, clientId, body));
+    const end = writeMqtt(this.buf, o + FRAME_HEADER, receivedMs, qos, topic, clientId, body);
     this.appended.mqtt++;
-    this.finishFrame(o, p);
+    this.finishFrame(o, end);
   }
 
   appendPoint(receivedMs: number, pt: Point): void {
-    const o = this.reserve(POINT_FIXED + (pt.device.length + pt.tag.length + pt.text.length) * 3);
-    const b = this.buf;
-    let p = o + FRAME_HEADER;
-    b[p++] = RecordKind.Point;
-    b.writeDoubleLE(pt.ts, p);
-    b.writeDoubleLE(receivedMs, p + 8);
-    b.writeUInt32LE(pt.quality >>> 0, p + 16);
-    b.writeDoubleLE(pt.value, p + 20);
-    p += 28;
-    const dl = b.write(pt.device, p + 2, 'utf8');
-    b.writeUInt16LE(dl, p);
-    p += 2 + dl;
-    const tl = b.write(pt.tag, p + 2, 'utf8');
-    b.writeUInt16LE(tl, p);
-    p += 2 + tl;
-    p += b.write(pt.text, p, 'utf8');
+    const o = this.reserve(pointMax(pt));
+    const end = writePoint(this.buf, o + FRAME_HEADER, receivedMs, pt);
     this.appended.point++;
-    this.finishFrame(o, p);
+    this.finishFrame(o, end);
   }
 
   /** A Sparkplug B edge node's alias table (see core/sparkplug.ts). */
   appendBirth(receivedMs: number, state: Buffer): void {
     const o = this.reserve(BIRTH_FIXED + state.length);
-    const b = this.buf;
-    let p = o + FRAME_HEADER;
-    b[p++] = RecordKind.Birth;
-    b.writeDoubleLE(receivedMs, p);
-    p += 8;
-    p += state.copy(b, p);
+    const end = writeBirth(this.buf, o + FRAME_HEADER, receivedMs, state);
     this.appended.birth++;
-    this.finishFrame(o, p);
+    this.finishFrame(o, end);
   }
 
   /** The id of the chunk the next record lands in (the sealer cuts only after a record). */
@@ -322,17 +248,19 @@ export class Journal implements JournalPort {
     return this.bufLen;
   }
 
-  private finishFrame(o: number, end: number): void {
-    const b = this.buf;
-    const len = end - o - FRAME_HEADER;
-    b.writeUInt32LE(len, o);
-    b.writeUInt32LE(crc32Range(b, o + FRAME_HEADER, end), o + 4);
-    const frame = end - o;
+  /** Seals the frame at `o` (ending at `end`) in the tail buffer and counts it into the open batch. */
+  private addFrame(o: number, end: number): number {
+    const frame = sealFrame(this.buf, o, end);
     this.bufLen = end;
     this.open.bytes += frame;
     this.position += frame;
     this.totalBytes += frame;
     this.active.size += frame;
+    return frame;
+  }
+
+  private finishFrame(o: number, end: number): void {
+    const frame = this.addFrame(o, end);
     this.active.records++;
     this.chunkRecords++;
     this.chunkBytes += frame;
@@ -367,22 +295,7 @@ export class Journal implements JournalPort {
     const id = this.nextChunkId++;
     const end = this.position;
     const o = this.reserve(CUT_PAYLOAD);
-    const b = this.buf;
-    let p = o + FRAME_HEADER;
-    b[p++] = RecordKind.Cut;
-    b.writeDoubleLE(id, p);
-    b.writeDoubleLE(this.chunkStart, p + 8);
-    b.writeUInt32LE(this.chunkRecords, p + 16);
-    p += CUT_PAYLOAD;
-    const len = p - o - FRAME_HEADER;
-    b.writeUInt32LE(len, o);
-    b.writeUInt32LE(crc32Range(b, o + FRAME_HEADER, p), o + 4);
-    this.bufLen = p;
-    const frame = p - o;
-    this.open.bytes += frame;
-    this.position += frame;
-    this.totalBytes += frame;
-    this.active.size += frame;
+    this.addFrame(o, writeCut(this.buf, o + FRAME_HEADER, { chunkId: id, start: this.chunkStart, records: this.chunkRecords }));
     this.sealed.push({ id, segment: this.active.base, start: this.chunkStart, end, next: this.position, records: this.chunkRecords });
     this.opts.metrics.journalChunks.inc();
     this.chunkStart = this.position;
@@ -513,41 +426,11 @@ export class Journal implements JournalPort {
     return this.chunks.filter((c) => c.start >= position);
   }
 
-  /**
-   * Reads a committed chunk's records; undefined when its segment was dropped. A read descriptor
-   * is counted while reads use it: a segment deleted meanwhile closes it after the last read, so
-   * its number is never reused under a read in flight.
-   */
+  /** Reads a committed chunk's records; undefined when its segment was dropped. */
   readChunk(c: Chunk, cb: (err: Error | null, data?: Buffer) => void): void {
     const seg = this.segments.find((s) => s.base === c.segment);
     if (!seg) return cb(null, undefined);
-    const withReader = (r: SegmentReader): void => {
-      r.users++;
-      const data = Buffer.allocUnsafeSlow(c.end - c.start); // own ArrayBuffer: moved to a worker
-      read(r.fd, data, 0, data.length, SEGMENT_HEADER + (c.start - c.segment), (err, n) => {
-        if (--r.users === 0 && r.closing) closeFd(r.fd, () => undefined);
-        if (err) return cb(err);
-        if (n !== data.length) return cb(new FgError('FG_E_JOURNAL_CORRUPT', `short read of chunk ${c.id}: ${n} of ${data.length} bytes`));
-        cb(null, data);
-      });
-    };
-    const have = this.readers.get(seg.base);
-    if (have) return withReader(have);
-    openFd(seg.path, 'r', (err, fd) => {
-      if (err) return cb(err.code === 'ENOENT' ? null : err, undefined);
-      const again = this.readers.get(seg.base);
-      if (again) {
-        closeFd(fd, () => undefined);
-        return withReader(again);
-      }
-      if (seg.dropped) {
-        closeFd(fd, () => undefined);
-        return cb(null, undefined);
-      }
-      const r: SegmentReader = { fd, users: 0, closing: false };
-      this.readers.set(seg.base, r);
-      withReader(r);
-    });
+    this.readers.read(seg, c, cb);
   }
 
   /** A sink acknowledged a chunk: persist its cursor, then delete what every cursor passed. */
@@ -578,12 +461,7 @@ export class Journal implements JournalPort {
   private deleteSegment(seg: Segment): void {
     seg.dropped = true;
     this.totalBytes -= seg.size;
-    const r = this.readers.get(seg.base);
-    if (r) {
-      this.readers.delete(seg.base);
-      r.closing = true;
-      if (r.users === 0) closeFd(r.fd, () => undefined);
-    }
+    this.readers.drop(seg.base);
     unlink(seg.path, (err) => {
       if (err && err.code !== 'ENOENT') this.opts.log.warn({ err: err.message, segment: seg.path }, 'journal: could not delete segment');
     });
@@ -708,11 +586,7 @@ export class Journal implements JournalPort {
         s.fd = undefined;
       }
     }
-    for (const r of this.readers.values()) {
-      r.closing = true;
-      if (r.users === 0) closeSync(r.fd);
-    }
-    this.readers.clear();
+    this.readers.closeAll();
     for (const w of this.unblockWaiters) w();
     this.unblockWaiters = [];
   }

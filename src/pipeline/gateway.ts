@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { Piscina } from 'piscina';
 import { FgError, errorMessage } from '../core/errors.js';
 import { faultsEnabled } from '../core/faults.js';
-import { Heartbeat, stalledLoops, type LoopProbe, type Stall } from '../core/heartbeat.js';
+import { stalledLoops, type LoopProbe, type Stall } from '../core/heartbeat.js';
 import { MAX_UNCOMMITTED, type Point } from '../core/ports.js';
 import { Broker, parseBind } from '../broker/client.js';
 import type { Config } from '../config/schema.js';

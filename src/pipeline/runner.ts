@@ -119,7 +119,7 @@ export class SinkRunner {
   }
 
   private async loop(): Promise<void> {
-    const { journal, sink } = this.o;
+    const { sink } = this.o;
     this.what = 'connecting';
     await sink.connect();
     this.what = undefined;
