@@ -194,6 +194,36 @@ describe('a store whose connections drop (Debian clickhouse-server 18.16 behind 
   });
 });
 
+describe('a table that vanishes at runtime', () => {
+  it('is re-created at once, then only after a backoff (no tight DDL loop); rows arrive once it is back', async () => {
+    const server = inject('clickhouseUrl');
+    const ddl = (q: string): Promise<Response> => fetch(server, { method: 'POST', body: q });
+    await ddl('CREATE DATABASE IF NOT EXISTS fg_vanish');
+    await ddl('DROP TABLE IF EXISTS fg_vanish.status');
+    await ddl('CREATE TABLE fg_vanish.status (machine String, v Float64) ENGINE = MergeTree ORDER BY machine');
+    const g = await TestGateway.create({ clickhouse: { url: server, database: 'fg_vanish' } });
+    const { readFileSync } = await import('node:fs');
+    writeFileSync(g.config, readFileSync(g.config, 'utf8').replace('  routes:\n', '  routes:\n    - { topic: "status/{machine}", format: json, table: status, columns: [ { name: machine, topic: machine }, { name: v, json: v } ] }\n'));
+    cleanups.push(() => g.stop('SIGKILL'));
+    await g.start();
+    const pub = new RawPublisher({ port: g.mqttPort, clientId: 'vanish', qos: 1 });
+    await pub.connect();
+    pub.publish('status/m1', '{"v":1}', 1);
+    await waitFor('the first row', async () => (await g.query('SELECT count() FROM fg_vanish.status')) === '1', 30_000, 100);
+    await ddl('DROP TABLE fg_vanish.status');
+    pub.publish('status/m2', '{"v":2}', 2);
+    await waitFor('the insert to fail', () => g.logs.includes('table missing; creating it again'), 30_000, 50);
+    await sleep(4000);
+    const tries = g.logs.split('\n').filter((l) => l.includes('table missing; creating it again')).length;
+    expect(tries).toBeLessThan(10); // a few over 4 s with retry_max 1s; it was a tight loop
+    expect(g.alive).toBe(true);
+    await ddl('CREATE TABLE fg_vanish.status (machine String, v Float64) ENGINE = MergeTree ORDER BY machine');
+    await waitFor('the row after the table is back', async () => (await g.query("SELECT count() FROM fg_vanish.status WHERE machine = 'm2'")) === '1', 30_000, 200);
+    pub.close();
+    console.log(`vanishing table: ${tries} re-creation attempts in about 4 s`);
+  });
+});
+
 describe('the state_dir lock', () => {
   it('holds across PID namespaces (two containers on one volume) and against simultaneous starts', async () => {
     const g = await gateway();

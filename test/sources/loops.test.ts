@@ -6,13 +6,18 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { describe, expect, inject, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import type { Gateway as GatewayClass } from '../../src/pipeline/gateway.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { createMetrics } from '../../src/telemetry/metrics.js';
 import { cleanupsAfterAll } from '../helpers/cleanups.js';
-import { TestGateway } from '../helpers/gateway.js';
+import { ROOT, TestGateway } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/journal.js';
 import { ModbusServer } from '../helpers/modbus.js';
 import { OpcuaServer, TEST_NS } from '../helpers/opcua.js';
-import { sleep, waitFor } from '../helpers/ports.js';
+import { freePort, sleep, waitFor } from '../helpers/ports.js';
 
 const cleanups = cleanupsAfterAll();
 
@@ -99,5 +104,30 @@ describe('source loops', () => {
       const code = await Promise.race([g.stop(), sleep(15_000).then(() => 'hung')]);
       expect(code).toBe(0);
     }
+  });
+
+  it('two reloads at once are applied one after the other: one session per server afterwards', async () => {
+    const ua = await OpcuaServer.create({ variables: [{ name: 'Temp', type: 'Double', moving: true }] });
+    cleanups.push(() => ua.stop());
+    const dir = tempDir('fg-reload-');
+    const http = await freePort();
+    const text = (timeout: string) => `state_dir: ${dir}/state\nlog: { level: silent }\nbroker: { listeners: [ { type: tcp, bind: "127.0.0.1:0" } ] }\nhttp: { bind: "127.0.0.1:${http}" }\nclickhouse: { url: "${inject('clickhouseUrl')}", database: fg_reload }\nopcua:\n  servers:\n    - name: oven\n      endpoint: ${ua.endpoint}\n      security: { mode: None }\n      request_timeout: ${timeout}\n      nodes: [ { node_id: "nsu=${TEST_NS};s=Line3.Temp", tag: temp } ]\n`;
+    const cfg = (timeout: string) => parseConfig(text(timeout), 'reload.yaml').config!;
+    const metrics = createMetrics(new Registry(), false);
+    // The built gateway (as users run it): its worker pool loads dist/encode/worker.js.
+    const { Gateway } = (await import(join(ROOT, 'dist/pipeline/gateway.js'))) as { Gateway: typeof GatewayClass };
+    const gw = new Gateway(cfg('5s'), metrics, createLogger('silent'));
+    cleanups.push(() => gw.stop());
+    await gw.start();
+    const sessions = async (): Promise<number> => (await ua.stats()).sessions;
+    await waitFor('a session', async () => (await metrics.opcuaSessionUp.get()).values[0]?.value === 1, 30_000, 100);
+    const before = await sessions();
+    // Two reloads at once (two SIGHUPs in quick succession), both changing a connection setting.
+    await Promise.all([gw.reload(cfg('6s')), gw.reload(cfg('6s'))]);
+    await waitFor('the session again', async () => (await metrics.opcuaSessionUp.get()).values[0]?.value === 1, 30_000, 100);
+    await sleep(2000);
+    // Serialized: the first restarts the session, the second finds it current. Interleaved, both
+    // stopped the same server and started one each: two sessions under one name.
+    expect((await sessions()) - before).toBe(1);
   });
 });
