@@ -1,23 +1,21 @@
-/** A sleep that stop() can cut short: for retry and poll loops that must end promptly. */
+/** A sleep that stop() can cut short: for retry and poll loops that must end promptly. Several may sleep at once. */
 export class Pause {
-  private wakeUp: (() => void) | undefined;
+  private readonly sleepers = new Set<() => void>();
 
   sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wakeUp = undefined;
-        resolve();
-      }, ms);
-      this.wakeUp = () => {
+      const done = (): void => {
         clearTimeout(t);
-        this.wakeUp = undefined;
+        this.sleepers.delete(done);
         resolve();
       };
+      const t = setTimeout(done, ms);
+      this.sleepers.add(done);
     });
   }
 
-  /** Ends the current sleep now, if there is one. */
+  /** Ends every current sleep now. */
   wake(): void {
-    this.wakeUp?.();
+    for (const s of [...this.sleepers]) s();
   }
 }
