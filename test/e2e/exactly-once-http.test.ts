@@ -57,4 +57,42 @@ describe('exactly once over HTTP (chDB behind a test HTTP front)', () => {
     // …and the store kept one copy.
     expect(await g.query('SELECT count(), uniqExact(value) FROM fieldgate.points')).toBe('5000\t5000');
   });
+
+  it('two gateways into one store that deduplicates by token keep each other\'s rows (same chunk ids, different tokens)', async () => {
+    const port = await freePort();
+    const f = spawn(process.execPath, [join(ROOT, 'test/helpers/chdb-front.mjs'), join(tempDir('fg-front2-'), 'store'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await waitFor('the chDB front', async () => (await fetch(`${url}/ping`)).ok);
+      // Same host, default gateway_id for both: the journal identities keep their tokens apart.
+      const gws = [await TestGateway.create({ clickhouse: { url, database: 'fieldgate' } }), await TestGateway.create({ clickhouse: { url, database: 'fieldgate' } })];
+      for (const gw of gws) await gw.start();
+      try {
+        await Promise.all(
+          gws.map(async (gw, k) => {
+            const pub = new RawPublisher({ port: gw.mqttPort, clientId: `two-${k}`, qos: 1, inflight: 100 });
+            await pub.connect();
+            for (let i = 0; i < 1000; i++) {
+              await pub.room();
+              pub.publish(`plant/gw${k}/v`, String(i));
+            }
+            while (pub.pending.size > 0) await new Promise((r) => setTimeout(r, 10));
+            pub.close();
+          }),
+        );
+        for (const gw of gws) await gw.drained();
+        expect(await gws[0]!.query("SELECT device, count() FROM fieldgate.points WHERE device IN ('gw0', 'gw1') GROUP BY device ORDER BY device")).toBe('gw0\t1000\ngw1\t1000');
+        const stats = JSON.parse(await (await fetch(url, { method: 'POST', body: "SELECT 'front-stats'" })).text()) as { tokens: string[] };
+        const chunkIds = (prefix: string) => new Set(stats.tokens.filter((t) => t.includes(prefix)).map((t) => t.split(':')[3]));
+        const ids = stats.tokens.map((t) => t.split(':')[1]);
+        expect(new Set(ids).size).toBe(2); // two journal identities
+        const [a, b] = [...new Set(ids)];
+        expect([...chunkIds(a!)].some((id) => chunkIds(b!).has(id))).toBe(true); // the same chunk ids, stored twice over
+      } finally {
+        for (const gw of gws) await gw.stop();
+      }
+    } finally {
+      f.kill('SIGTERM');
+    }
+  });
 });
