@@ -240,6 +240,9 @@ export class Gateway {
     this.opcua.syncMetrics();
     this.journal.syncMetrics();
     const stalled = new Set(this.stalled().map((x) => x.loop));
+    // Only the loops there are now: a Modbus endpoint or OPC UA server removed by a reload goes.
+    this.metrics.loopLastProgress.reset();
+    this.metrics.loopStalled.reset();
     for (const p of this.probes()) {
       this.metrics.loopLastProgress.set({ loop: p.loop }, Math.floor(p.lastBeat / 1000));
       this.metrics.loopStalled.set({ loop: p.loop }, stalled.has(p.loop) ? 1 : 0);
