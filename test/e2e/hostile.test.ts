@@ -42,6 +42,8 @@ const ESCAPES: Array<[string, string?]> = [
   ["SELECT 1 -- x\n; TRUNCATE TABLE fieldgate.points"],
   ["SELECT 1 # x\n; TRUNCATE TABLE fieldgate.points"],
   ["SELECT 1 /* /* nested */ ; */ ; TRUNCATE TABLE fieldgate.points"],
+  ["SELECT $$'$$ INTO OUTFILE 'OUT' --'"],
+  ["SELECT $a$ ; $a$; TRUNCATE TABLE fieldgate.points"],
   ["SELECT 1 SETTINGS readonly = 0"],
   ["SELECT * FROM (SELECT 1 SETTINGS readonly = 0)"],
   ["SELECT 1 FORMAT RawBLOB"],

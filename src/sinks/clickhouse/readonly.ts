@@ -37,6 +37,13 @@ export function bareSql(sql: string): string {
       }
       if (depth > 0) throw new TransportError('an unterminated /* comment', 400);
       out += ' ';
+    } else if (c === '$' && /^\$[A-Za-z0-9_]*\$/.test(sql.slice(i, i + 66))) {
+      // A heredoc string ($$…$$ or $tag$…$tag$): blanked like any literal, quotes inside included.
+      const tag = /^\$[A-Za-z0-9_]*\$/.exec(sql.slice(i, i + 66))![0];
+      const close = sql.indexOf(tag, i + tag.length);
+      if (close < 0) throw new TransportError('an unterminated $$ string', 400);
+      i = close + tag.length;
+      out += "''";
     } else if (c === "'" || c === '"' || c === '`') {
       i++;
       for (;;) {
