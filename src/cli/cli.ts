@@ -353,7 +353,7 @@ async function journalCmd(a: Args): Promise<number> {
   const cfg = configOf(a);
   const unlock = await tryLockStateDir(cfg.state_dir);
   try {
-    const r = checkJournal(cfg.state_dir, [SINK_NAME]);
+    const r = checkJournal(cfg.state_dir, [SINK_NAME], cfg.journal.fsync === 'always');
     if (a.flags.has('--json')) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {
       const out: string[] = [`journal ${r.dir}${r.identity ? ` (identity ${r.identity})` : ''}${unlock ? '' : `, in use by fieldgate (${lockHolderText(cfg.state_dir)})`}`];

@@ -32,7 +32,7 @@ export interface CheckReport {
   refuse: boolean;
 }
 
-export function checkJournal(stateDir: string, sinks: string[]): CheckReport {
+export function checkJournal(stateDir: string, sinks: string[], fsyncAlways = true): CheckReport {
   const dir = join(stateDir, 'journal');
   const cursorDir = join(stateDir, 'cursors');
   const r: CheckReport = { dir, identity: undefined, segments: [], chunks: 0, records: 0, end: 0, tornTailBytes: 0, damage: [], cursors: [], actions: [], refuse: false };
@@ -70,8 +70,13 @@ export function checkJournal(stateDir: string, sinks: string[]): CheckReport {
       r.refuse = true;
     } else if (st.position > r.end && r.segments.length > 0) {
       r.cursors.push({ sink, state: st, verdict: 'past_end', detail: `position ${st.position} > end ${r.end}` });
-      r.actions.push(`refuse: cursor ${sink} at ${st.position} is past the journal's end ${r.end}`);
-      r.refuse = true;
+      if (fsyncAlways) {
+        r.actions.push(`refuse: cursor ${sink} at ${st.position} is past the journal's end ${r.end}`);
+        r.refuse = true;
+      } else {
+        // What a power cut leaves without fsync on every commit: the start goes on after the cursor.
+        r.actions.push(`start the next segment after cursor ${sink} at ${st.position} (the journal ends at ${r.end}; fsync is not always, so unsynced bytes a sink had stored were lost)`);
+      }
     } else {
       r.cursors.push({ sink, state: st, verdict: 'ok' });
     }

@@ -62,14 +62,20 @@ export class HttpEndpoint {
     const open = new Set<Socket>();
     server.on('connection', (sock: Socket) => {
       if (open.size >= this.limits.max_connections) {
+        let victim: Socket | undefined;
         for (const old of open) {
           if (answering.has(old)) continue; // a request is being answered on it: keep it
-          open.delete(old);
-          old.destroy();
-          this.metrics.connectionsRefused.inc({ listener: 'http', reason: 'max_connections' });
-          this.rare.warn('http-evict', { max_connections: this.limits.max_connections }, 'http: max_connections reached; closed the oldest idle or slow connection (counted in fieldgate_connections_refused_total)');
+          victim = old;
           break;
         }
+        this.metrics.connectionsRefused.inc({ listener: 'http', reason: 'max_connections' });
+        this.rare.warn('http-evict', { max_connections: this.limits.max_connections }, 'http: max_connections reached; closed the oldest idle or slow connection (counted in fieldgate_connections_refused_total)');
+        if (!victim) {
+          sock.destroy(); // every connection is being answered: the new one waits for none
+          return;
+        }
+        open.delete(victim);
+        victim.destroy();
       }
       open.add(sock);
       sock.once('close', () => open.delete(sock));
