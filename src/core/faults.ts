@@ -73,9 +73,13 @@ export function faultsEnabled(): boolean {
   return process.env.FIELDGATE_FAULTS !== undefined;
 }
 
-/** Waits as an injected stall says (a loop stuck on a call that never returns, for the heartbeat tests). */
-export async function injectedStall(point: FaultPoint): Promise<void> {
+/**
+ * An injected stall (a loop stuck on a call that never returns, for the heartbeat tests) as a
+ * promise to await, or undefined: no promise is made when no fault is set.
+ */
+export function injectedStall(point: FaultPoint): Promise<void> | undefined {
   const f = injectedFault(point);
-  if (f?.action === 'stall') await new Promise((res) => setTimeout(res, f.ms ?? 1000));
-  else if (f) throw faultError(f, point);
+  if (!f) return undefined;
+  if (f.action === 'stall') return new Promise((res) => setTimeout(res, f.ms ?? 1000));
+  return Promise.reject(faultError(f, point));
 }

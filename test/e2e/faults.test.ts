@@ -201,9 +201,7 @@ describe('a table that vanishes at runtime', () => {
     await ddl('CREATE DATABASE IF NOT EXISTS fg_vanish');
     await ddl('DROP TABLE IF EXISTS fg_vanish.status');
     await ddl('CREATE TABLE fg_vanish.status (machine String, v Float64) ENGINE = MergeTree ORDER BY machine');
-    const g = await TestGateway.create({ clickhouse: { url: server, database: 'fg_vanish' } });
-    const { readFileSync } = await import('node:fs');
-    writeFileSync(g.config, readFileSync(g.config, 'utf8').replace('  routes:\n', '  routes:\n    - { topic: "status/{machine}", format: json, table: status, columns: [ { name: machine, topic: machine }, { name: v, json: v } ] }\n'));
+    const g = await TestGateway.create({ clickhouse: { url: server, database: 'fg_vanish' }, routes: ['{ topic: "status/{machine}", format: json, table: status, columns: [ { name: machine, topic: machine }, { name: v, json: v } ] }'] });
     cleanups.push(() => g.stop('SIGKILL'));
     await g.start();
     const pub = new RawPublisher({ port: g.mqttPort, clientId: 'vanish', qos: 1 });

@@ -137,12 +137,8 @@ describe('hostile payloads and connections', () => {
   });
 
   it('a malformed topic on a Sparkplug route is counted, not dropped unseen', async () => {
-    const g = await TestGateway.create({ yaml: '' });
-    g.setYaml('');
+    const g = await TestGateway.create({ routes: ['{ topic: "spBv1.0/#", format: sparkplug }'] });
     cleanups.push(() => g.stop('SIGKILL'));
-    // A Sparkplug route in front of the defaults.
-    const { readFileSync } = await import('node:fs');
-    writeFileSync(g.config, readFileSync(g.config, 'utf8').replace('  routes:\n', '  routes:\n    - { topic: "spBv1.0/#", format: sparkplug }\n'));
     await g.start();
     const pub = new RawPublisher({ port: g.mqttPort, clientId: 'sp-bad', qos: 1 });
     await pub.connect();
@@ -258,11 +254,9 @@ describe('hostile files', () => {
 describe('a Sparkplug birth storm', () => {
   it('600 NBIRTHs of 200 metrics each do not hold back QoS 1 values or /healthz', async () => {
     const { createRequire } = await import('node:module');
-    const { readFileSync } = await import('node:fs');
     const require = createRequire(import.meta.url);
     const sp = (require('sparkplug-payload') as { get(ns: string): { encodePayload(p: unknown): Uint8Array } }).get('spBv1.0');
-    const g = await TestGateway.create();
-    writeFileSync(g.config, readFileSync(g.config, 'utf8').replace('  routes:\n', '  routes:\n    - { topic: "spBv1.0/#", format: sparkplug }\n'));
+    const g = await TestGateway.create({ routes: ['{ topic: "spBv1.0/#", format: sparkplug }'] });
     cleanups.push(() => g.stop('SIGKILL'));
     await g.start();
     const metrics = Array.from({ length: 200 }, (_, i) => ({ name: `line/metric_with_a_long_name_${i}`, alias: i, type: 'Double', value: i }));

@@ -25,6 +25,8 @@ export interface GatewayOptions {
   startTimeoutMs?: number;
   /** More keys of the clickhouse section, e.g. "request_timeout: 2s". */
   clickhouseYaml?: string;
+  /** Routes placed before the two default ones, e.g. '{ topic: "spBv1.0/#", format: sparkplug }'. */
+  routes?: string[];
 }
 
 export class TestGateway {
@@ -67,6 +69,7 @@ export class TestGateway {
         `broker: { listeners: [ { type: tcp, bind: "127.0.0.1:${this.mqttPort}" } ] }`,
         'mqtt:',
         '  routes:',
+        ...(this.o.routes ?? []).map((r) => `    - ${r}`),
         '    - { topic: "plant/{device}/{tag+}", format: number }',
         '    - { topic: "json/{device}", format: json }',
         `http: { bind: "127.0.0.1:${this.httpPort}" }`,

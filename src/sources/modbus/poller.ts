@@ -164,7 +164,8 @@ export class ModbusEndpoint {
         await this.pause.sleep(wait);
         return;
       }
-      await injectedStall('modbus_poll');
+      const stall = injectedStall('modbus_poll');
+      if (stall) await stall;
       if (!this.sink.blocked) await this.poll(g);
       this.reschedule(g);
     }

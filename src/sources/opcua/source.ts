@@ -159,7 +159,8 @@ export class OpcuaServer {
       const t0 = Date.now();
       let why: string;
       try {
-        await injectedStall('opcua_session');
+        const stall = injectedStall('opcua_session');
+        if (stall) await stall;
         why = await this.runSession(v);
         this.backoff.reset();
         this.lastFailure = undefined;
