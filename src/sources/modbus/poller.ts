@@ -131,44 +131,43 @@ export class ModbusEndpoint {
     }
   }
 
+  /** One turn: connect if needed, then poll the group that is due, or wait for it. */
   private async step(): Promise<void> {
     this.heartbeat.beat();
-    {
-      if (!this.link.open) {
-        try {
-          await this.link.connect();
-          this.timeouts = 0;
-          this.setConnected(true);
-          this.log.info({ endpoint: this.key }, 'modbus: connected');
-        } catch (err) {
-          this.setConnected(false);
-          for (const d of this.devices) this.metrics.modbusErrors.inc({ device: d.cfg.name, code: 'connection' });
-          this.markAll(Quality.BadNoCommunication);
-          const delay = this.backoff.next();
-          if (this.backoff.attempts === 1) this.log.warn({ endpoint: this.key, err: errorMessage(err), retry_ms: delay }, 'modbus: cannot connect; retrying with backoff');
-          this.heartbeat.beat(delay);
-          await this.pause.sleep(delay);
-          return;
-        }
-      }
-      const g = this.nextGroup();
-      if (!g) {
-        // No tag to poll (every device has `tags: []`): wait for a reload, which wakes the loop.
-        this.heartbeat.beat(60_000);
-        await this.pause.sleep(60_000);
+    if (!this.link.open) {
+      try {
+        await this.link.connect();
+        this.timeouts = 0;
+        this.setConnected(true);
+        this.log.info({ endpoint: this.key }, 'modbus: connected');
+      } catch (err) {
+        this.setConnected(false);
+        for (const d of this.devices) this.metrics.modbusErrors.inc({ device: d.cfg.name, code: 'connection' });
+        this.markAll(Quality.BadNoCommunication);
+        const delay = this.backoff.next();
+        if (this.backoff.attempts === 1) this.log.warn({ endpoint: this.key, err: errorMessage(err), retry_ms: delay }, 'modbus: cannot connect; retrying with backoff');
+        this.heartbeat.beat(delay);
+        await this.pause.sleep(delay);
         return;
       }
-      const wait = g.due - Date.now();
-      if (wait > 0) {
-        this.heartbeat.beat(wait);
-        await this.pause.sleep(wait);
-        return;
-      }
-      const stall = injectedStall('modbus_poll');
-      if (stall) await stall;
-      if (!this.sink.blocked) await this.poll(g);
-      this.reschedule(g);
     }
+    const g = this.nextGroup();
+    if (!g) {
+      // No tag to poll (every device has `tags: []`): wait for a reload, which wakes the loop.
+      this.heartbeat.beat(60_000);
+      await this.pause.sleep(60_000);
+      return;
+    }
+    const wait = g.due - Date.now();
+    if (wait > 0) {
+      this.heartbeat.beat(wait);
+      await this.pause.sleep(wait);
+      return;
+    }
+    const stall = injectedStall('modbus_poll');
+    if (stall) await stall;
+    if (!this.sink.blocked) await this.poll(g);
+    this.reschedule(g);
   }
 
   private nextGroup(): Group | undefined {
