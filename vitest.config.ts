@@ -11,6 +11,7 @@ const EXCLUSIVE = [
   'test/broker/puback.test.ts',
   'test/sources/opcua/subscribe.test.ts',
   'test/e2e/soak.test.ts',
+  'test/partners/share.test.ts',
 ];
 
 // Tests that open chDB run in child processes (chDB allows one store per process);

@@ -156,6 +156,8 @@ export class Broker {
       authorizePublish(client, packet, cb) {
         if (!client) return cb(null);
         if (packet.topic.startsWith('$SYS/')) return cb(new Error('$SYS/ topics are reserved'));
+        // What partners send is journaled under $partner/<name>/: a local client may not pose as one.
+        if (packet.topic.startsWith('$partner/')) return cb(new Error('$partner/ topics are reserved for what partners send'));
         // [MQTT-1.5.3-1] ill-formed UTF-8 (and encoded surrogates, which mqtt-packet decodes to
         // U+FFFD) and [MQTT-1.5.3-2] U+0000 in a topic: the connection is closed, nothing is stored.
         if (packet.topic.includes('\uFFFD') || packet.topic.includes('\u0000')) {

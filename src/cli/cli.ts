@@ -9,6 +9,7 @@ import { exampleYaml, jsonSchema } from '../config/generate.js';
 import { loadConfig, loadConfigOffThread } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Gateway, createTransport, replayDeadLetters, listDeadLetterFiles, SINK_NAME } from '../pipeline/gateway.js';
+import { partnerCursors } from '../pipeline/partners.js';
 import { pointsDdl, type ServerFeatures } from '../sinks/clickhouse/ddl.js';
 import { detectFeatures } from '../sinks/clickhouse/sink.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -20,6 +21,8 @@ import { PlantSimulator } from './simulate.js';
 import { SystemdNotifier } from './notify.js';
 import { parseDuration } from '../core/units.js';
 import { secretOf } from '../core/schema.js';
+import { compileSelects } from '../core/glob.js';
+import { fillTopic } from '../partners/format.js';
 import { SECURITY_MODES, SECURITY_POLICIES } from '../sources/opcua/config.js';
 import type { DiscoverOptions } from '../sources/opcua/discover.js';
 import { describeFailure } from '../sources/opcua/status.js';
@@ -62,6 +65,9 @@ Usage:
                                          what the journal holds (segments, chunks, damage, cursors) and
                                          what a start would do; exit 7 when a start would refuse.
                                          --repair puts right what a start refuses (stop the gateway first)
+  fieldgate partners preview -c FILE [NAME] [--json]
+                                         which devices and tags in the store each partner's send
+                                         entries select (SENT) and which never leave (withheld)
   fieldgate deadletter list|replay -c FILE
                                          show or re-ingest rows the store refused
   fieldgate config-schema | config-example
@@ -139,6 +145,8 @@ export async function main(argv: string[]): Promise<number> {
         return await ddl(a);
       case 'query':
         return await query(a);
+      case 'partners':
+        return await partners(a);
       case 'simulate':
         return await simulate(a);
       case 'journal':
@@ -296,6 +304,12 @@ async function query(a: Args): Promise<number> {
   const sql = a.rest.join(' ').trim();
   if (!sql) throw new FgError('FG_E_USAGE', 'query needs SQL, e.g. fieldgate query -c FILE "SELECT count() FROM fieldgate.points"');
   const format = typeof a.flags.get('--format') === 'string' ? String(a.flags.get('--format')) : 'TabSeparated';
+  process.stdout.write(await runQuery(cfg, sql, format));
+  return EXIT.ok;
+}
+
+/** A read-only query through the running gateway, or on the store directly when it is not running. */
+async function runQuery(cfg: Config, sql: string, format: string): Promise<Buffer> {
   const { host, port } = loopbackOf(cfg.http.bind);
   // Not running: open the store ourselves, holding the lock so a gateway cannot start meanwhile.
   const unlock = cfg.clickhouse.url ? async () => undefined : await tryLockStateDir(cfg.state_dir);
@@ -308,14 +322,11 @@ async function query(a: Args): Promise<number> {
       throw new FgError('FG_E_QUERY', `fieldgate (${holder}) holds ${cfg.state_dir} but its HTTP endpoint ${host}:${port} did not answer: ${errorMessage(err)}`);
     }
     if (r.status !== 200) throw new FgError('FG_E_QUERY', r.data.toString('utf8').trim());
-    process.stdout.write(r.data);
-    return EXIT.ok;
+    return r.data;
   }
   const t = createTransport(cfg);
   try {
-    const out = await t.query(sql, format, { timeoutMs: cfg.clickhouse.query_timeout, maxMemory: cfg.clickhouse.query_max_memory });
-    process.stdout.write(out);
-    return EXIT.ok;
+    return await t.query(sql, format, { timeoutMs: cfg.clickhouse.query_timeout, maxMemory: cfg.clickhouse.query_max_memory });
   } catch (err) {
     if (err instanceof FgError) throw err;
     throw new FgError('FG_E_QUERY', errorMessage(err).trim());
@@ -323,6 +334,49 @@ async function query(a: Args): Promise<number> {
     await t.close();
     await unlock();
   }
+}
+
+/**
+ * `partners preview`: which devices and tags in the store each partner's send entries select,
+ * and which never leave, before anything is enabled.
+ */
+async function partners(a: Args): Promise<number> {
+  if (a.rest[0] !== 'preview') throw new FgError('FG_E_USAGE', 'partners takes preview: fieldgate partners preview -c FILE [NAME] [--json]');
+  const cfg = configOf(a);
+  const name = a.rest[1];
+  const list = name === undefined ? cfg.partners : cfg.partners.filter((p) => p.name === name);
+  if (!list.length) throw new FgError('FG_E_USAGE', name === undefined ? `${a.flags.get('-c')} configures no partners` : `no partner named ${JSON.stringify(name)} (configured: ${cfg.partners.map((p) => p.name).join(', ') || 'none'})`);
+  const db = `\`${cfg.clickhouse.database}\`.\`${cfg.clickhouse.table}\``;
+  const rows = (await runQuery(cfg, `SELECT device, tag, count() FROM ${db} WHERE source NOT LIKE 'partner:%' GROUP BY device, tag ORDER BY device, tag`, 'JSONCompact'))
+    .toString('utf8');
+  const pairs = (JSON.parse(rows) as { data: Array<[string, string, string | number]> }).data.map(([device, tag, n]) => ({ device, tag, values: Number(n) }));
+  const report = list.map((p) => {
+    const entries = p.send.map((e) => compileSelects(e.select));
+    const sent: Array<{ device: string; tag: string; values: number; entries: number[]; topics: string[] }> = [];
+    const withheld: Array<{ device: string; tag: string; values: number }> = [];
+    for (const x of pairs) {
+      const hit = entries.flatMap((m, i) => (m(x.device, x.tag) ? [i] : []));
+      if (hit.length) sent.push({ ...x, entries: hit.map((i) => i + 1), topics: hit.map((i) => (p.send[i]!.format === 'sparkplug' ? `spBv1.0/${p.sparkplug.group_id}/DDATA/${p.sparkplug.edge_node_id || '<gateway_id>'}/${x.device}` : fillTopic(p.send[i]!.topic, { gateway: cfg.gateway_id || '<gateway_id>', partner: p.name, device: x.device, tag: x.tag }))) });
+      else withheld.push(x);
+    }
+    return { partner: p.name, enabled: p.enabled, target: p.broker?.url ?? p.webhook!.url, receive: p.receive.map((r) => r.topic), sent, withheld };
+  });
+  if (a.flags.has('--json')) {
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    return EXIT.ok;
+  }
+  const out: string[] = [];
+  for (const r of report) {
+    out.push(`partner ${r.partner} → ${r.target}${r.enabled ? '' : ' (enabled: false)'}`);
+    if (!pairs.length) out.push('  the store holds no values yet: nothing to compare the selects with');
+    for (const x of r.sent) out.push(`  SENT      ${x.device}  ${x.tag}  (${x.values} values stored; entry ${x.entries.join(', ')} → ${x.topics.join(', ')})`);
+    for (const x of r.withheld) out.push(`  withheld  ${x.device}  ${x.tag}  (${x.values} values stored)`);
+    out.push(`  ${r.sent.length} of ${pairs.length} device/tag pairs in the store are sent; ${r.withheld.length} never leave.`);
+    if (r.receive.length) out.push(`  received from the partner: ${r.receive.join(', ')} (stored with source partner:${r.partner})`);
+    out.push('');
+  }
+  process.stdout.write(out.join('\n'));
+  return EXIT.ok;
 }
 
 async function simulate(a: Args): Promise<number> {
@@ -353,7 +407,7 @@ async function journalCmd(a: Args): Promise<number> {
   const cfg = configOf(a);
   const unlock = await tryLockStateDir(cfg.state_dir);
   try {
-    const r = checkJournal(cfg.state_dir, [SINK_NAME], cfg.journal.fsync === 'always');
+    const r = checkJournal(cfg.state_dir, [SINK_NAME, ...partnerCursors(cfg.partners).names], cfg.journal.fsync === 'always');
     if (a.flags.has('--json')) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {
       const out: string[] = [`journal ${r.dir}${r.identity ? ` (identity ${r.identity})` : ''}${unlock ? '' : `, in use by fieldgate (${lockHolderText(cfg.state_dir)})`}`];
@@ -393,7 +447,7 @@ async function deadletter(a: Args): Promise<number> {
     return r.status === 200 ? EXIT.ok : EXIT.failure;
   }
   const log = createLogger(cfg.log.level);
-  const journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME], metrics: createMetrics(undefined, false), log });
+  const journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME, ...partnerCursors(cfg.partners).names], startAtEnd: partnerCursors(cfg.partners).startAtEnd, metrics: createMetrics(undefined, false), log });
   try {
     journal.recover();
     const r = await replayDeadLetters(dir, journal, log);

@@ -1,7 +1,8 @@
 /** The whole configuration: each component's slice, under its key. */
-import { object, str, type Infer } from '../core/schema.js';
+import { checkUnique, entryPos, object, posAt, str, type Infer } from '../core/schema.js';
 import { brokerSchema } from '../broker/config.js';
-import { mqttSchema } from '../encode/config.js';
+import { mqttSchema, templateError } from '../encode/config.js';
+import { partnersSchema } from '../partners/config.js';
 import { batchSchema, journalSchema } from '../journal/config.js';
 import { shutdownSchema, workersSchema } from '../pipeline/config.js';
 import { clickhouseSchema } from '../sinks/clickhouse/config.js';
@@ -21,11 +22,25 @@ export const rootSchema = object(
     journal: journalSchema,
     batch: batchSchema,
     clickhouse: clickhouseSchema,
+    partners: partnersSchema,
     workers: workersSchema,
     http: httpSchema,
     shutdown: shutdownSchema,
   },
-  { description: 'fieldgate configuration.', required: ['state_dir'] },
+  {
+    description: 'fieldgate configuration.',
+    required: ['state_dir'],
+    check(v, loc, _path, issues) {
+      const at = entryPos(loc, 'partners');
+      checkUnique(v.partners, (p) => p.name, 'partner name', at, 'partners', issues);
+      v.partners.forEach((p, i) =>
+        p.receive.forEach((r, j) => {
+          const err = templateError(r.topic);
+          if (err) issues.push({ pos: posAt(loc, ['partners', i, 'receive', j, 'topic']), path: `partners[${i}].receive[${j}].topic`, message: `${JSON.stringify(r.topic)} is not a valid template: ${err}` });
+        }),
+      );
+    },
+  },
 );
 
 export type Config = Infer<typeof rootSchema>;

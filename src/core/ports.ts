@@ -42,3 +42,30 @@ export interface SinkStatus {
   lagBytes: number;
   lagChunks: number;
 }
+
+/** One value a partner's send entry selected (worker → outbox); `entry` is the index of that entry. */
+export interface SharedValue {
+  entry: number;
+  /** Index of the value in its chunk (0, 1, …): with the chunk id it names the value for good. */
+  seq: number;
+  ts: number;
+  device: string;
+  tag: string;
+  value: number;
+  text: string;
+  quality: number;
+}
+
+/** What a worker selects for a partner: per send entry, its selects (device and tag globs). */
+export interface ShareSpec {
+  entries: Array<Array<{ device: string; tag: string }>>;
+}
+
+/** A chunk's values as a partner's send entries selected them. */
+export interface ShareResult {
+  values: SharedValue[];
+  /** Values in the chunk, selected or not. */
+  total: number;
+  firstReceived: number;
+  lastReceived: number;
+}

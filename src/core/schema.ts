@@ -296,3 +296,31 @@ export function checkUnique<T>(items: readonly T[], name: (t: T) => string, what
     seen.add(n);
   }
 }
+
+/** One item, or a list of them (`select: {…}` or `select: [{…}, {…}]`); the value is always a list. */
+export function oneOrMany<T>(item: SchemaNode<T>, opts: { description: string; example?: string }): SchemaNode<T[]> {
+  const list = array(item, opts);
+  return {
+    ...list,
+    kind: 'oneOrMany',
+    validate(loc, path, issues) {
+      if (loc.kind === 'seq') return list.validate(loc, path, issues);
+      const v = item.validate(loc, path, issues);
+      return v === undefined ? undefined : [v];
+    },
+    jsonSchema() {
+      return { description: opts.description, oneOf: [item.jsonSchema(), { type: 'array', items: item.jsonSchema() }] };
+    },
+  };
+}
+
+/** Where a value deep inside `loc` stands (keys and list indexes), or the nearest enclosing value found. */
+export function posAt(loc: Located, path: Array<string | number>): Pos {
+  let cur = loc;
+  for (const k of path) {
+    const next = typeof k === 'number' ? (cur.kind === 'seq' ? cur.items[k] : undefined) : cur.kind === 'map' ? cur.entries.find((e) => e.key === k)?.value : undefined;
+    if (!next) break;
+    cur = next;
+  }
+  return cur.pos;
+}

@@ -153,6 +153,26 @@ export function rebirthPayload(now: number): Buffer {
   return Buffer.from(Payload.encode(msg).finish());
 }
 
+/** A metric to send: a Double (numbers), String (text), or null (no value). */
+export interface OutMetric {
+  name: string;
+  timestamp: number;
+  value: number;
+  text: string;
+}
+
+/** Encodes a payload of metrics as an edge node publishes it (births and data alike). */
+export function encodePayload(timestamp: number, seq: number, metrics: readonly OutMetric[], extra: Array<{ name: string; long: number }> = []): Buffer {
+  const Payload = payload();
+  const ms: Array<Record<string, unknown>> = extra.map((m) => ({ name: m.name, timestamp, datatype: DataType.UInt64, long_value: m.long }));
+  for (const m of metrics) {
+    if (m.text !== '' && !Number.isFinite(m.value)) ms.push({ name: m.name, timestamp: m.timestamp, datatype: DataType.String, string_value: m.text });
+    else if (Number.isFinite(m.value)) ms.push({ name: m.name, timestamp: m.timestamp, datatype: DataType.Double, double_value: m.value });
+    else ms.push({ name: m.name, timestamp: m.timestamp, datatype: DataType.Double, is_null: true });
+  }
+  return Buffer.from(Payload.encode(Payload.fromObject({ timestamp, seq, metrics: ms })).finish());
+}
+
 /** One metric an edge node declared in a birth: its alias, name, datatype and the device ('' for the node). */
 export type BirthMetric = [alias: number | null, name: string, datatype: number, device: string];
 

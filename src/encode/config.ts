@@ -90,4 +90,10 @@ export const mqttSchema = object(
   },
 );
 export type MqttConfig = Infer<typeof mqttSchema>;
-export type RouteConfig = MqttConfig['routes'][number];
+/** A route; `source` (not written in YAML) names where its rows come from: partner:<name> for a partner's receive topics. */
+export type RouteConfig = MqttConfig['routes'][number] & { source?: string };
+
+/** Why a topic template is invalid, or undefined (for other sections' templates: partners' receive topics). */
+export function templateError(topic: string): string | undefined {
+  return compileTemplate(topic).error;
+}

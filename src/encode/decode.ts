@@ -90,6 +90,8 @@ interface CompiledRoute {
   tag: Expander;
   /** Capture names this route sets (cleared before the next match). */
   names: string[];
+  /** The rows' source column: mqtt, or partner:<name> for what a partner sent. */
+  source: string;
 }
 
 const BIG_DIGITS = /\d{16}/;
@@ -169,13 +171,14 @@ export class ChunkDecoder {
   private bodyStart = 0;
   private bodyEnd = 0;
   private device = '';
+  private source = 'mqtt';
   /** Sparkplug alias tables of this chunk, from its Birth records (so a replay decodes the same). */
   private births = new Map<string, { aliases: Map<number, BirthMetric>; metrics: BirthMetric[] }>();
 
   constructor(private readonly cfg: MqttConfig) {
-    this.routes = cfg.routes.map((r) => {
+    this.routes = (cfg.routes as RouteConfig[]).map((r) => {
       const t = compileTemplate(r.topic);
-      return { t, format: r.format, table: r.table, columns: r.columns, device: compileExpander(r.device), tag: compileExpander(r.tag), names: t.names };
+      return { t, format: r.format, table: r.table, columns: r.columns, device: compileExpander(r.device), tag: compileExpander(r.tag), names: t.names, source: r.source ?? 'mqtt' };
     });
     // Every capture name exists from the start, so the object keeps one shape.
     for (const r of this.routes) for (const n of r.names) this.caps[n] = '';
@@ -260,6 +263,7 @@ export class ChunkDecoder {
       for (const n of r.names) this.caps[n] = '';
       if (!matchTemplate(r.t, m.topic, this.caps)) continue;
       this.device = r.device(this.caps);
+      this.source = r.source;
       const tag = r.tag(this.caps);
       if (r.table !== undefined) this.customRow(r);
       else if (r.format === 'sparkplug') this.sparkplug();
@@ -270,6 +274,7 @@ export class ChunkDecoder {
     }
     if (this.cfg.unmatched === 'raw') {
       this.device = 'unrouted';
+      this.source = 'mqtt';
       this.emitText(this.recv, m.topic, chunk.toString('utf8', m.bodyStart, m.bodyEnd), Quality.Good);
     } else this.reject('no_route', '');
   }
@@ -469,11 +474,11 @@ export class ChunkDecoder {
   }
 
   private emit(ts: number, tag: string, value: number, text: string, q: number): void {
-    this.points.row(ts, this.device, tag, value, text, q, 'mqtt', this.record);
+    this.points.row(ts, this.device, tag, value, text, q, this.source, this.record);
   }
 
   private emitText(ts: number, tag: string, text: string, q: number): void {
-    this.points.row(ts, this.device, tag, Number.NaN, text, q, 'mqtt', this.record);
+    this.points.row(ts, this.device, tag, Number.NaN, text, q, this.source, this.record);
   }
 
   private reject(reason: RejectReason, detail: string): void {

@@ -7,6 +7,7 @@ import { Piscina } from 'piscina';
 import { faultError, injectedFault } from '../core/faults.js';
 import type { MqttConfig } from './config.js';
 import { ChunkDecoder, type ChunkResult, type TableSchemas } from './decode.js';
+import { selectShared, type ShareSpec } from './share.js';
 
 export interface EncodeTask {
   chunk: Uint8Array;
@@ -17,6 +18,8 @@ export interface EncodeTask {
   /** The routes, and their version: a SIGHUP that changes them bumps it, and the worker rebuilds its decoder. */
   mqtt: MqttConfig;
   mqttVersion: number;
+  /** A partner's share: return the values its send entries select instead of table rows. */
+  share?: ShareSpec;
 }
 
 export interface EncodeResult extends ChunkResult {
@@ -36,6 +39,7 @@ export default function encode(task: EncodeTask): unknown {
   }
   const buf = Buffer.from(task.chunk.buffer, task.chunk.byteOffset, task.chunk.byteLength);
   const r = decoder.decode(buf, task.schemas);
+  if (task.share) return selectShared(r, task.share);
   const spooled: string[] = [];
   if (task.spool) {
     for (const t of r.tables) {

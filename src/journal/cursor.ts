@@ -14,6 +14,8 @@ export interface CursorState {
   position: number;
   /** The journal's identity; absent in cursors written before fieldgate kept one. */
   journal?: string;
+  /** The consumer's own state as of this position (a partner's open intervals), written with it atomically. */
+  extra?: unknown;
 }
 
 export type CursorRead = { state: CursorState } | { state?: undefined; problem: 'missing' | 'garbage'; detail?: string };
@@ -35,7 +37,7 @@ export function readCursor(dir: string, name: string): CursorRead {
     const j = JSON.parse(text) as Partial<CursorState>;
     const ok = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
     if (ok(j.chunk) && ok(j.position) && (j.journal === undefined || typeof j.journal === 'string')) {
-      return { state: { chunk: j.chunk, position: j.position, ...(j.journal ? { journal: j.journal } : {}) } };
+      return { state: { chunk: j.chunk, position: j.position, ...(j.journal ? { journal: j.journal } : {}), ...(j.extra !== undefined ? { extra: j.extra } : {}) } };
     }
   } catch {
     // not JSON
@@ -61,8 +63,17 @@ export class JournalCursor {
     this.target = state;
   }
 
+  /** Writes the cursor now, also when it has not moved (a new consumer's first position). */
+  persistNow(): Promise<void> {
+    this.target = { ...this.target, journal: this.journalId };
+    this.state = { ...this.state, journal: undefined };
+    return this.sync();
+  }
+
   advance(next: CursorState): Promise<void> {
-    if (next.position > this.target.position) this.target = { chunk: next.chunk, position: next.position, journal: this.journalId };
+    // An advance without state (the journal dropping what nobody sent) keeps the consumer's state.
+    const extra = next.extra !== undefined ? next.extra : this.target.extra;
+    if (next.position > this.target.position) this.target = { chunk: next.chunk, position: next.position, journal: this.journalId, ...(extra !== undefined ? { extra } : {}) };
     return this.sync();
   }
 

@@ -26,6 +26,8 @@ export interface JournalOptions {
   journal: JournalConfig;
   batch: BatchConfig;
   sinks: string[];
+  /** Of the sinks, those whose missing cursor starts at the journal's end (a new partner), not at its oldest chunk. */
+  startAtEnd?: string[];
   metrics: Metrics;
   log: Logger;
   now?: () => number;
@@ -171,6 +173,11 @@ export class Journal implements JournalPort {
     checkCursors(states, this.journalId, this.position, this.cursorDir, this.segDir);
     for (const [s, problem] of unread) {
       const base = this.segments[0]!.base;
+      if (problem === 'missing' && this.opts.startAtEnd?.includes(s)) {
+        // A new consumer that only wants what comes next; the chunk ids so far are behind it.
+        states.set(s, { chunk: Math.max(lastCut, maxCursorChunk), position: this.position });
+        continue;
+      }
       if (problem === 'missing' && this.position > base) log.warn({ sink: s, from: base }, 'journal: no cursor file for this sink; it sends the journal from its oldest chunk');
       states.set(s, { chunk: 0, position: base });
     }
@@ -183,6 +190,9 @@ export class Journal implements JournalPort {
     this.open = this.newBatch();
     if (this.active.created) this.active.fd = openSync(this.active.path, 'r+');
     for (const [name, st] of states) this.cursors.set(name, new JournalCursor(this.cursorDir, name, st, this.journalId));
+    // A new consumer that starts at the end says so on disk at once: a crash before its first
+    // acknowledgement must not move its start to a later end.
+    for (const [name, problem] of unread) if (problem === 'missing' && this.opts.startAtEnd?.includes(name)) void this.cursors.get(name)!.persistNow().catch(() => undefined);
     if (this.chunkRecords > 0) this.armChunkTimer();
     this.updateGauges();
     if (this.opts.journal.fsync === 'interval') {
@@ -411,8 +421,13 @@ export class Journal implements JournalPort {
     return this.position - this.committed;
   }
 
-  onChunk(listener: (c: Chunk) => void): void {
+  /** Calls `listener` with every chunk committed from now on; returns what stops it. */
+  onChunk(listener: (c: Chunk) => void): () => void {
     this.chunkListeners.push(listener);
+    return () => {
+      const i = this.chunkListeners.indexOf(listener);
+      if (i >= 0) this.chunkListeners.splice(i, 1);
+    };
   }
 
   cursor(name: string): JournalCursor {
@@ -433,12 +448,48 @@ export class Journal implements JournalPort {
     this.readers.read(seg, c, cb);
   }
 
-  /** A sink acknowledged a chunk: persist its cursor, then delete what every cursor passed. */
-  async acknowledge(sink: string, c: Chunk): Promise<void> {
+  /** A sink acknowledged a chunk: persist its cursor (with the consumer's `extra` state), then delete what every cursor passed. */
+  async acknowledge(sink: string, c: Chunk, extra?: unknown): Promise<void> {
     // A cursor only ever moves to the end of a committed chunk: never past what is durable.
     if (c.next > this.committed) throw new FgError('FG_E_JOURNAL_STATE', `sink ${sink} acknowledged chunk ${c.id} ending at ${c.next}, past the committed end ${this.committed}`);
-    await this.cursor(sink).advance({ chunk: c.id, position: c.next });
+    await this.cursor(sink).advance({ chunk: c.id, position: c.next, ...(extra !== undefined ? { extra } : {}) });
     this.release();
+  }
+
+  /**
+   * A consumer added while running (a partner added by SIGHUP): from the journal's end, or from
+   * the oldest chunk the journal still holds. A cursor file left from before is replaced.
+   */
+  addCursor(name: string, from: 'end' | 'earliest'): JournalCursor {
+    const existing = this.cursors.get(name);
+    if (existing) return existing;
+    const oldest = this.chunks[0];
+    const st: CursorState = from === 'earliest' && oldest ? { chunk: oldest.id - 1, position: oldest.start } : { chunk: this.nextChunkId - 1, position: this.position };
+    const cur = new JournalCursor(this.cursorDir, name, st, this.journalId);
+    this.cursors.set(name, cur);
+    void cur.persistNow().catch((e: unknown) => this.opts.log.warn({ sink: name, err: errorMessage(e) }, 'journal: writing a new cursor failed; it is written with the first acknowledgement'));
+    return cur;
+  }
+
+  /** A consumer removed (a partner removed or disabled): its cursor no longer holds segments back; its file goes. */
+  removeCursor(name: string): void {
+    if (!this.cursors.delete(name)) return;
+    this.droppedFor.delete(name);
+    unlink(cursorFile(this.cursorDir, name), () => undefined);
+    this.release();
+  }
+
+  /** Records dropped by on_full before this consumer had them (since start). */
+  readonly droppedFor = new Map<string, number>();
+
+  /** Records this consumer has not acknowledged: in committed chunks, sealed ones and the open chunk. */
+  backlogRecords(name: string): number {
+    const pos = this.cursor(name).state.position;
+    let n = 0;
+    for (const c of this.chunks) if (c.start >= pos) n += c.records;
+    for (const c of this.sealed) if (c.start >= pos) n += c.records;
+    if (this.chunkStart >= pos) n += this.chunkRecords;
+    return n;
   }
 
   private minCursor(): number {
@@ -505,8 +556,12 @@ export class Journal implements JournalPort {
       const fresh = this.sealed.filter((c) => c.segment === seg.base);
       for (const c of fresh) dropped += c.records;
       this.sealed = this.sealed.filter((c) => c.segment !== seg.base);
-      for (const cur of this.cursors.values()) {
+      for (const [name, cur] of this.cursors) {
         if (cur.state.position < end) {
+          let mine = 0;
+          for (const c of this.chunks) if (c.segment === seg.base && c.start >= cur.state.position) mine += c.records;
+          for (const c of fresh) mine += c.records;
+          this.droppedFor.set(name, (this.droppedFor.get(name) ?? 0) + mine);
           const lastId = this.chunks.filter((c) => c.segment === seg.base).reduce((a, c) => Math.max(a, c.id), cur.state.chunk);
           void cur.advance({ chunk: lastId, position: end }).catch((e: unknown) => this.opts.log.error({ err: errorMessage(e) }, 'journal: cursor write failed'));
         }

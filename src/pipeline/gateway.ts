@@ -26,6 +26,10 @@ import { HttpEndpoint } from '../telemetry/http.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { SinkRunner } from './runner.js';
+import { PartnerSet, partnerCursors, receiveRoutes, removeStalePartnerCursors } from './partners.js';
+import type { MqttConfig } from '../encode/config.js';
+import type { EncodeTask } from '../encode/worker.js';
+import type { ShareResult, ShareSpec } from '../core/ports.js';
 import { ModbusSource } from '../sources/modbus/poller.js';
 import { OpcuaSource, shellQuote } from '../sources/opcua/source.js';
 
@@ -51,6 +55,12 @@ export function createTransport(cfg: Config): Transport {
   return new ChdbTransport(join(cfg.state_dir, 'store'));
 }
 
+/** The routes the workers decode with: the partners' receive routes first (their topics start with $partner/), then the MQTT routes. */
+export function workerRoutes(cfg: Config): MqttConfig {
+  const extra = receiveRoutes(cfg.partners);
+  return extra.length ? { ...cfg.mqtt, routes: [...extra, ...cfg.mqtt.routes] } : cfg.mqtt;
+}
+
 export class Gateway {
   readonly journal: Journal;
   readonly broker: Broker;
@@ -61,6 +71,9 @@ export class Gateway {
   private transport: Transport | undefined;
   private sink: ClickHouseSink | undefined;
   private runner: SinkRunner | undefined;
+  private partners: PartnerSet | undefined;
+  /** The routes every worker task carries: the MQTT routes and the partners' receive routes; SIGHUP bumps the version. */
+  private routes: { cfg: MqttConfig; version: number };
   private queryTail: Promise<unknown> = Promise.resolve();
   private reloadTail: Promise<unknown> = Promise.resolve();
   /** The journal's commit loop: it has work while bytes wait uncommitted. */
@@ -75,7 +88,9 @@ export class Gateway {
     private readonly log: Logger,
     opts: { configFile?: string } = {},
   ) {
-    this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME], metrics, log });
+    const pc = partnerCursors(cfg.partners);
+    this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME, ...pc.names], startAtEnd: pc.startAtEnd, metrics, log });
+    this.routes = { cfg: workerRoutes(cfg), version: 0 };
     const sparkplug = cfg.mqtt.routes.some((r) => r.format === 'sparkplug') ? { hostId: cfg.mqtt.sparkplug.host_id, rebirthMs: cfg.mqtt.sparkplug.rebirth_interval, file: join(cfg.state_dir, 'sparkplug', 'births.json') } : undefined;
     this.broker = new Broker(cfg.broker, this.journal, metrics, log, join(cfg.state_dir, 'broker'), sparkplug);
     // Pollers stop appending while the journal withholds acceptance or cannot commit what it holds.
@@ -107,6 +122,7 @@ export class Gateway {
     if (!this.cfg.clickhouse.url) loadChdb();
     mkdirSync(this.cfg.state_dir, { recursive: true });
     checkDiskSize(this.cfg.state_dir, this.cfg.journal.min_free_bytes);
+    removeStalePartnerCursors(this.cfg.state_dir, this.cfg.partners, this.log);
     const rec = this.journal.recover();
     this.log.info({ ...rec, state_dir: this.cfg.state_dir }, 'journal: recovered');
     if (faultsEnabled()) this.log.warn({ file: process.env.FIELDGATE_FAULTS }, 'fieldgate: fault injection is on (FIELDGATE_FAULTS); for tests only');
@@ -141,9 +157,25 @@ export class Gateway {
     });
     const disk = this.disk;
     const ch = this.cfg.clickhouse;
-    this.runner = new SinkRunner({ journal: this.journal, pool: this.pool, sink: this.sink, metrics: this.metrics, log: this.log, mqtt: this.cfg.mqtt, encodeTimeoutMs: this.cfg.workers.encode_timeout, stallAfterMs: 2 * ch.request_timeout + ch.retry_max + 5_000, ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}) });
+    this.runner = new SinkRunner({ journal: this.journal, pool: this.pool, sink: this.sink, metrics: this.metrics, log: this.log, routes: () => this.routes, encodeTimeoutMs: this.cfg.workers.encode_timeout, stallAfterMs: 2 * ch.request_timeout + ch.retry_max + 5_000, ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}) });
     this.runner.start();
+    this.partners = new PartnerSet({ journal: this.journal, gateway: this.gatewayId, idPrefix: () => `${this.gatewayId}:${this.journal.id}`, decode: (data, spec) => this.share(data, spec), metrics: this.metrics, log: this.log, stateDir: this.cfg.state_dir });
+    this.partners.start(this.cfg.partners);
     this.log.info({ workers: threads, sink: this.transport.kind, target: this.transport.target }, 'fieldgate: started');
+  }
+
+  /** A worker selects what a partner's send entries name from a chunk (the bytes move to the worker). */
+  private async share(data: Buffer, spec: ShareSpec): Promise<ShareResult> {
+    const pool = this.pool;
+    if (!pool) throw new Error('the worker pool is not running');
+    const task: EncodeTask = { chunk: data, mqtt: this.routes.cfg, mqttVersion: this.routes.version, share: spec };
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new Error(`selecting took longer than ${this.cfg.workers.encode_timeout} ms`)), this.cfg.workers.encode_timeout);
+    try {
+      return (await pool.run(task, { transferList: [data.buffer as ArrayBuffer], signal: ac.signal })) as ShareResult;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** gateway_id, or the host name. */
@@ -153,7 +185,7 @@ export class Gateway {
 
   /** Every loop's heartbeat. */
   probes(): LoopProbe[] {
-    return [this.commitProbe, ...(this.runner ? [this.runner.probe] : []), ...this.modbus.probes(), ...this.opcua.probes()];
+    return [this.commitProbe, ...(this.runner ? [this.runner.probe] : []), ...(this.partners?.probes() ?? []), ...this.modbus.probes(), ...this.opcua.probes()];
   }
 
   stalled(now = Date.now()): Stall[] {
@@ -172,6 +204,7 @@ export class Gateway {
     await this.broker.stop();
     await this.modbus.stop();
     await this.opcua.stop();
+    await this.partners?.stop();
     await this.journal.flush();
     await this.runner?.stop(this.cfg.shutdown.timeout);
     await this.pool?.destroy();
@@ -208,19 +241,30 @@ export class Gateway {
     // Routes apply to every chunk encoded from now on; custom tables and Sparkplug settings need a restart.
     const needsRestart = (c: Config) => ({ tables: c.mqtt.routes.filter((r) => r.table !== undefined || r.format === 'sparkplug').map((r) => [r.table, r.columns, r.format]), sparkplug: c.mqtt.sparkplug });
     const mqttLive = JSON.stringify(needsRestart(next)) === JSON.stringify(needsRestart(this.cfg));
-    if (mqttLive && JSON.stringify(next.mqtt) !== JSON.stringify(this.cfg.mqtt)) {
-      this.runner?.setRoutes(next.mqtt);
-      this.log.info({ routes: next.mqtt.routes.length }, 'reload: mqtt routes applied to every chunk encoded from now on');
+    const mqtt = mqttLive ? next.mqtt : this.cfg.mqtt;
+    // Routes first: what a new partner sends decodes from its first message.
+    const nextRoutes = workerRoutes({ ...next, mqtt });
+    if (JSON.stringify(nextRoutes) !== JSON.stringify(this.routes.cfg)) {
+      this.routes = { cfg: nextRoutes, version: this.routes.version + 1 };
+      this.log.info({ routes: nextRoutes.routes.length }, 'reload: mqtt routes applied to every chunk encoded from now on');
     }
-    const live = new Set<keyof Config>(['modbus', 'opcua', ...(mqttLive ? (['mqtt'] as const) : [])]);
+    if (this.partners) {
+      try {
+        const p = await this.partners.reload(next.partners);
+        if (p.added.length + p.removed.length + p.changed.length) this.log.info(p, 'reload: partners applied (a new partner starts at the journal\'s end unless from: earliest; a changed one goes on from its cursor with the new selection)');
+      } catch (err) {
+        this.log.error({ err: errorMessage(err) }, 'reload: partners could not be applied');
+      }
+    }
+    const live = new Set<keyof Config>(['modbus', 'opcua', 'partners', ...(mqttLive ? (['mqtt'] as const) : [])]);
     // Of the broker, users and rules apply at once; listeners and limits need a restart.
-    const restartOnly = (c: Config) => JSON.stringify({ ...c, modbus: undefined, opcua: undefined, mqtt: mqttLive ? undefined : c.mqtt, broker: { listeners: c.broker.listeners, limits: c.broker.limits, persistence: c.broker.persistence } });
+    const restartOnly = (c: Config) => JSON.stringify({ ...c, modbus: undefined, opcua: undefined, partners: undefined, mqtt: mqttLive ? undefined : c.mqtt, broker: { listeners: c.broker.listeners, limits: c.broker.limits, persistence: c.broker.persistence } });
     if (restartOnly(next) !== restartOnly(this.cfg)) {
       const changed = (Object.keys(next) as Array<keyof Config>).filter((k) => !live.has(k) && (k === 'broker' ? JSON.stringify([next.broker.listeners, next.broker.limits, next.broker.persistence]) !== JSON.stringify([this.cfg.broker.listeners, this.cfg.broker.limits, this.cfg.broker.persistence]) : JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k])));
       this.log.warn({ sections: changed }, 'reload: these sections changed and take effect after a restart');
     }
     // What was applied is now the running configuration (the rest waits for a restart).
-    this.cfg = { ...this.cfg, modbus: next.modbus, opcua: next.opcua, mqtt: mqttLive ? next.mqtt : this.cfg.mqtt, broker: { ...this.cfg.broker, users: next.broker.users, password_file: next.broker.password_file, acl: next.broker.acl, acl_file: next.broker.acl_file } };
+    this.cfg = { ...this.cfg, modbus: next.modbus, opcua: next.opcua, partners: next.partners, mqtt, broker: { ...this.cfg.broker, users: next.broker.users, password_file: next.broker.password_file, acl: next.broker.acl, acl_file: next.broker.acl_file } };
   }
 
   /**
@@ -237,6 +281,7 @@ export class Gateway {
 
   beforeScrape(): void {
     this.broker.counters.sync();
+    this.partners?.statuses(); // sets the backlog gauges
     this.opcua.syncMetrics();
     this.journal.syncMetrics();
     const stalled = new Set(this.stalled().map((x) => x.loop));
@@ -258,7 +303,7 @@ export class Gateway {
     const blocked = this.journal.blocked;
     const stalled = this.stalled();
     const ok = !blocked && stalled.length === 0 && (sink === undefined || sink.state !== 'failing');
-    return { ready: ok, body: { ready: ok, journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition }, disk: { low: this.disk.low, free_bytes: this.disk.free }, fds: { open: this.fds.open, max: this.fds.max }, sinks: sink ? [sink] : [], stalled } };
+    return { ready: ok, body: { ready: ok, journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition }, disk: { low: this.disk.low, free_bytes: this.disk.free }, fds: { open: this.fds.open, max: this.fds.max }, sinks: sink ? [sink] : [], partners: this.partners?.statuses() ?? [], stalled } };
   }
 
   status(): unknown {

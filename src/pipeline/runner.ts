@@ -30,8 +30,8 @@ export interface RunnerOptions {
   spoolDir?: string;
   /** True while inserts must wait (the embedded store on a disk below its watermark). */
   paused?: () => boolean;
-  /** The routes the workers decode with. */
-  mqtt: MqttConfig;
+  /** The routes the workers decode with, and their version (a SIGHUP that changes them bumps it). */
+  routes: () => { cfg: MqttConfig; version: number };
   /** Longest a worker may take over one chunk (a pathological payload) before it is stopped. */
   encodeTimeoutMs: number;
   /** No progress for this long, with chunks waiting, makes the sink loop stalled (see /readyz). */
@@ -48,7 +48,6 @@ export class SinkRunner {
   private running: Promise<void> | undefined;
   private readonly sampleLog: RateLimitedLog;
   inFlight = false;
-  private mqtt: { cfg: MqttConfig; version: number };
   private readonly pause = new Pause();
   private lastProgress = Date.now();
   private what: string | undefined;
@@ -67,7 +66,6 @@ export class SinkRunner {
 
   constructor(private readonly o: RunnerOptions) {
     this.sampleLog = new RateLimitedLog(o.log);
-    this.mqtt = { cfg: o.mqtt, version: 0 };
     const self = this;
     this.probe = {
       loop: `sink:${o.sink.name}`,
@@ -78,11 +76,6 @@ export class SinkRunner {
         return Math.max(self.lastProgress, o.sink.lastActivityAt);
       },
     };
-  }
-
-  /** New routes (SIGHUP) for every chunk encoded from now on. */
-  setRoutes(cfg: MqttConfig): void {
-    this.mqtt = { cfg, version: this.mqtt.version + 1 };
   }
 
   start(): void {
@@ -221,7 +214,8 @@ export class SinkRunner {
       const t0 = process.hrtime.bigint();
       try {
         // The bytes move to the worker (no copy kept: a chunk given up on is read again for its dead letters).
-        const task: EncodeTask = { chunk: data, schemas: this.o.sink.tableSchemas, mqtt: this.mqtt.cfg, mqttVersion: this.mqtt.version, ...(this.o.spoolDir ? { spool: `${this.o.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
+        const routes = this.o.routes();
+        const task: EncodeTask = { chunk: data, schemas: this.o.sink.tableSchemas, mqtt: routes.cfg, mqttVersion: routes.version, ...(this.o.spoolDir ? { spool: `${this.o.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
         // Our own timer, cleared at once: AbortSignal.timeout() kept each finished task (and its
         // rows) reachable until it fired, which cost ~60 MB of RSS at 50,000 msg/s.
         const ac = new AbortController();

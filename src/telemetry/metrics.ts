@@ -82,6 +82,19 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     opcuaNodeErrors: new Gauge({ name: 'fieldgate_opcua_node_errors', help: 'Configured nodes that could not be resolved or monitored (unknown node id or browse path, refused by the server).', labelNames: ['server'], registers: r }),
     opcuaErrors: new Counter({ name: 'fieldgate_opcua_errors_total', help: 'Failed connects, sessions and requests, by reason.', labelNames: ['server', 'reason'], registers: r }),
     opcuaPublishLatency: new Histogram({ name: 'fieldgate_opcua_publish_latency_seconds', help: "From the server's publish time of a notification to its arrival.", labelNames: ['server'], buckets: LATENCY_BUCKETS, registers: r }),
+    // partners (label: the partner name as configured)
+    partnerConnected: new Gauge({ name: 'fieldgate_partner_connected', help: "1 while the link to the partner (its broker; for a webhook, the last POST) is up.", labelNames: ['partner'], registers: r }),
+    partnerSentMessages: new Counter({ name: 'fieldgate_partner_sent_messages_total', help: 'Messages the partner acknowledged (PUBACK, 2xx).', labelNames: ['partner'], registers: r }),
+    partnerSentValues: new Counter({ name: 'fieldgate_partner_sent_values_total', help: 'Values (or intervals) sent and acknowledged.', labelNames: ['partner'], registers: r }),
+    partnerSentBytes: new Counter({ name: 'fieldgate_partner_sent_bytes_total', help: 'Payload bytes sent and acknowledged.', labelNames: ['partner'], registers: r }),
+    partnerReceivedMessages: new Counter({ name: 'fieldgate_partner_received_messages_total', help: 'Messages taken from the partner into the journal.', labelNames: ['partner'], registers: r }),
+    partnerReceivedBytes: new Counter({ name: 'fieldgate_partner_received_bytes_total', help: 'Payload bytes taken from the partner.', labelNames: ['partner'], registers: r }),
+    partnerBacklogRecords: new Gauge({ name: 'fieldgate_partner_backlog_records', help: 'Journal records not yet sent to the partner (selected or not).', labelNames: ['partner'], registers: r }),
+    partnerBacklogSeconds: new Gauge({ name: 'fieldgate_partner_backlog_seconds', help: 'Age of the oldest value not yet sent to the partner (0 when caught up).', labelNames: ['partner'], registers: r }),
+    partnerAckSeconds: new Histogram({ name: 'fieldgate_partner_ack_seconds', help: "From sending a chunk's messages to the partner's last acknowledgement.", labelNames: ['partner'], buckets: LATENCY_BUCKETS, registers: r }),
+    partnerErrors: new Counter({ name: 'fieldgate_partner_errors_total', help: 'Failed connections and sends, by reason (connect, tls, auth, closed, timeout, http_5xx, http_429, rejected …).', labelNames: ['partner', 'reason'], registers: r }),
+    partnerDropped: new Counter({ name: 'fieldgate_partner_dropped_records_total', help: 'Records dropped by a full journal (on_full: drop_oldest) before they were sent to the partner.', labelNames: ['partner'], registers: r }),
+    partnerDeadLetters: new Counter({ name: 'fieldgate_partner_dead_letter_messages_total', help: 'Messages the partner refused for good (a webhook 4xx), written to state_dir/deadletter/partner-<name>.jsonl.', labelNames: ['partner'], registers: r }),
     // queries through the gateway
     fdUsage: new Gauge({ name: 'fieldgate_fd_usage_ratio', help: 'Share of the process\'s file descriptor limit in use (checked every 2 s).', registers: r }),
     fdExhausted: new Counter({ name: 'fieldgate_fd_exhausted_total', help: 'Checks that found 95 % or more of the file descriptor limit in use (new connections are then dropped).', registers: r }),
@@ -112,6 +125,18 @@ export const PROMISED_METRICS = [
   'fieldgate_process_resident_memory_bytes',
   'fieldgate_loop_last_progress_timestamp_seconds',
   'fieldgate_loop_stalled',
+] as const;
+
+/** What a gateway with partners exports besides. */
+export const PROMISED_PARTNER_METRICS = [
+  'fieldgate_partner_connected',
+  'fieldgate_partner_sent_messages_total',
+  'fieldgate_partner_sent_values_total',
+  'fieldgate_partner_sent_bytes_total',
+  'fieldgate_partner_received_messages_total',
+  'fieldgate_partner_backlog_records',
+  'fieldgate_partner_backlog_seconds',
+  'fieldgate_partner_ack_seconds',
 ] as const;
 
 /** What a gateway polling Modbus devices exports besides. */

@@ -1,0 +1,53 @@
+/**
+ * The worker side of a partner share: a chunk's values, decoded as for the points table, kept
+ * only where a send entry's select names them. Values a partner sent us (source partner:…) are
+ * never selected, so nothing received is sent back out (no loops).
+ */
+import { compileSelects } from '../core/glob.js';
+import type { ShareResult, ShareSpec, SharedValue } from '../core/ports.js';
+import type { ChunkResult } from './decode.js';
+
+export type { ShareResult, ShareSpec, SharedValue };
+
+/** Reads the points rows a chunk decoded into and keeps what the entries select. */
+export function selectShared(r: ChunkResult, spec: ShareSpec): ShareResult {
+  const matchers = spec.entries.map((e) => compileSelects(e));
+  const values: SharedValue[] = [];
+  let total = 0;
+  const pts = r.tables.find((t) => t.table === 'points');
+  if (pts) {
+    const b = pts.data;
+    let o = 0;
+    const str = (): string => {
+      let n = 0;
+      let shift = 0;
+      for (;;) {
+        const c = b[o++]!;
+        n += (c & 0x7f) * 2 ** shift;
+        if (c < 0x80) break;
+        shift += 7;
+      }
+      const s = b.toString('utf8', o, o + n);
+      o += n;
+      return s;
+    };
+    for (let i = 0; i < pts.rows; i++) {
+      const ts = b.readUInt32LE(o) + b.readInt32LE(o + 4) * 0x100000000;
+      o += 8;
+      const device = str();
+      const tag = str();
+      const value = b.readDoubleLE(o);
+      o += 8;
+      const text = str();
+      const quality = b.readUInt32LE(o);
+      o += 4;
+      const source = str();
+      total++;
+      if (source.startsWith('partner:')) continue;
+      for (let e = 0; e < matchers.length; e++) {
+        if (matchers[e]!(device, tag)) values.push({ entry: e, seq: i, ts, device, tag, value, text, quality });
+      }
+    }
+  }
+  return { values, total, firstReceived: r.firstReceived, lastReceived: r.lastReceived };
+}
