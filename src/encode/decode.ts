@@ -153,7 +153,8 @@ const INTEGER_TEXT = /^[-+]?\d+$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
-const POINT_KEYS = new Set(['tag', 'value', 'ts', 'quality']);
+/** Keys of an object that is one value; id, gateway, device, text, from and to are what a fieldgate share sends besides (docs/chain.md). */
+const POINT_KEYS = new Set(['tag', 'value', 'ts', 'quality', 'id', 'gateway', 'device', 'text', 'from', 'to']);
 
 export class ChunkDecoder {
   private readonly routes: CompiledRoute[];
@@ -346,7 +347,8 @@ export class ChunkDecoder {
     const tag = typeof o.tag === 'string' ? join(prefix, o.tag) : prefix;
     const q = quality(o.quality);
     if (q === undefined) return this.reject('bad_quality', '');
-    this.jsonValue(o.value, tag, this.ts(o.ts), q);
+    // A shared text value comes as value null with its text.
+    this.jsonValue(o.value === null && typeof o.text === 'string' ? o.text : o.value, tag, this.ts(o.ts), q);
   }
 
   private jsonValue(v: unknown, tag: string, ts: number, q: number): void {
