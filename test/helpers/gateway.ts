@@ -27,6 +27,8 @@ export interface GatewayOptions {
   clickhouseYaml?: string;
   /** Routes placed before the two default ones, e.g. '{ topic: "spBv1.0/#", format: sparkplug }'. */
   routes?: string[];
+  /** More keys of the broker section, e.g. 'users: [...], acl: [...]'. */
+  brokerYaml?: string;
 }
 
 export class TestGateway {
@@ -66,7 +68,7 @@ export class TestGateway {
       [
         `state_dir: ${this.stateDir}`,
         'log: { level: info }',
-        `broker: { listeners: [ { type: tcp, bind: "127.0.0.1:${this.mqttPort}" } ] }`,
+        `broker: { listeners: [ { type: tcp, bind: "127.0.0.1:${this.mqttPort}" } ]${this.o.brokerYaml ? `, ${this.o.brokerYaml}` : ''} }`,
         'mqtt:',
         '  routes:',
         ...(this.o.routes ?? []).map((r) => `    - ${r}`),
