@@ -136,7 +136,7 @@ const partner = object(
 
 export const partnersSchema = array(partner, {
   description: 'Partners: platforms of customers and suppliers. Each send target reads the journal with its own cursor (a durable outbox): a partner offline for a day gets the backlog afterwards, in order, paced by max_rate.',
-  example: '- name: oem\n  broker: { url: "mqtts://platform.oem.example:8883", client_id: acme-line3, ca_file: /etc/fieldgate/oem-ca.pem }\n  send:\n    - { select: { device: "press*", tag: "count*" }, every: 10s, aggregate: [last, max], topic: "suppliers/acme/{device}/{tag}" }\n  receive:\n    - { topic: "orders/acme/{device}/{tag+}", format: json }',
+  example: '- name: oem\n  broker: { url: "mqtts://platform.oem.example:8883", client_id: acme-line3 }   # ca_file, cert_file, key_file, username, password_file as the partner asks\n  send:\n    - { select: { device: "press*", tag: "count*" }, every: 10s, aggregate: [last, max], topic: "suppliers/acme/{device}/{tag}" }\n  receive:\n    - { topic: "orders/acme/{device}/{tag+}", format: json }',
 });
 
 export type PartnersConfig = Infer<typeof partnersSchema>;

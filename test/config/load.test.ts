@@ -31,7 +31,7 @@ describe('configuration errors', () => {
     ['state_dir: ./d\nclickhouse:\n  url: http://x\n  password_file: /nonexistent/pw\n', `f.yaml:4:18: clickhouse.password_file: cannot read "/nonexistent/pw": ENOENT: no such file or directory, open '/nonexistent/pw'`],
     ['state_dir: ./d\nstate_dir: ./e\n', 'f.yaml:2:1: (root): YAML syntax: Map keys must be unique'],
     ['', 'f.yaml:1:1: (root): the file is empty; expected a mapping with at least state_dir'],
-    ['- a\n- b\n', 'f.yaml:1:1: (root): got a list, expected a mapping of state_dir, gateway_id, log, broker, mqtt, modbus, opcua, journal, batch, clickhouse, workers, http, shutdown'],
+    ['- a\n- b\n', 'f.yaml:1:1: (root): got a list, expected a mapping of state_dir, gateway_id, log, broker, mqtt, modbus, opcua, journal, batch, clickhouse, partners, workers, http, shutdown'],
     ['state_dir: ./d\nworkers: { threads: 1.5 }\n', 'f.yaml:2:21: workers.threads: got 1.5, expected a whole number from 0 to 64'],
     ['state_dir: ./d\nlog: { level: loud }\n', 'f.yaml:2:15: log.level: got "loud", expected one of: fatal, error, warn, info, debug, trace, silent'],
   ])('%j', (text, want) => {
