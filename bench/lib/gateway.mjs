@@ -14,10 +14,19 @@ export async function startGateway(prefix, yaml) {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const [mqttPort, httpPort] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'c.yaml'), `state_dir: ${join(dir, 'state')}\nlog: { level: warn }\nbroker: { listeners: [ { type: tcp, bind: "127.0.0.1:${mqttPort}" } ] }\nhttp: { bind: "127.0.0.1:${httpPort}" }\n${yaml}`);
-  const proc = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '-c', join(dir, 'c.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const launch = () => spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '-c', join(dir, 'c.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
   const url = `http://127.0.0.1:${httpPort}`;
+  const healthy = async () => {
+    for (;;) {
+      try {
+        if ((await fetch(`${url}/healthz`)).ok) return;
+      } catch {}
+      if (g.proc.exitCode !== null) throw new Error(`gateway exited ${g.proc.exitCode}`);
+      await sleep(100);
+    }
+  };
   const g = {
-    proc,
+    proc: launch(),
     mqttPort,
     query: async (sql) => (await (await fetch(`${url}/query`, { method: 'POST', body: sql })).text()).trim(),
     metrics: async () => (await fetch(`${url}/metrics`)).text(),
@@ -28,17 +37,19 @@ export async function startGateway(prefix, yaml) {
         .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
         .reduce((a, l) => a + Number(l.split(' ').pop()), 0),
     readyz: async () => (await fetch(`${url}/readyz`)).json(),
+    /** SIGTERM, then the same configuration and state again (a reboot with what the journal holds). */
+    async restart() {
+      g.proc.kill('SIGTERM');
+      await new Promise((r) => g.proc.once('exit', r));
+      g.proc = launch();
+      await healthy();
+    },
     async stop() {
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
+      g.proc.kill('SIGTERM');
+      await new Promise((r) => g.proc.once('exit', r));
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return g;
-    } catch {}
-    if (proc.exitCode !== null) throw new Error(`gateway exited ${proc.exitCode}`);
-    await sleep(100);
-  }
+  await healthy();
+  return g;
 }

@@ -18,7 +18,7 @@ export function selectShared(r: ChunkResult, spec: ShareSpec): ShareResult {
   if (pts) {
     const b = pts.data;
     let o = 0;
-    const str = (): string => {
+    const len = (): number => {
       let n = 0;
       let shift = 0;
       for (;;) {
@@ -27,6 +27,10 @@ export function selectShared(r: ChunkResult, spec: ShareSpec): ShareResult {
         if (c < 0x80) break;
         shift += 7;
       }
+      return n;
+    };
+    const str = (): string => {
+      const n = len();
       const s = b.toString('utf8', o, o + n);
       o += n;
       return s;
@@ -38,14 +42,20 @@ export function selectShared(r: ChunkResult, spec: ShareSpec): ShareResult {
       const tag = str();
       const value = b.readDoubleLE(o);
       o += 8;
-      const text = str();
+      // The text is read only for a value that is kept (a large raw payload nobody shares costs no string).
+      const textLen = len();
+      const textAt = o;
+      o += textLen;
       const quality = b.readUInt32LE(o);
       o += 4;
       const source = str();
       total++;
       if (source.startsWith('partner:')) continue;
+      let text: string | undefined;
       for (let e = 0; e < matchers.length; e++) {
-        if (matchers[e]!(device, tag)) values.push({ entry: e, seq: i, ts, device, tag, value, text, quality });
+        if (!matchers[e]!(device, tag)) continue;
+        text ??= b.toString('utf8', textAt, textAt + textLen);
+        values.push({ entry: e, seq: i, ts, device, tag, value, text, quality });
       }
     }
   }

@@ -61,6 +61,9 @@ export interface OutboxOptions {
 
 export class Stopped extends Error {}
 
+/** Chunks up to this size are read and selected ahead of the one being sent. */
+const PREFETCH_MAX_BYTES = 2 * 1024 * 1024;
+
 /** The cursor name of a partner. */
 export function cursorName(partner: string): string {
   return `partner.${partner}`;
@@ -263,7 +266,10 @@ export class PartnerOutbox {
         continue;
       }
       const r = await cur.result;
-      next = take(); // the worker selects the next chunk while this one is sent
+      // The worker selects the next chunk while this one is sent, unless chunks are large (memory
+      // holds one big chunk at a time, so a backlog of full chunks drains within the RSS bounds).
+      const peek = this.queue[0];
+      if (peek && peek.next - peek.start <= PREFETCH_MAX_BYTES) next = take();
       if (r === undefined) {
         // The chunk could not be read back (dropped by on_full, or unreadable): nothing to send.
         await this.acknowledge(cur.chunk);
