@@ -165,13 +165,14 @@ export class PartnerOutbox {
     this.auditTimer.unref();
     this.o.metrics.partnerConnected.set({ partner: this.name }, 0);
     this.running = this.supervise();
-    // The receive side needs a link even when nothing is to be sent.
-    if (this.o.cfg.receive.length && this.target instanceof MqttTarget) this.linking = this.keepLinked(this.target);
+    // The broker link is kept up also while nothing is to be sent: the receive side needs it, and
+    // the operator sees a wrong certificate or password at once, not with the first value.
+    if (this.target instanceof MqttTarget) this.linking = this.keepLinked(this.target);
   }
 
   private linking: Promise<void> | undefined;
 
-  /** Keeps the partner's broker connected for the receive side: reconnects with backoff, forever. */
+  /** Keeps the partner's broker connected: reconnects with backoff, forever. */
   private async keepLinked(t: MqttTarget): Promise<void> {
     const backoff = new Backoff(this.o.cfg.retry_initial, this.o.cfg.retry_max);
     while (!this.stopping) {
