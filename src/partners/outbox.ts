@@ -12,6 +12,7 @@ import { Backoff } from '../core/backoff.js';
 import { errorMessage } from '../core/errors.js';
 import type { LoopProbe } from '../core/heartbeat.js';
 import { Pause } from '../core/pause.js';
+import { supervise } from '../core/supervise.js';
 import type { ShareResult, ShareSpec } from '../core/ports.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -203,24 +204,24 @@ export class PartnerOutbox {
     this.o.metrics.partnerConnected.set({ partner: this.name }, 1);
   }
 
-  private async supervise(): Promise<void> {
-    const backoff = new Backoff(500, 30_000);
-    while (!this.stopping) {
-      this.queue.length = 0;
-      const st = this.o.journal.cursor(this.cursor).state;
-      this.restoreWindows(st.extra);
-      this.queue.push(...this.o.journal.chunksAfter(st.position));
-      try {
-        await this.loop();
-        return;
-      } catch (err) {
-        if (err instanceof Stopped || this.stopping) return;
-        const delay = backoff.next();
+  private supervise(): Promise<void> {
+    return supervise({
+      stopping: () => this.stopping,
+      isStop: (err) => err instanceof Stopped,
+      sleep: (ms) => this.pause.sleep(ms),
+      run: () => {
+        // (Re)start from the cursor, with the intervals that were open there.
+        this.queue.length = 0;
+        const st = this.o.journal.cursor(this.cursor).state;
+        this.restoreWindows(st.extra);
+        this.queue.push(...this.o.journal.chunksAfter(st.position));
+        return this.loop();
+      },
+      failed: (err, delay) => {
         this.lastError = `restarting after: ${errorMessage(err)}`;
         this.o.log.error({ partner: this.name, err: errorMessage(err), retry_ms: delay }, 'partner: loop failed; it starts again from its cursor');
-        await this.pause.sleep(delay);
-      }
-    }
+      },
+    });
   }
 
   private restoreWindows(extra: unknown): void {

@@ -8,6 +8,7 @@ import { Backoff } from '../core/backoff.js';
 import { errorMessage } from '../core/errors.js';
 import type { LoopProbe } from '../core/heartbeat.js';
 import { Pause } from '../core/pause.js';
+import { supervise } from '../core/supervise.js';
 import type { MqttConfig } from '../encode/config.js';
 import type { EncodeResult, EncodeTask } from '../encode/worker.js';
 import type { Journal } from '../journal/journal.js';
@@ -92,23 +93,22 @@ export class SinkRunner {
         this.signal?.();
       });
     }
-    const backoff = new Backoff(500, 30_000);
-    while (!this.stopping) {
-      // (Re)start from the cursor: whatever was in hand when the loop failed is read again.
-      this.pending.length = 0;
-      this.queue.length = 0;
-      this.queue.push(...journal.chunksAfter(journal.cursor(sink.name).state.position));
-      try {
-        await this.loop();
-        return;
-      } catch (err) {
-        if (err instanceof Stopped || this.stopping) return;
-        const delay = backoff.next();
+    await supervise({
+      stopping: () => this.stopping,
+      isStop: (err) => err instanceof Stopped,
+      sleep: (ms) => this.pause.sleep(ms),
+      run: () => {
+        // (Re)start from the cursor: whatever was in hand when the loop failed is read again.
+        this.pending.length = 0;
+        this.queue.length = 0;
+        this.queue.push(...journal.chunksAfter(journal.cursor(sink.name).state.position));
+        return this.loop();
+      },
+      failed: (err, delay) => {
         this.what = `restarting after: ${errorMessage(err)}`;
         this.o.log.error({ sink: sink.name, err: errorMessage(err), retry_ms: delay }, 'pipeline: sink loop failed; it starts again from its cursor');
-        await this.pause.sleep(delay);
-      }
-    }
+      },
+    });
   }
 
   private async loop(): Promise<void> {
