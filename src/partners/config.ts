@@ -113,6 +113,7 @@ const partner = object(
     enabled: bool({ description: 'false: configured, previewable, sends and receives nothing (its cursor does not hold the journal back).', default: true }),
     retry_initial: duration({ description: 'First delay after a failed send or connection; doubles up to retry_max, with jitter.', default: 500, defaultText: '500ms', min: 1 }),
     retry_max: duration({ description: 'Longest delay between retries.', default: 30_000, defaultText: '30s', min: 1 }),
+    receive_max_bytes: bytes({ description: 'A message from the partner larger than this is acknowledged, counted (reason too_large) and not stored.', default: 1024 * 1024, defaultText: '1MiB', min: 16 }),
     audit_max_bytes: bytes({ description: 'Size cap of state_dir/audit/<name>.jsonl; past it the file is rotated once (<name>.jsonl.1).', default: 16 * 1024 * 1024, defaultText: '16MiB', min: 4096 }),
     sparkplug: object(
       {

@@ -14,7 +14,7 @@ import type { LoopProbe } from '../core/heartbeat.js';
 import { Pause } from '../core/pause.js';
 import { supervise } from '../core/supervise.js';
 import type { ShareResult, ShareSpec } from '../core/ports.js';
-import type { Logger } from '../telemetry/logger.js';
+import { RateLimitedLog, type Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { AuditLog } from './audit.js';
 import type { PartnerConfig, SendEntry } from './config.js';
@@ -122,8 +122,10 @@ export class PartnerOutbox {
   private droppedSeen = 0;
   private failingSince = 0;
   readonly probe: LoopProbe;
+  private readonly noisy: RateLimitedLog;
 
   constructor(private readonly o: OutboxOptions) {
+    this.noisy = new RateLimitedLog(o.log);
     const { cfg } = o;
     this.name = cfg.name;
     this.cursor = cursorName(cfg.name);
@@ -436,6 +438,12 @@ export class PartnerOutbox {
   /** A message from the partner: journaled under $partner/<name>/, acknowledged once committed. */
   private received(topic: string, payload: Buffer, qos: number, done: (err?: Error | null) => void): void {
     const j = this.o.journal;
+    if (payload.length > this.o.cfg.receive_max_bytes) {
+      // Acknowledged (a partner would otherwise send it again forever), not stored.
+      this.o.metrics.partnerErrors.inc({ partner: this.name, reason: 'too_large' });
+      this.noisy.warn('too_large', { partner: this.name, topic: topic.slice(0, 200), bytes: payload.length, max: this.o.cfg.receive_max_bytes }, 'partner: a message larger than receive_max_bytes was dropped');
+      return done();
+    }
     const go = () => {
       const now = Date.now();
       j.appendMqtt(now, qos, receivePrefix(this.name) + topic, `partner:${this.name}`, payload);

@@ -112,6 +112,43 @@ describe('journal', () => {
     await journal.close();
   });
 
+  it('counts per consumer what a full journal dropped before that consumer had it', async () => {
+    const dir = tempDir();
+    const { journal } = openJournal(dir, { segment_bytes: 4096, max_bytes: 16384 }, { max_rows: 10 }, ['s', 'partner.oem']);
+    for (let i = 0; i < 200; i++) journal.appendMqtt(1, 1, 'topic/x', 'c', Buffer.alloc(40, 1));
+    await journal.flush();
+    // The sink takes everything so far; the partner takes nothing.
+    for (const c of journal.chunksAfter(0)) await journal.acknowledge('s', c);
+    for (let i = 0; i < 800; i++) journal.appendMqtt(1, 1, 'topic/x', 'c', Buffer.alloc(40, 1));
+    await journal.flush();
+    const partner = journal.droppedFor.get('partner.oem') ?? 0;
+    const sink = journal.droppedFor.get('s') ?? 0;
+    expect(partner).toBeGreaterThan(sink);
+    expect(partner + journal.backlogRecords('partner.oem')).toBe(1000);
+    await journal.close();
+  });
+
+  it('starts a new consumer at the end (or the oldest chunk), keeps its state with its cursor, and lets a removed one go', async () => {
+    const dir = tempDir();
+    let { journal } = openJournal(dir, {}, { max_rows: 10 }, ['s']);
+    for (let i = 0; i < 30; i++) journal.appendMqtt(1, 1, 'topic/x', 'c', Buffer.alloc(10, 1));
+    await journal.flush();
+    journal.addCursor('p.end', 'end');
+    journal.addCursor('p.early', 'earliest');
+    expect(journal.backlogRecords('p.end')).toBe(0);
+    expect(journal.backlogRecords('p.early')).toBe(30);
+    const [first] = journal.chunksAfter(journal.cursor('p.early').state.position);
+    await journal.acknowledge('p.early', first!, { windows: { k: [1, 2] } });
+    journal.removeCursor('p.end');
+    expect(() => journal.cursor('p.end')).toThrow();
+    await journal.close();
+    // After a restart the state comes back with the cursor; a consumer that starts at the end has it on disk.
+    ({ journal } = openJournal(dir, {}, { max_rows: 10 }, ['s', 'p.early']));
+    expect(journal.cursor('p.early').state.extra).toEqual({ windows: { k: [1, 2] } });
+    expect(journal.backlogRecords('p.early')).toBe(20);
+    await journal.close();
+  });
+
   it('blocks acceptance when full with on_full: block, and resumes once a sink catches up', async () => {
     const dir = tempDir();
     const { journal } = openJournal(dir, { segment_bytes: 2048, max_bytes: 8192, on_full: 'block' }, { max_rows: 10 });

@@ -140,6 +140,11 @@ describe('partners: a durable, allow-listed share over MQTT with TLS', () => {
     await waitFor('the orders in the store', async () => Number(await gw.query("SELECT count() FROM fieldgate.points WHERE source = 'partner:oem' AND device = 'line1' AND tag = 'order/qty'")) >= 5, 30_000, 200);
     expect(await gw.query("SELECT groupArray(toUInt32(value)) FROM (SELECT value FROM fieldgate.points WHERE source = 'partner:oem' ORDER BY value)")).toBe('[10,11,12,13,14]');
 
+    // A message past receive_max_bytes (1 MiB) is acknowledged, counted and not stored.
+    await platform.publishAsync('orders/acme/line1/huge', JSON.stringify({ blob: 'x'.repeat(1_500_000) }), { qos: 1 });
+    await waitFor('the huge order to be refused', async () => (await gw.metric('fieldgate_partner_errors_total{partner="oem",reason="too_large"}')) === 1, 15_000, 100);
+    expect(await gw.query("SELECT count() FROM fieldgate.points WHERE tag LIKE 'huge%'")).toBe('0');
+
     // What the gateway reports of it.
     expect(await gw.metric('fieldgate_partner_connected{partner="oem"}')).toBe(1);
     expect(await gw.metric('fieldgate_partner_received_messages_total{partner="oem"}')).toBeGreaterThanOrEqual(1);
