@@ -12,7 +12,7 @@
 // Guard (exit 1): the share keeps up with less than 5,000 values/s, or RSS during the drain
 // passes twice the 250 MB target.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +37,7 @@ function rss(pid) {
 
 async function mosquitto(port, dir) {
   writeFileSync(join(dir, 'm.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n`);
-  const p = spawn('mosquitto', ['-c', join(dir, 'm.conf')], { stdio: 'ignore' });
+  const p = spawn(existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto', ['-c', join(dir, 'm.conf')], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
     try {
       const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });

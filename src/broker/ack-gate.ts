@@ -75,7 +75,7 @@ export class AckGate {
   release(committed: number): void {
     for (const st of this.waiting) {
       let n = 0;
-      while (n < st.held.length && st.held[n]!.pos <= committed) n++;
+      while (n < st.held.length && st.held[n].pos <= committed) n++;
       if (n === 0) continue;
       const out = st.held.splice(0, n);
       if (st.held.length === 0) this.waiting.delete(st);

@@ -153,7 +153,7 @@ export function parseMosquittoAcl(text: string): { rules: AclRule[]; problems: A
     const a = /^(read|write|readwrite|deny)\s+(.+)$/.exec(rest);
     if (a) {
       access = a[1] as Access;
-      rest = a[2]!.trim();
+      rest = a[2].trim();
     }
     const rule: AclRule = kw === 'pattern' ? { topic: rest, access } : { user, topic: rest, access };
     (access === 'deny' ? deny : grant).push(rule);

@@ -227,7 +227,7 @@ export class Broker {
       const client = a.handle(stream) as unknown as { _parser: ParserInternals };
       // mqtt-packet has no size limit: check the remaining length as soon as it is parsed.
       const parser = client._parser;
-      const parseLength = parser._parseLength;
+      const parseLength = parser._parseLength.bind(parser);
       parser._parseLength = function (this: ParserInternals) {
         const ok = parseLength.call(this);
         if (ok && this.packet.length > lim.max_packet_size) {

@@ -83,7 +83,7 @@ export const brokerSchema = object(
   {
     description: 'The embedded MQTT broker (aedes) devices publish to.',
     check(v, loc, path, issues) {
-      checkFiles(v as { password_file?: string; acl_file?: string }, loc, path, issues);
+      checkFiles(v, loc, path, issues);
     },
   },
 );

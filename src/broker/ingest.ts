@@ -25,7 +25,7 @@ export class IngestCounters {
   }
 
   get total(): number {
-    return this.byQos[0]! + this.byQos[1]! + this.byQos[2]!;
+    return this.byQos[0] + this.byQos[1] + this.byQos[2];
   }
 
   sync(): void {
@@ -41,7 +41,7 @@ export class IngestCounters {
 /** Moves what the per-QoS counts grew by since the last sync into a counter labelled by qos. */
 function syncQos(counts: number[], synced: number[], counter: Metrics['mqttMessagesIn']): void {
   for (let q = 0; q < 3; q++) {
-    const d = counts[q]! - synced[q]!;
+    const d = counts[q] - synced[q];
     if (d > 0) counter.inc({ qos: String(q) }, d);
     synced[q] = counts[q]!;
   }

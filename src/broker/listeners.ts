@@ -25,7 +25,7 @@ export interface Listening {
 export function parseBind(bind: string): { host: string; port: number } {
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(bind);
   if (!m) throw new FgError('FG_E_LISTEN', `cannot parse listen address ${bind}`);
-  return { host: m[1]!, port: Number(m[2]) };
+  return { host: m[1], port: Number(m[2]) };
 }
 
 function tlsOptions(l: ListenerConfig) {
@@ -64,7 +64,7 @@ export async function listen(l: ListenerConfig, onStream: (stream: Duplex, info:
     server = createNetServer({ highWaterMark: SOCKET_BUFFER }, (s) => onStream(s, info(s)));
   } else if (l.type === 'tls') {
     server = createTlsServer({ ...tlsOptions(l), highWaterMark: SOCKET_BUFFER }, (s) => onStream(s, info(s)));
-    server.on('tlsClientError', (err) => onError(err));
+    server.on('tlsClientError', (err: Error) => onError(err));
   } else {
     const http = l.type === 'wss' ? createHttpsServer(tlsOptions(l)) : createHttpServer();
     if (l.type === 'wss') http.on('tlsClientError', (err: Error) => onError(err));

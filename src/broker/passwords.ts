@@ -34,23 +34,23 @@ function same(a: Buffer, b: Buffer): boolean {
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
   if (hash.startsWith(PREFIX)) {
     const [, params, salt, key] = hash.slice(1).split('$');
-    const p = Object.fromEntries(params!.split(',').map((kv) => kv.split('=') as [string, string]));
-    const want = Buffer.from(key!, 'base64');
+    const p = Object.fromEntries(params.split(',').map((kv) => kv.split('=') as [string, string]));
+    const want = Buffer.from(key, 'base64');
     const got = await new Promise<Buffer>((res, rej) =>
-      scrypt(password, Buffer.from(salt!, 'base64'), want.length, { N: Number(p.N), r: Number(p.r), p: Number(p.p), maxmem: 256 * Number(p.N) * Number(p.r) }, (err, k) => (err ? rej(err) : res(k))),
+      scrypt(password, Buffer.from(salt, 'base64'), want.length, { N: Number(p.N), r: Number(p.r), p: Number(p.p), maxmem: 256 * Number(p.N) * Number(p.r) }, (err, k) => (err ? rej(err) : res(k))),
     );
     return same(got, want);
   }
   if (hash.startsWith('$7$')) {
     const [, , iterations, salt, key] = hash.split('$');
-    const want = Buffer.from(key!, 'base64');
-    const got = await new Promise<Buffer>((res, rej) => pbkdf2(password, Buffer.from(salt!, 'base64'), Number(iterations), want.length, 'sha512', (err, k) => (err ? rej(err) : res(k))));
+    const want = Buffer.from(key, 'base64');
+    const got = await new Promise<Buffer>((res, rej) => pbkdf2(password, Buffer.from(salt, 'base64'), Number(iterations), want.length, 'sha512', (err, k) => (err ? rej(err) : res(k))));
     return same(got, want);
   }
   if (hash.startsWith('$6$')) {
     const [, , salt, key] = hash.split('$');
-    const got = createHash('sha512').update(password).update(Buffer.from(salt!, 'base64')).digest();
-    return same(got, Buffer.from(key!, 'base64'));
+    const got = createHash('sha512').update(password).update(Buffer.from(salt, 'base64')).digest();
+    return same(got, Buffer.from(key, 'base64'));
   }
   return false;
 }

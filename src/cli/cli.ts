@@ -90,7 +90,7 @@ export function parseArgs(argv: string[]): Args {
   const flags = new Map<string, string | true>();
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     if (VALUE_FLAGS.has(a)) {
       const v = argv[++i];
       if (v === undefined) throw new FgError('FG_E_USAGE', `${a} needs a value`);
@@ -312,7 +312,7 @@ async function query(a: Args): Promise<number> {
 async function runQuery(cfg: Config, sql: string, format: string): Promise<Buffer> {
   const { host, port } = loopbackOf(cfg.http.bind);
   // Not running: open the store ourselves, holding the lock so a gateway cannot start meanwhile.
-  const unlock = cfg.clickhouse.url ? async () => undefined : await tryLockStateDir(cfg.state_dir);
+  const unlock = cfg.clickhouse.url ? () => Promise.resolve() : await tryLockStateDir(cfg.state_dir);
   if (!unlock) {
     const holder = lockHolderText(cfg.state_dir);
     let r: { status: number; data: Buffer };
@@ -356,7 +356,7 @@ async function partners(a: Args): Promise<number> {
     const withheld: Array<{ device: string; tag: string; values: number }> = [];
     for (const x of pairs) {
       const hit = entries.flatMap((m, i) => (m(x.device, x.tag) ? [i] : []));
-      if (hit.length) sent.push({ ...x, entries: hit.map((i) => i + 1), topics: hit.map((i) => (p.send[i]!.format === 'sparkplug' ? `spBv1.0/${p.sparkplug.group_id}/DDATA/${p.sparkplug.edge_node_id || '<gateway_id>'}/${x.device}` : fillTopic(p.send[i]!.topic, { gateway: cfg.gateway_id || '<gateway_id>', partner: p.name, device: x.device, tag: x.tag }))) });
+      if (hit.length) sent.push({ ...x, entries: hit.map((i) => i + 1), topics: hit.map((i) => (p.send[i].format === 'sparkplug' ? `spBv1.0/${p.sparkplug.group_id}/DDATA/${p.sparkplug.edge_node_id || '<gateway_id>'}/${x.device}` : fillTopic(p.send[i].topic, { gateway: cfg.gateway_id || '<gateway_id>', partner: p.name, device: x.device, tag: x.tag }))) });
       else withheld.push(x);
     }
     return { partner: p.name, enabled: p.enabled, target: p.broker?.url ?? p.webhook!.url, receive: p.receive.map((r) => r.topic), sent, withheld };

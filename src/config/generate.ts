@@ -7,7 +7,11 @@ export function jsonSchema(): string {
   return JSON.stringify(s, null, 2) + '\n';
 }
 
-type AnyNode = SchemaNode<unknown> & { fields?: Record<string, SchemaNode<unknown>>; required?: string[]; item?: SchemaNode<unknown> };
+interface AnyNode extends SchemaNode<unknown> {
+  fields?: Record<string, AnyNode>;
+  required?: string[];
+  item?: AnyNode;
+}
 
 function wrap(text: string, indent: string): string[] {
   const out: string[] = [];
@@ -38,11 +42,11 @@ function fieldLines(key: string, n: AnyNode, indent: string, required: boolean):
     return lines;
   }
   if (n.kind === 'array') {
-    const item = n.item as AnyNode | undefined;
+    const item = n.item;
     if (item?.kind === 'object' && item.fields) {
       lines.push(`${indent}# Each item:`);
       for (const [k, f] of Object.entries(item.fields)) {
-        const d = yamlValue(f as AnyNode);
+        const d = yamlValue(f);
         const req = (item.required ?? []).includes(k) ? ' (required)' : d !== undefined ? ` (default ${d})` : '';
         lines.push(...wrap(`  ${k}: ${f.description}${req}`, indent));
       }
@@ -63,7 +67,7 @@ function fieldLines(key: string, n: AnyNode, indent: string, required: boolean):
 function objectLines(n: AnyNode, indent: string): string[] {
   const out: string[] = [];
   for (const [k, f] of Object.entries(n.fields ?? {})) {
-    out.push(...fieldLines(k, f as AnyNode, indent, (n.required ?? []).includes(k)));
+    out.push(...fieldLines(k, f, indent, (n.required ?? []).includes(k)));
   }
   return out;
 }
@@ -77,7 +81,7 @@ export function exampleYaml(): string {
   ];
   const body: string[] = [];
   for (const [k, f] of Object.entries(rootSchema.fields)) {
-    body.push(...fieldLines(k, f as AnyNode, '', rootSchema.required.includes(k)), '');
+    body.push(...fieldLines(k, f, '', rootSchema.required.includes(k)), '');
   }
   return [...head, ...body].join('\n');
 }

@@ -94,7 +94,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
 
   let root: Located;
   try {
-    root = toLocated(doc.contents as Node | null, '', 0);
+    root = toLocated(doc.contents, '', 0);
   } catch (err) {
     if (!(err instanceof Bound)) throw err;
     return { issues: [{ pos: pos(err.at), path: '', message: err.message }] };

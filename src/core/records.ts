@@ -128,7 +128,7 @@ const CRC_TABLE = (() => {
 export function crc32Range(buf: Uint8Array, start: number, end: number): number {
   if (end - start > 128) return zcrc32(buf.subarray(start, end));
   let c = -1;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
 }
 
@@ -173,7 +173,7 @@ export function walkVerified(
   while (o < to) {
     if (frameAt(buf, o, to)) {
       const len = buf.readUInt32LE(o);
-      visit(buf[o + FRAME_HEADER]!, o + FRAME_HEADER + 1, o + FRAME_HEADER + len, o);
+      visit(buf[o + FRAME_HEADER], o + FRAME_HEADER + 1, o + FRAME_HEADER + len, o);
       o += FRAME_HEADER + len;
       continue;
     }
@@ -267,7 +267,7 @@ export function walkFrames(
     const len = buf.readUInt32LE(o);
     if (len < 1 || o + FRAME_HEADER + len > to) break;
     if (verify && crc32 && crc32(buf.subarray(o + FRAME_HEADER, o + FRAME_HEADER + len)) !== buf.readUInt32LE(o + 4)) break;
-    visit(buf[o + FRAME_HEADER]!, o + FRAME_HEADER + 1, o + FRAME_HEADER + len, o);
+    visit(buf[o + FRAME_HEADER], o + FRAME_HEADER + 1, o + FRAME_HEADER + len, o);
     o += FRAME_HEADER + len;
   }
   return o;

@@ -166,7 +166,7 @@ export function listenAddress(opts: Common<string>): SchemaNode<string> {
 }
 
 export function optional<T>(node: SchemaNode<T>): SchemaNode<T | undefined> {
-  return { ...node, optional: true } as SchemaNode<T | undefined>;
+  return { ...node, optional: true };
 }
 
 export type Shape = Record<string, SchemaNode<unknown>>;

@@ -74,9 +74,9 @@ export interface SparkplugTopic {
 /** spBv1.0/{group}/{type}/{edge}[/{device}]; undefined for anything else (STATE included). */
 export function parseTopic(topic: string): SparkplugTopic | undefined {
   const p = topic.split('/');
-  if (p[0] !== 'spBv1.0' || p.length < 4 || p.length > 5 || !TYPES.has(p[2]!)) return undefined;
+  if (p[0] !== 'spBv1.0' || p.length < 4 || p.length > 5 || !TYPES.has(p[2])) return undefined;
   if (p.some((x) => x === '')) return undefined;
-  return { group: p[1]!, type: p[2] as MessageType, edge: p[3]!, device: p[4] ?? '', node: `${p[1]}/${p[3]}` };
+  return { group: p[1], type: p[2] as MessageType, edge: p[3], device: p[4] ?? '', node: `${p[1]}/${p[3]}` };
 }
 
 export interface SpMetric {
@@ -201,7 +201,7 @@ export function scanSeq(b: Uint8Array): number | undefined {
     let mul = 1;
     for (let k = 0; k < 10; k++) {
       if (i >= b.length) throw new Error('truncated');
-      const x = b[i++]!;
+      const x = b[i++];
       v += (x & 0x7f) * mul;
       if (x < 0x80) return v;
       mul *= 128;

@@ -7,7 +7,7 @@ const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_60
 export function parseDuration(text: string): number | undefined {
   const m = DURATION.exec(text.trim());
   if (!m) return undefined;
-  return Math.round(Number(m[1]) * DURATION_MS[m[2]!]!);
+  return Math.round(Number(m[1]) * DURATION_MS[m[2]]);
 }
 
 const BYTES = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?$/;
@@ -19,5 +19,5 @@ const BYTES_MUL: Record<string, number> = {
 export function parseBytes(text: string): number | undefined {
   const m = BYTES.exec(text.trim());
   if (!m) return undefined;
-  return Math.round(Number(m[1]) * BYTES_MUL[m[2] ?? 'B']!);
+  return Math.round(Number(m[1]) * BYTES_MUL[m[2] ?? 'B']);
 }

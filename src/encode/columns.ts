@@ -19,10 +19,10 @@ export type ColumnType =
 export function parseColumnType(t: string): ColumnType | string {
   const s = t.trim();
   let m = /^LowCardinality\((.*)\)$/.exec(s);
-  if (m) return parseColumnType(m[1]!);
+  if (m) return parseColumnType(m[1]);
   m = /^Nullable\((.*)\)$/.exec(s);
   if (m) {
-    const inner = parseColumnType(m[1]!);
+    const inner = parseColumnType(m[1]);
     return typeof inner === 'string' ? inner : { kind: 'nullable', inner };
   }
   m = /^(U?)Int(8|16|32|64)$/.exec(s);
@@ -36,7 +36,7 @@ export function parseColumnType(t: string): ColumnType | string {
   m = /^Enum(8|16)\((.*)\)$/.exec(s);
   if (m) {
     const values = new Map<string, number>();
-    for (const e of m[2]!.matchAll(/'((?:[^'\\]|\\.)*)'\s*=\s*(-?\d+)/g)) values.set(e[1]!.replace(/\\(.)/g, '$1'), Number(e[2]));
+    for (const e of m[2].matchAll(/'((?:[^'\\]|\\.)*)'\s*=\s*(-?\d+)/g)) values.set(e[1].replace(/\\(.)/g, '$1'), Number(e[2]));
     return { kind: 'enum', bits: Number(m[1]) as 8 | 16, values };
   }
   return `column type ${s} is not supported (Int/UInt 8–64, Float32/64, Bool, String, LowCardinality, DateTime, DateTime64, Nullable, Enum8/16 are)`;
@@ -66,7 +66,12 @@ function toMillis(v: unknown): number | undefined {
   return undefined;
 }
 
-const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : typeof v === 'object' ? JSON.stringify(v)?.slice(0, 40) : String(v));
+/** A value that is not an object, as text (numbers, booleans, bigints, undefined). */
+function primitiveText(v: unknown): string {
+  return typeof v === 'symbol' || typeof v === 'function' ? typeof v : `${v as number | boolean | bigint | undefined}`;
+}
+
+const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : typeof v === 'object' ? JSON.stringify(v)?.slice(0, 40) : primitiveText(v));
 
 /**
  * Writes `v` in the column's RowBinary form; returns undefined, or why it does
@@ -85,7 +90,7 @@ export function encodeColumn(t: ColumnType, v: unknown, w: RowBinaryWriter): str
   switch (t.kind) {
     case 'int': {
       const b = toBigInt(v);
-      const [lo, hi] = RANGES[`${t.signed ? 'i' : 'u'}${t.bits}`]!;
+      const [lo, hi] = RANGES[`${t.signed ? 'i' : 'u'}${t.bits}`];
       if (b === undefined) return `${show(v)} is not an integer`;
       if (b < lo || b > hi) return `${show(v)} is out of range for ${t.signed ? '' : 'U'}Int${t.bits}`;
       if (t.bits === 64) w.bigint64(b, t.signed);
@@ -106,7 +111,7 @@ export function encodeColumn(t: ColumnType, v: unknown, w: RowBinaryWriter): str
       return undefined;
     }
     case 'string':
-      w.string(typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
+      w.string(typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : primitiveText(v));
       return undefined;
     case 'datetime': {
       const ms = toMillis(v);

@@ -392,7 +392,7 @@ export class ChunkDecoder {
       const key = `${table}.${c.name}`;
       let type = this.types.get(key);
       if (type === undefined) {
-        type = schema[c.name] === undefined ? `column ${c.name} is not in table ${table}` : parseColumnType(schema[c.name]!);
+        type = schema[c.name] === undefined ? `column ${c.name} is not in table ${table}` : parseColumnType(schema[c.name]);
         this.types.set(key, type);
       }
       if (typeof type === 'string') return fail(type);

@@ -22,7 +22,7 @@ export function selectShared(r: ChunkResult, spec: ShareSpec): ShareResult {
       let n = 0;
       let shift = 0;
       for (;;) {
-        const c = b[o++]!;
+        const c = b[o++];
         n += (c & 0x7f) * 2 ** shift;
         if (c < 0x80) break;
         shift += 7;
@@ -53,7 +53,7 @@ export function selectShared(r: ChunkResult, spec: ShareSpec): ShareResult {
       if (source.startsWith('partner:')) continue;
       let text: string | undefined;
       for (let e = 0; e < matchers.length; e++) {
-        if (!matchers[e]!(device, tag)) continue;
+        if (!matchers[e](device, tag)) continue;
         text ??= b.toString('utf8', textAt, textAt + textLen);
         values.push({ entry: e, seq: i, ts, device, tag, value, text, quality });
       }

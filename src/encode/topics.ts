@@ -19,7 +19,7 @@ export function compileTemplate(topic: string): Template {
   const names: string[] = [];
   const parts = topic.split('/');
   for (let i = 0; i < parts.length; i++) {
-    const p = parts[i]!;
+    const p = parts[i];
     const last = i === parts.length - 1;
     let m: RegExpExecArray | null;
     if (p === '+') levels.push({ kind: 'one' });
@@ -27,7 +27,7 @@ export function compileTemplate(topic: string): Template {
       if (!last) return { levels, names, error: '# must be the last level' };
       levels.push({ kind: 'rest' });
     } else if ((m = /^\{(.*?)(\+?)\}$/.exec(p))) {
-      const name = m[1]!;
+      const name = m[1];
       if (!NAME.test(name)) return { levels, names, error: `capture name ${JSON.stringify(name)} must be a word` };
       if (names.includes(name)) return { levels, names, error: `capture {${name}} appears twice` };
       names.push(name);
@@ -46,7 +46,7 @@ export function compileTemplate(topic: string): Template {
 export function matchTemplate(t: Template, topic: string, out: Record<string, string>): boolean {
   let pos = 0;
   for (let i = 0; i < t.levels.length; i++) {
-    const lv = t.levels[i]!;
+    const lv = t.levels[i];
     // "a/#" also matches "a" [MQTT-4.7.1-2]; a named rest needs at least one level.
     if (pos > topic.length) return lv.kind === 'rest' && lv.name === undefined;
     if (lv.kind === 'rest') {
@@ -82,12 +82,12 @@ export function compileExpander(template: string): Expander {
   const parts = template.split(/\{([A-Za-z_][A-Za-z0-9_]*)\}/);
   if (parts.length === 1) return () => template;
   if (parts.length === 3 && parts[0] === '' && parts[2] === '') {
-    const name = parts[1]!;
+    const name = parts[1];
     return (caps) => caps[name] ?? '';
   }
   return (caps) => {
-    let out = parts[0]!;
-    for (let i = 1; i < parts.length; i += 2) out += (caps[parts[i]!] ?? '') + parts[i + 1]!;
+    let out = parts[0];
+    for (let i = 1; i < parts.length; i += 2) out += (caps[parts[i]] ?? '') + parts[i + 1];
     return out;
   };
 }

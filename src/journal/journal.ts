@@ -172,7 +172,7 @@ export class Journal implements JournalPort {
     }
     checkCursors(states, this.journalId, this.position, this.cursorDir, this.segDir);
     for (const [s, problem] of unread) {
-      const base = this.segments[0]!.base;
+      const base = this.segments[0].base;
       if (problem === 'missing' && this.opts.startAtEnd?.includes(s)) {
         // A new consumer that only wants what comes next; the chunk ids so far are behind it.
         states.set(s, { chunk: Math.max(lastCut, maxCursorChunk), position: this.position });
@@ -324,7 +324,7 @@ export class Journal implements JournalPort {
     this.open = this.newBatch();
     // Low disk with drop_oldest: a new segment costs the oldest one, so the journal does not grow.
     if (this.diskLow && this.opts.journal.on_full === 'drop_oldest' && this.segments.length > 1) {
-      this.dropDown(this.totalBytes - this.segments[0]!.size, 'disk_low');
+      this.dropDown(this.totalBytes - this.segments[0].size, 'disk_low');
     }
     this.updateGauges();
   }
@@ -399,7 +399,7 @@ export class Journal implements JournalPort {
 
   private publishCommittedChunks(): void {
     let n = 0;
-    while (n < this.sealed.length && this.sealed[n]!.next <= this.committed) n++;
+    while (n < this.sealed.length && this.sealed[n].next <= this.committed) n++;
     if (n === 0) return;
     const ready = this.sealed.splice(0, n);
     for (const c of ready) {
@@ -500,8 +500,8 @@ export class Journal implements JournalPort {
 
   private release(): void {
     const min = this.minCursor();
-    while (this.chunks.length > 0 && this.chunks[0]!.next <= min) this.chunks.shift();
-    while (this.segments.length > 1 && this.segments[0]!.base + this.segments[0]!.size <= min) {
+    while (this.chunks.length > 0 && this.chunks[0].next <= min) this.chunks.shift();
+    while (this.segments.length > 1 && this.segments[0].base + this.segments[0].size <= min) {
       this.deleteSegment(this.segments.shift()!);
     }
     this.updateLag();
@@ -566,7 +566,7 @@ export class Journal implements JournalPort {
           void cur.advance({ chunk: lastId, position: end }).catch((e: unknown) => this.opts.log.error({ err: errorMessage(e) }, 'journal: cursor write failed'));
         }
       }
-      while (this.chunks.length > 0 && this.chunks[0]!.segment === seg.base) this.chunks.shift();
+      while (this.chunks.length > 0 && this.chunks[0].segment === seg.base) this.chunks.shift();
       this.deleteSegment(seg);
       this.opts.metrics.journalDroppedRecords.inc({ reason }, dropped);
       this.droppedSinceLog += dropped;

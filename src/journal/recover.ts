@@ -54,7 +54,7 @@ export function scanSegments(dir: string, minPos: number, metrics: Metrics | und
     .sort((a, b) => a - b);
   const r: ScanResult = { segments: [], chunks: [], lastCut: 0, openStart: -1, openRecords: 0, openBytes: 0, truncated: 0, damage: [], lostRecords: 0 };
   for (let i = 0; i < bases.length; i++) {
-    const base = bases[i]!;
+    const base = bases[i];
     const path = join(dir, segmentName(base));
     const fd = openSync(path, o.readOnly ? 'r' : 'r+');
     try {

@@ -39,7 +39,7 @@ export class AuditLog {
   private turn(): void {
     const h = Math.floor(this.now() / HOUR) * HOUR;
     if (this.hour !== h) {
-      if (this.hour >= 0) this.flush();
+      if (this.hour >= 0) void this.flush(); // it catches its own errors (onError)
       this.hour = h;
     }
   }

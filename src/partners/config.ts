@@ -29,7 +29,7 @@ const sendEntry = object(
     check(v, loc, path, issues) {
       if (v.aggregate.length && v.every === undefined) issues.push({ pos: entryPos(loc, 'aggregate'), path: `${path}.aggregate`, message: 'aggregates need every (the interval they are computed over)' });
       for (const m of v.topic.matchAll(/\{([^}]*)\}/g)) {
-        if (!(TOPIC_FIELDS as readonly string[]).includes(m[1]!)) issues.push({ pos: entryPos(loc, 'topic'), path: `${path}.topic`, message: `{${m[1]}} is not a placeholder; expected {${TOPIC_FIELDS.join('}, {')}}` });
+        if (!(TOPIC_FIELDS as readonly string[]).includes(m[1])) issues.push({ pos: entryPos(loc, 'topic'), path: `${path}.topic`, message: `{${m[1]}} is not a placeholder; expected {${TOPIC_FIELDS.join('}, {')}}` });
       }
       if (/[+#]/.test(v.topic.replace(/\{[^}]*\}/g, ''))) issues.push({ pos: entryPos(loc, 'topic'), path: `${path}.topic`, message: `${JSON.stringify(v.topic)} holds + or #; a topic to publish to is a name, not a filter` });
       if (v.format === 'sparkplug' && v.aggregate.length > 1) issues.push({ pos: entryPos(loc, 'aggregate'), path: `${path}.aggregate`, message: 'sparkplug sends one value per metric; give at most one aggregate (or none: the last value)' });

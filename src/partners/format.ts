@@ -47,7 +47,7 @@ export interface Item {
 
 /** Device and tag names as one topic level each side of the template: + and # become _, so a name never widens a filter. */
 function level(s: string): string {
-  return s.replace(/[+#]/g, '_').replace(/\u0000/g, '');
+  return s.replace(/[+#]/g, '_').replaceAll('\u0000', '');
 }
 
 export function fillTopic(template: string, f: { gateway: string; partner: string; device: string; tag: string }): string {

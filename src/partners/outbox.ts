@@ -314,20 +314,20 @@ export class PartnerOutbox {
     for (const v of r.values) {
       const d = this.samplers[v.entry];
       if (!d) {
-        items[v.entry]!.push({ id: `${chunk.id}:${v.seq}`, device: v.device, tag: v.tag, ts: v.ts, value: v.value, text: v.text, quality: v.quality });
+        items[v.entry].push({ id: `${chunk.id}:${v.seq}`, device: v.device, tag: v.tag, ts: v.ts, value: v.value, text: v.text, quality: v.quality });
         continue;
       }
       const w = d.add(v.device, v.tag, v.ts, v.value, v.text, v.quality);
-      if (w) items[v.entry]!.push(windowItem(w));
+      if (w) items[v.entry].push(windowItem(w));
     }
     if (Number.isFinite(r.lastReceived)) {
       this.samplers.forEach((d, i) => {
-        if (d) for (const w of d.due(r.lastReceived)) items[i]!.push(windowItem(w));
+        if (d) for (const w of d.due(r.lastReceived)) items[i].push(windowItem(w));
       });
     }
     const out: OutMessage[] = [];
     const ctx = { gateway: this.o.gateway, partner: this.name, idPrefix: this.o.idPrefix };
-    cfg.send.forEach((e, i) => formatItems(ctx, i, e, items[i]!, out));
+    cfg.send.forEach((e, i) => formatItems(ctx, i, e, items[i], out));
     return out;
   }
 

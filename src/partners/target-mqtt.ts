@@ -218,7 +218,7 @@ export class MqttTarget implements Target {
     }
     const results = await Promise.allSettled(acks);
     const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (failed) throw (failed).reason;
     return { messages: msgs.length, bytes, refused: [] };
   }
 
@@ -228,7 +228,7 @@ export class MqttTarget implements Target {
     const out: Array<[string, Buffer]> = [];
     let known = this.born.get(dev);
     const fresh = !known || m.metrics.some((x) => !known!.has(x.name));
-    if (!known) this.born.set(dev, (known = new Map()));
+    if (!known) this.born.set(dev, (known = new Map<string, OutMetric>()));
     for (const x of m.metrics) known.set(x.name, x);
     const now = Date.now();
     if (fresh) out.push([`spBv1.0/${this.group}/DBIRTH/${this.edge}/${dev}`, encodePayload(now, this.nextSeq(), [...known.values()])]);

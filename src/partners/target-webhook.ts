@@ -30,8 +30,9 @@ export class WebhookTarget implements Target {
     return this.up;
   }
 
-  async connect(): Promise<void> {
+  connect(): Promise<void> {
     // Nothing to open: each POST is its own request (keep-alive is the agent's business).
+    return Promise.resolve();
   }
 
   async send(msgs: OutMessage[], key: string, pace: (n: number) => Promise<void>): Promise<SendResult> {
@@ -99,7 +100,8 @@ export class WebhookTarget implements Target {
     });
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.up = false;
+    return Promise.resolve();
   }
 }

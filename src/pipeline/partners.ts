@@ -66,7 +66,7 @@ export class PartnerSet {
 
   private make(cfg: PartnerConfig): PartnerOutbox {
     const d = this.d;
-    return new PartnerOutbox({ cfg, gateway: d.gateway, idPrefix: d.idPrefix(), journal: d.journal, decode: d.decode, metrics: d.metrics, log: d.log, stateDir: d.stateDir });
+    return new PartnerOutbox({ cfg, gateway: d.gateway, idPrefix: d.idPrefix(), journal: d.journal, decode: (data, spec) => d.decode(data, spec), metrics: d.metrics, log: d.log, stateDir: d.stateDir });
   }
 
   start(ps: PartnersConfig): void {

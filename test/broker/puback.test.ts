@@ -25,11 +25,11 @@ describe('PUBACK after the commit', () => {
       await broker.stop();
       await journal.close();
     });
-    const segment = (): string => readFileSync(join(dir, 'journal', readdirSync(join(dir, 'journal'))[0]!), 'latin1');
+    const segment = (): string => readFileSync(join(dir, 'journal', readdirSync(join(dir, 'journal'))[0]), 'latin1');
     const acks = new Map<number, number>();
     const pub = new RawPublisher({ port, clientId: 'pa', qos: 1, onAck: (tag) => acks.set(tag, Date.now()) });
     await pub.connect();
-    stops.unshift(async () => pub.destroy());
+    stops.unshift(() => Promise.resolve(pub.destroy()));
 
     const t0 = Date.now();
     pub.publish('plant/pa/v', 'first-value', 1);

@@ -68,7 +68,7 @@ describe('broker security: listeners, users, ACLs, limits', () => {
     expect(readFileSync(join(dir, 'passwd'), 'utf8')).toMatch(/^viewer:\$7\$/);
     writeFileSync(join(dir, 'acl'), ['# mosquitto acl_file', 'user viewer', 'topic read plant/#', 'topic deny plant/secret/#', 'pattern readwrite devices/%u/#', ''].join('\n'));
     const hash = (await new Promise<string>((res, rej) => {
-      const p = execFile(process.execPath, [BIN, 'passwd'], (err, out) => (err ? rej(err) : res(out.trim())));
+      const p = execFile(process.execPath, [BIN, 'passwd'], (err, out) => (err ? rej(new Error(err.message)) : res(out.trim())));
       p.stdin!.end('pr3ss\n');
     }));
     expect(hash).toMatch(/^\$fg-scrypt\$N=16384,r=8,p=1\$/);
@@ -108,7 +108,7 @@ ${users}
     // Subscriptions: granted inside the rules, 0x80 where denied or uncovered.
     const suback = (filter: string, qos: 0 | 1) =>
       viewer.subscribeAsync(filter, { qos }).then(
-        (g2) => g2[0]!.qos,
+        (g2) => g2[0].qos,
         (err: { packet?: { granted: number[] } }) => err.packet!.granted[0],
       );
     expect([await suback('plant/#', 1), await suback('plant/secret/#', 1), await suback('other/#', 0), await suback('devices/viewer/#', 0)]).toEqual([1, 128, 128, 0]);
@@ -145,7 +145,7 @@ ${users}
 
     // A packet past limits.max_packet_size closes that connection only.
     const big = await client(`mqtt://127.0.0.1:${g.mqttPort}`);
-    const closed = new Promise((r) => big.once('close', r));
+    const closed = new Promise<void>((r) => big.once('close', () => r()));
     big.publish('plant/big/blob', Buffer.alloc(100 * 1024), { qos: 0 });
     await closed;
     expect(await g.metric('fieldgate_broker_disconnects_total{reason="packet_too_large"}')).toBeGreaterThanOrEqual(1);

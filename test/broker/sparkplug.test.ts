@@ -36,7 +36,7 @@ describe('Sparkplug B', () => {
     watcher.on('message', (t, m) => t.startsWith('spBv1.0/STATE/') && states.push(m.toString()));
     await watcher.subscribeAsync('spBv1.0/STATE/#', { qos: 1 });
     await waitFor('STATE', () => states.length === 1, 5000, 20);
-    expect(JSON.parse(states[0]!)).toMatchObject({ online: true });
+    expect(JSON.parse(states[0])).toMatchObject({ online: true });
 
     // An edge node listens for commands and births.
     const edge: MqttClient = await connectAsync(url, { clientId: 'edge1', reconnectPeriod: 0 });
@@ -75,7 +75,7 @@ describe('Sparkplug B', () => {
     await waitFor('the rebirth request', () => commands.length >= 1, 5000, 20);
     await sleep(300);
     expect(commands).toHaveLength(1);
-    expect(commands[0]!.metrics.map((m) => [m.name, m.value])).toEqual([['Node Control/Rebirth', true]]);
+    expect(commands[0].metrics.map((m) => [m.name, m.value])).toEqual([['Node Control/Rebirth', true]]);
     expect(await g.metric('fieldgate_sparkplug_sequence_gaps_total')).toBe(2);
     expect(await g.metric('fieldgate_sparkplug_rebirth_requests_total{reason="seq_gap"}')).toBe(1);
 

@@ -22,7 +22,7 @@ describe('Dockerfile', () => {
     expect(froms).toHaveLength(2);
     expect(dockerfile).toMatch(/^ARG NODE_VERSION=24$/m);
     for (const f of froms) expect(f).toMatch(/^FROM node:\$\{NODE_VERSION\}-bookworm-slim/);
-    const runtime = instructions.slice(instructions.lastIndexOf(froms[1]!));
+    const runtime = instructions.slice(instructions.lastIndexOf(froms[1]));
     expect(runtime).toContain('USER node');
     expect(runtime.indexOf('USER node')).toBeLessThan(runtime.findIndex((l) => l.startsWith('ENTRYPOINT')));
     expect(runtime.some((l) => /^VOLUME \["\/var\/lib\/fieldgate"\]$/.test(l))).toBe(true);
@@ -45,6 +45,6 @@ describe('Dockerfile', () => {
     expect(existsSync(join(dir, 'node_modules/chdb'))).toBe(false);
     expect(existsSync(join(dir, 'node_modules/aedes'))).toBe(true);
     const v = spawnSync(process.execPath, ['dist/cli/main.js', '--version'], { cwd: dir, encoding: 'utf8' });
-    expect(v.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+    expect(v.stdout.trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
   });
 });

@@ -24,7 +24,7 @@ async function firstDeadLetter(g: TestGateway): Promise<{ table: string; reason:
   const dir = join(g.stateDir, 'deadletter');
   await waitFor('the dead letter', () => readdirSync(dir).some((f) => f.endsWith('.jsonl')), 10_000, 100);
   const text = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).map((f) => readFileSync(join(dir, f), 'utf8')).join('');
-  return JSON.parse(text.trim().split('\n')[0]!) as { table: string; reason: string; topic: string };
+  return JSON.parse(text.trim().split('\n')[0]) as { table: string; reason: string; topic: string };
 }
 
 const COLS = ['i8', 'i16', 'i32', 'i64', 'u8', 'u16', 'u32', 'u64', 'f32', 'f64', 'ok', 'at', 'at64', 'note', 'n32', 'state', 'wide'];

@@ -81,13 +81,13 @@ describe('exactly once over HTTP (chDB behind a test HTTP front)', () => {
           }),
         );
         for (const gw of gws) await gw.drained();
-        expect(await gws[0]!.query("SELECT device, count() FROM fieldgate.points WHERE device IN ('gw0', 'gw1') GROUP BY device ORDER BY device")).toBe('gw0\t1000\ngw1\t1000');
+        expect(await gws[0].query("SELECT device, count() FROM fieldgate.points WHERE device IN ('gw0', 'gw1') GROUP BY device ORDER BY device")).toBe('gw0\t1000\ngw1\t1000');
         const stats = JSON.parse(await (await fetch(url, { method: 'POST', body: "SELECT 'front-stats'" })).text()) as { tokens: string[] };
         const chunkIds = (prefix: string) => new Set(stats.tokens.filter((t) => t.includes(prefix)).map((t) => t.split(':')[3]));
         const ids = stats.tokens.map((t) => t.split(':')[1]);
         expect(new Set(ids).size).toBe(2); // two journal identities
         const [a, b] = [...new Set(ids)];
-        expect([...chunkIds(a!)].some((id) => chunkIds(b!).has(id))).toBe(true); // the same chunk ids, stored twice over
+        expect([...chunkIds(a)].some((id) => chunkIds(b).has(id))).toBe(true); // the same chunk ids, stored twice over
       } finally {
         for (const gw of gws) await gw.stop();
       }

@@ -82,7 +82,7 @@ describe('faults at the journal and the sink', () => {
     // Every acknowledged value is either stored or a dead letter with the reason, once.
     expect(stored + letters.length).toBe(200);
     expect(letters.length).toBeGreaterThan(0);
-    expect(letters[0]!.reason).toMatch(/encoding failed: EIO: injected fault, encode \(5 attempts\)/);
+    expect(letters[0].reason).toMatch(/encoding failed: EIO: injected fault, encode \(5 attempts\)/);
     expect(new Set([...letters.map((l) => Number(l.payload))]).size).toBe(letters.length);
   });
 
@@ -189,7 +189,7 @@ describe('a store whose connections drop (Debian clickhouse-server 18.16 behind 
     expect(acked).toBe(sent);
     expect(uniq).toBe(sent); // every acknowledged value arrived
     expect(proxy.drops).toBeGreaterThanOrEqual(5);
-    console.log(`drop proxy: ${proxy.drops} of ${proxy.connections} connections cut; ${count} rows for ${sent} values (${count! - sent} duplicates, at least once without tokens)`);
+    console.log(`drop proxy: ${proxy.drops} of ${proxy.connections} connections cut; ${count} rows for ${sent} values (${count - sent} duplicates, at least once without tokens)`);
     expect((await g.readyz()).body.stalled).toEqual([]);
   });
 });
@@ -254,7 +254,7 @@ describe('the state_dir lock', () => {
       expect(codes.filter((c) => c === 4).length).toBe(1);
       expect(codes.filter((c) => c === null).length).toBe(1);
       for (const p of procs) p.kill('SIGKILL');
-      await Promise.all(procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? undefined : new Promise((res) => p.once('exit', res)))));
+      await Promise.all(procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((res) => p.once('exit', res)))));
     }
     expect(existsSync(join(g.stateDir, 'LOCK'))).toBe(false);
   });

@@ -6,7 +6,7 @@
  * or read-only. Each case ends with the gateway healthy and ingest going on.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
@@ -14,7 +14,7 @@ import { RawPublisher } from '../../bench/lib/raw-mqtt.mjs';
 import { cleanupsAfterAll } from '../helpers/cleanups.js';
 import { BIN, TestGateway } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/journal.js';
-import { publishPacket, rawConn } from '../helpers/mqtt-raw.js';
+import { rawConn } from '../helpers/mqtt-raw.js';
 import { sleep, waitFor } from '../helpers/ports.js';
 
 const cleanups = cleanupsAfterAll();
@@ -163,7 +163,7 @@ describe('hostile payloads and connections', () => {
       slow.push(s);
       if (i % 200 === 0) await sleep(5);
     }
-    cleanups.push(async () => slow.forEach((s) => s.destroy()));
+    cleanups.push(() => Promise.resolve(slow.forEach((s) => s.destroy())));
     await sleep(500);
     const t0 = Date.now();
     const h = await fetch(`http://127.0.0.1:${g.httpPort}/healthz`);
@@ -290,7 +290,7 @@ describe('a Sparkplug birth storm', () => {
     expect(ms).toBeLessThan(5000); // 21 s when births.json was rewritten per birth
     expect(worstHealth).toBeLessThan(1000);
     // The tables are on disk, one file per edge node.
-    await waitFor('the birth files', () => existsSync(join(g.stateDir, 'sparkplug', 'births')) && require('node:fs').readdirSync(join(g.stateDir, 'sparkplug', 'births')).length === 600, 10_000, 100);
+    await waitFor('the birth files', () => existsSync(join(g.stateDir, 'sparkplug', 'births')) && readdirSync(join(g.stateDir, 'sparkplug', 'births')).length === 600, 10_000, 100);
     console.log(`birth storm: 600 NBIRTH × 200 metrics beside 3,000 QoS 1 values: acknowledged in ${ms} ms, /healthz worst ${worstHealth} ms`);
   });
 });

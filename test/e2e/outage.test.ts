@@ -39,7 +39,7 @@ describe('outage: the ClickHouse server is down for 30 s under load', () => {
       while (!stop) {
         const due = Math.floor(((Date.now() - started) * RATE) / 1000);
         while (seq < due) {
-          const p = pubs[seq % 2]!;
+          const p = pubs[seq % 2];
           if (!p.connected) throw new Error('publisher lost its connection');
           p.publish(`plant/line${seq % 7}/count`, String(seq), seq);
           seq++;

@@ -5,7 +5,7 @@ function readString(b: Buffer, o: number): [string, number] {
   let len = 0;
   let shift = 0;
   for (;;) {
-    const x = b[o++]!;
+    const x = b[o++];
     len += (x & 0x7f) * 2 ** shift;
     if (!(x & 0x80)) break;
     shift += 7;

@@ -52,7 +52,7 @@ function mutate(b: Buffer, m: Mutation): Buffer {
       return b;
     case 'flip': {
       const c = Buffer.from(b);
-      c[m.at % c.length]! ^= 1 << m.bit;
+      c[m.at % c.length] ^= 1 << m.bit;
       return c;
     }
     case 'truncate':

@@ -16,6 +16,7 @@ export class DropProxy {
   ) {}
 
   static async create(target: { host: string; port: number }): Promise<DropProxy> {
+    // eslint-disable-next-line prefer-const -- assigned after the server that refers to it is made
     let proxy!: DropProxy;
     const server = createServer((client) => {
       proxy.connections++;

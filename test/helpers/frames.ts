@@ -38,7 +38,7 @@ export function readPoints(data: Buffer): Array<{ ts: number; device: string; ta
     let len = 0;
     let shift = 0;
     for (;;) {
-      const b = data[o++]!;
+      const b = data[o++];
       len |= (b & 0x7f) << shift;
       if (!(b & 0x80)) break;
       shift += 7;

@@ -85,7 +85,7 @@ export class TestGateway {
 
   async start(): Promise<void> {
     const [cmd, ...pre] = this.o.node ?? [process.execPath];
-    this.proc = spawn(cmd!, [...pre, BIN, 'run', '-c', this.config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.o.env } });
+    this.proc = spawn(cmd, [...pre, BIN, 'run', '-c', this.config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.o.env } });
     const p = this.proc;
     p.stdout?.on('data', (d: Buffer) => (this.logs += d.toString()));
     p.stderr?.on('data', (d: Buffer) => (this.logs += d.toString()));

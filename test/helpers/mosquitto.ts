@@ -3,7 +3,7 @@
  * username), an ACL, and persistence, on a free loopback port. Certificates are made with openssl.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,9 @@ export function makeCertificates(dir: string, clients: string[]): void {
     ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', ...ext);
   }
 }
+
+/** Debian installs the broker in /usr/sbin, which a non-root PATH may lack. */
+const MOSQUITTO = existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto';
 
 export class Mosquitto {
   proc: ChildProcess | undefined;
@@ -61,7 +64,7 @@ export class Mosquitto {
   }
 
   async start(): Promise<void> {
-    const p = spawn('mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(MOSQUITTO, ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = p;
     p.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
     p.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));

@@ -26,7 +26,7 @@ export async function rawConn(port: number, connect?: Record<string, unknown>, c
   s.on('error', () => undefined);
   let closedFlag = false;
   const closed = new Promise<void>((r) => s.once('close', () => ((closedFlag = true), r())));
-  cleanups?.push(async () => s.destroy());
+  cleanups?.push(() => Promise.resolve(s.destroy()));
   const c: RawConn = { s, got, closed, isClosed: () => closedFlag, send: (p) => s.write(generate(p)) };
   if (connect) {
     c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, keepalive: 60, clean: true, ...connect });

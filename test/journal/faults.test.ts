@@ -152,7 +152,7 @@ describe('cursors', () => {
     fill(journal, 0, 100);
     await journal.flush();
     const c = journal.chunksAfter(0);
-    await journal.acknowledge('s', c[c.length - 1]!);
+    await journal.acknowledge('s', c[c.length - 1]);
     await journal.close();
     const file = join(dir, 'cursors', 's.json');
     const st = JSON.parse(readFileSync(file, 'utf8')) as { position: number };
@@ -166,11 +166,11 @@ describe('cursors', () => {
     fill(journal, 0, 100);
     await journal.flush();
     const c = journal.chunksAfter(0);
-    await journal.acknowledge('s', c[c.length - 1]!);
+    await journal.acknowledge('s', c[c.length - 1]);
     await journal.close();
     // The power cut: the last 40 records' bytes never reached the card, the cursor did.
     const seg = segFile(dir);
-    const keep = 16 + (c[5]!.next - c[0]!.start);
+    const keep = 16 + (c[5].next - c[0].start);
     const { truncateSync } = await import('node:fs');
     truncateSync(seg, keep);
     const again = openJournal(dir, { fsync: 'interval' }, { max_rows: 10 });
@@ -186,7 +186,7 @@ describe('cursors', () => {
     const { journal } = openJournal(dir, {}, { max_rows: 10 });
     fill(journal, 0, 20);
     await journal.flush();
-    await journal.acknowledge('s', journal.chunksAfter(0)[0]!);
+    await journal.acknowledge('s', journal.chunksAfter(0)[0]);
     await journal.close();
     rmSync(join(dir, 'journal'), { recursive: true });
     expect(() => openJournal(dir)).toThrow(/belongs to journal [0-9a-f]+, but .* is journal [0-9a-f]+/);
@@ -234,9 +234,9 @@ describe('injected faults', () => {
     fill(journal, 0, 30);
     await journal.flush();
     const [c1, c2] = journal.chunksAfter(0);
-    await expect(journal.acknowledge('s', c1!)).rejects.toThrow(/EIO: injected fault/);
-    await journal.acknowledge('s', c2!);
-    expect(JSON.parse(readFileSync(join(dir, 'cursors', 's.json'), 'utf8'))).toMatchObject({ chunk: c2!.id, position: c2!.next, journal: journal.id });
+    await expect(journal.acknowledge('s', c1)).rejects.toThrow(/EIO: injected fault/);
+    await journal.acknowledge('s', c2);
+    expect(JSON.parse(readFileSync(join(dir, 'cursors', 's.json'), 'utf8'))).toMatchObject({ chunk: c2.id, position: c2.next, journal: journal.id });
     await journal.close();
   });
 

@@ -35,15 +35,15 @@ describe('journal', () => {
     for (let i = 0; i < 25; i++) journal.appendMqtt(1000 + i, 1, `t/${i}`, 'c1', Buffer.from(String(i)));
     await committed(journal);
     expect(seen.map((c) => [c.id, c.records])).toEqual([[1, 10], [2, 10]]);
-    expect(await readAll(journal, seen[1]!)).toEqual(Array.from({ length: 10 }, (_, i) => `t/${i + 10}=${i + 10}`));
+    expect(await readAll(journal, seen[1])).toEqual(Array.from({ length: 10 }, (_, i) => `t/${i + 10}=${i + 10}`));
     await journal.close(); // cuts the open 5 records as chunk 3
 
     const again = openJournal(dir, {}, { max_rows: 10 });
     expect(again.report.chunks).toBe(3);
     const replay = again.journal.chunksAfter(0);
     expect(replay.map((c) => [c.id, c.start, c.end, c.records])).toEqual(seen.map((c) => [c.id, c.start, c.end, c.records]));
-    expect(seen[2]!.records).toBe(5);
-    await again.journal.acknowledge('s', replay[1]!);
+    expect(seen[2].records).toBe(5);
+    await again.journal.acknowledge('s', replay[1]);
     await again.journal.close();
     const third = openJournal(dir, {}, { max_rows: 10 });
     expect(third.journal.chunksAfter(0).map((c) => c.id)).toEqual([3]);
@@ -67,7 +67,7 @@ describe('journal', () => {
     const { journal } = openJournal(dir, {}, { max_rows: 1000, max_delay: 60_000 });
     for (let i = 0; i < 7; i++) journal.appendMqtt(1, 1, 'a', 'c', Buffer.from(`v${i}`));
     await committed(journal);
-    const seg = join(dir, 'journal', readdirSync(join(dir, 'journal')).filter((f) => f.endsWith('.seg'))[0]!);
+    const seg = join(dir, 'journal', readdirSync(join(dir, 'journal')).filter((f) => f.endsWith('.seg'))[0]);
     const before = statSync(seg).size;
     // a half-written frame, as a power cut leaves it
     appendFileSync(seg, Buffer.from([40, 0, 0, 0, 1, 2, 3, 4, 1, 9, 9]));
@@ -78,7 +78,7 @@ describe('journal', () => {
     await again.journal.flush();
     const chunks = again.journal.chunksAfter(0);
     expect(chunks).toHaveLength(1);
-    expect(await readAll(again.journal, chunks[0]!)).toEqual(Array.from({ length: 7 }, (_, i) => `a=v${i}`));
+    expect(await readAll(again.journal, chunks[0])).toEqual(Array.from({ length: 7 }, (_, i) => `a=v${i}`));
     await again.journal.close();
     await journal.close().catch(() => undefined);
   });
@@ -138,7 +138,7 @@ describe('journal', () => {
     expect(journal.backlogRecords('p.end')).toBe(0);
     expect(journal.backlogRecords('p.early')).toBe(30);
     const [first] = journal.chunksAfter(journal.cursor('p.early').state.position);
-    await journal.acknowledge('p.early', first!, { windows: { k: [1, 2] } });
+    await journal.acknowledge('p.early', first, { windows: { k: [1, 2] } });
     journal.removeCursor('p.end');
     expect(() => journal.cursor('p.end')).toThrow();
     await journal.close();
@@ -190,7 +190,7 @@ describe('journal', () => {
     const { journal } = openJournal(dir);
     journal.appendMqtt(1, 1, 'a', 'c', Buffer.from('1'));
     await journal.close();
-    const seg = join(dir, 'journal', readdirSync(join(dir, 'journal')).filter((f) => f.endsWith('.seg'))[0]!);
+    const seg = join(dir, 'journal', readdirSync(join(dir, 'journal')).filter((f) => f.endsWith('.seg'))[0]);
     const { openSync, writeSync, closeSync } = await import('node:fs');
     const fd = openSync(seg, 'r+');
     writeSync(fd, Buffer.from([9, 0]), 0, 2, 4);

@@ -98,8 +98,8 @@ describe('partners: two suppliers and a platform, all fieldgate', () => {
     expect(preview).toContain('withheld  oven1  temp  (1 values stored)');
     expect(preview).toContain('1 of 2 device/tag pairs in the store are sent; 1 never leave.');
     const json = JSON.parse(execFileSync(process.execPath, [BIN, 'partners', 'preview', '-c', acme.config, 'platform', '--json'], { encoding: 'utf8' })) as Array<{ sent: Array<{ device: string }>; withheld: Array<{ device: string }>; receive: string[] }>;
-    expect(json[0]!.sent.map((x) => x.device)).toEqual(['press1']);
-    expect(json[0]!.withheld.map((x) => x.device)).toEqual(['oven1']);
-    expect(json[0]!.receive).toEqual(['orders/acme/{device}/{tag+}']);
+    expect(json[0].sent.map((x) => x.device)).toEqual(['press1']);
+    expect(json[0].withheld.map((x) => x.device)).toEqual(['oven1']);
+    expect(json[0].receive).toEqual(['orders/acme/{device}/{tag+}']);
   }, 120_000);
 });

@@ -59,10 +59,10 @@ describe('partners: message formats and replayed intervals', () => {
 
     // Sparkplug: an NBIRTH with bdSeq, a DBIRTH naming the metric, DDATA with every count in order.
     const spb = got.filter((x) => x.topic.startsWith('spBv1.0/'));
-    expect(spb[0]!.topic).toBe('spBv1.0/suppliers/NBIRTH/acme');
-    expect(sp.decodePayload(spb[0]!.payload).metrics.map((x) => x.name)).toEqual(['bdSeq']);
-    expect(spb[1]!.topic).toBe('spBv1.0/suppliers/DBIRTH/acme/press1');
-    expect(sp.decodePayload(spb[1]!.payload).metrics.map((x) => x.name)).toContain('count');
+    expect(spb[0].topic).toBe('spBv1.0/suppliers/NBIRTH/acme');
+    expect(sp.decodePayload(spb[0].payload).metrics.map((x) => x.name)).toEqual(['bdSeq']);
+    expect(spb[1].topic).toBe('spBv1.0/suppliers/DBIRTH/acme/press1');
+    expect(sp.decodePayload(spb[1].payload).metrics.map((x) => x.name)).toContain('count');
     const counts = spb.filter((x) => x.topic === 'spBv1.0/suppliers/DDATA/acme/press1').flatMap((x) => sp.decodePayload(x.payload).metrics.map((mm) => ({ name: mm.name, value: mm.value, type: mm.type })));
     expect(counts.map((x) => x.value)).toEqual([...Array(40).keys()]);
     expect(new Set(counts.map((x) => `${x.name}:${x.type}`))).toEqual(new Set(['count:Double']));
@@ -71,13 +71,13 @@ describe('partners: message formats and replayed intervals', () => {
 
     // Part 14 JSON: a network message of one DataSetMessage whose field is a DataValue.
     const ua = got.filter((x) => x.topic === 'suppliers/acme/ua/press1').map((x) => JSON.parse(x.payload.toString()) as { MessageType: string; PublisherId: string; Messages: Array<{ DataSetWriterId: number; Payload: Record<string, { Value: number; SourceTimestamp: string }> }> });
-    expect(ua.map((x) => x.Messages[0]!.Payload.count!.Value)).toEqual([...Array(40).keys()]);
-    expect(ua[0]!.PublisherId.length).toBeGreaterThan(0); // gateway_id
+    expect(ua.map((x) => x.Messages[0].Payload.count.Value)).toEqual([...Array(40).keys()]);
+    expect(ua[0].PublisherId.length).toBeGreaterThan(0); // gateway_id
     for (const x of ua) {
       expect(x.MessageType).toBe('ua-data');
-      expect(x.PublisherId).toBe(ua[0]!.PublisherId);
-      expect(x.Messages[0]!.DataSetWriterId).toBe(2);
-      expect(Number.isNaN(Date.parse(x.Messages[0]!.Payload.count!.SourceTimestamp))).toBe(false);
+      expect(x.PublisherId).toBe(ua[0].PublisherId);
+      expect(x.Messages[0].DataSetWriterId).toBe(2);
+      expect(Number.isNaN(Date.parse(x.Messages[0].Payload.count.SourceTimestamp))).toBe(false);
     }
 
     // Intervals: wait for the last ones to close (the journal's clock moves with new values).

@@ -5,7 +5,7 @@ import { formatIssue } from '../../src/core/schema.js';
 import { parseConfig } from '../../src/config/load.js';
 import { fillTopic, formatItems, type OutMessage } from '../../src/partners/format.js';
 import { templateFilter } from '../../src/partners/outbox.js';
-import { Downsampler, aggregateOf } from '../../src/partners/window.js';
+import { Downsampler, aggregateOf, type WindowState } from '../../src/partners/window.js';
 import type { SendEntry } from '../../src/partners/config.js';
 
 describe('globs', () => {
@@ -59,14 +59,14 @@ describe('intervals', () => {
     d.add('p', 't', 200, 4, '', 0);
     const [w] = d.due(5000);
     expect(w).toMatchObject({ count: 2, numbers: 1, min: 4, max: 4 });
-    expect(aggregateOf(w!, 'avg')).toBe(4);
+    expect(aggregateOf(w, 'avg')).toBe(4);
   });
 
   it('restores its open intervals from saved state (as the cursor carries them)', () => {
     const a = new Downsampler(1000);
     a.add('p', 't', 100, 1, '', 0);
     const b = new Downsampler(1000);
-    b.restore(JSON.parse(JSON.stringify(a.state())));
+    b.restore(JSON.parse(JSON.stringify(a.state())) as WindowState);
     b.add('p', 't', 300, 3, '', 0);
     expect(b.add('p', 't', 1100, 0, '', 0)).toMatchObject({ count: 2, sum: 4 });
   });
@@ -92,7 +92,7 @@ describe('message formats', () => {
     d.add('press1', 'count', item.ts + 5, 3, '', 0);
     const [w] = d.due(item.ts + 60_000);
     const agg: OutMessage[] = [];
-    formatItems(ctx, 0, entry({ every: 10_000, aggregate: ['last', 'max', 'avg', 'count'] }), [{ ...item, id: 'w1', window: w! }], agg);
+    formatItems(ctx, 0, entry({ every: 10_000, aggregate: ['last', 'max', 'avg', 'count'] }), [{ ...item, id: 'w1', window: w }], agg);
     expect((agg[0] as { body: object }).body).toMatchObject({ last: 3, max: 3, avg: 2, count: 2, from: '2026-01-01T00:00:00.000Z', to: '2026-01-01T00:00:10.000Z' });
   });
 
@@ -136,6 +136,6 @@ describe('partners configuration errors', () => {
   it('a select may be one mapping or a list of them', () => {
     const r = parseConfig('state_dir: /tmp/x\npartners:\n  - name: oem\n    broker: { url: "mqtt://x:1", client_id: a }\n    send:\n      - { select: [ { device: "a*" }, { tag: "b" } ] }\n      - { select: { device: "c" } }', 'f.yaml', {});
     expect(r.issues).toEqual([]);
-    expect(r.config!.partners[0]!.send.map((s) => s.select)).toEqual([[{ device: 'a*', tag: '*' }, { device: '*', tag: 'b' }], [{ device: 'c', tag: '*' }]]);
+    expect(r.config!.partners[0].send.map((s) => s.select)).toEqual([[{ device: 'a*', tag: '*' }, { device: '*', tag: 'b' }], [{ device: 'c', tag: '*' }]]);
   });
 });

@@ -45,7 +45,7 @@ describe('partners: webhook', () => {
         if (req.headers['x-fieldgate-signature'] !== sig) problems.push('signature');
         const j = JSON.parse(body) as { batch: string; partner: string; messages: Array<{ value: number; topic: string; id: string }> };
         if (j.batch !== key) problems.push(`batch ${j.batch} under key ${key}`);
-        let status = answers[n++ % answers.length]!;
+        let status = answers[n++ % answers.length];
         if (j.messages.some((m) => m.value === 77)) status = 400;
         calls.push({ key, status, body });
         if (status === 200) for (const m of j.messages) values.set(m.value, (values.get(m.value) ?? 0) + 1);
@@ -87,7 +87,7 @@ describe('partners: webhook', () => {
     const byKey = new Map<string, typeof calls>();
     for (const x of calls) byKey.set(x.key, [...(byKey.get(x.key) ?? []), x]);
     for (const [key, xs] of byKey) {
-      const last = xs[xs.length - 1]!;
+      const last = xs[xs.length - 1];
       expect(last.status === 200 || last.status === 400, `${key} ends with ${last.status}`).toBe(true);
       expect(xs.slice(0, -1).every((x) => x.status === 500 || x.status === 429), `${key}: ${xs.map((x) => x.status).join(',')}`).toBe(true);
       expect(new Set(xs.map((x) => x.body)).size).toBe(1);
@@ -99,8 +99,8 @@ describe('partners: webhook', () => {
     await waitFor('the dead letters', () => existsSync(dl), 10_000, 100);
     const letters = readFileSync(dl, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string; message: { value: number } });
     expect(letters.map((l) => l.message.value).sort((x, y) => x - y)).toEqual([...refused()].sort((x, y) => x - y));
-    expect(letters[0]!.reason).toContain('HTTP 400');
-    expect(letters[0]!.reason).toContain('value 77 is not acceptable');
+    expect(letters[0].reason).toContain('HTTP 400');
+    expect(letters[0].reason).toContain('value 77 is not acceptable');
     expect(await g.metric('fieldgate_partner_dead_letter_messages_total{partner="platform"}')).toBe(letters.length);
     expect(await g.metric('fieldgate_partner_errors_total{partner="platform",reason="http_5xx"}')).toBeGreaterThan(0);
     expect(await g.metric('fieldgate_partner_errors_total{partner="platform",reason="http_429"}')).toBeGreaterThan(0);

@@ -44,7 +44,7 @@ describe('ACL matching (property)', () => {
   /** The reference: MQTT filter semantics written the slow way. */
   const ref = (f: string, t: string): boolean => {
     if (t.startsWith('$') && /^[+#]/.test(f)) return false;
-    const re = new RegExp(`^${f.split('/').map((l, i, a) => (l === '#' ? (i === 0 ? '.*' : '(?:/.*)?') : (i ? '/' : '') + (l === '+' ? '[^/]*' : l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))).join('')}$`, 's');
+    const re = new RegExp(`^${f.split('/').map((l, i) => (l === '#' ? (i === 0 ? '.*' : '(?:/.*)?') : (i ? '/' : '') + (l === '+' ? '[^/]*' : l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))).join('')}$`, 's');
     return re.test(t);
   };
   it('topicMatches agrees with the reference', () => {

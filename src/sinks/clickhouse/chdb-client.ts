@@ -136,9 +136,10 @@ export class ChdbTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    await this.serial(async () => {
+    await this.serial(() => {
       this.session?.close();
       this.session = undefined;
+      return Promise.resolve();
     });
   }
 }

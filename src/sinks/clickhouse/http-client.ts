@@ -1,7 +1,7 @@
 /** The ClickHouse server transport: the only file that imports @clickhouse/client. */
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { systemCode } from '../../core/errors.js';
 import { checkFormat, checkReadOnly } from './readonly.js';
 import { TransportError, type InsertBody, type QueryLimits, type Transport } from './transport.js';
@@ -32,7 +32,7 @@ export class HttpTransport implements Transport {
 
   async exec(sql: string, settings: Record<string, string | number> = {}): Promise<string> {
     try {
-      const r = await this.client.exec({ query: sql, clickhouse_settings: settings as ClickHouseSettings });
+      const r = await this.client.exec({ query: sql, clickhouse_settings: settings });
       const chunks: Buffer[] = [];
       for await (const c of r.stream) chunks.push(c as Buffer);
       return Buffer.concat(chunks).toString('utf8');
@@ -43,7 +43,7 @@ export class HttpTransport implements Transport {
 
   async insert(table: string, body: InsertBody, settings: Record<string, string | number>): Promise<void> {
     try {
-      const r = await this.client.exec({ query: `INSERT INTO ${table} FORMAT RowBinary`, values: Readable.from([body.data]), clickhouse_settings: settings as ClickHouseSettings });
+      const r = await this.client.exec({ query: `INSERT INTO ${table} FORMAT RowBinary`, values: Readable.from([body.data]), clickhouse_settings: settings });
       r.stream.resume();
       await new Promise<void>((res, rej) => {
         r.stream.on('end', res);
@@ -61,7 +61,7 @@ export class HttpTransport implements Transport {
     try {
       const r = await this.client.exec({
         query: q,
-        clickhouse_settings: { readonly: '1', max_execution_time: Math.ceil(limits.timeoutMs / 1000), max_memory_usage: String(limits.maxMemory) } as ClickHouseSettings,
+        clickhouse_settings: { readonly: '1', max_execution_time: Math.ceil(limits.timeoutMs / 1000), max_memory_usage: String(limits.maxMemory) },
       });
       const chunks: Buffer[] = [];
       for await (const c of r.stream) chunks.push(c as Buffer);

@@ -14,7 +14,7 @@ export function bareSql(sql: string): string {
   let i = 0;
   const n = sql.length;
   while (i < n) {
-    const c = sql[i]!;
+    const c = sql[i];
     const d = sql[i + 1];
     if (c === '-' && d === '-') {
       while (i < n && sql[i] !== '\n') i++;

@@ -182,7 +182,7 @@ export class ClickHouseSink {
     try {
       for (const l of c.letters ?? []) await this.deadLetterRecord(c, l.table, l.record, l.reason);
       for (let i = 0; i < c.tables.length; i++) {
-        const t = c.tables[i]!;
+        const t = c.tables[i];
         const token = `${this.o.tokenPrefix}:${this.name}:${c.chunkId}:${t.table}`;
         await this.insertRange(c, t, 0, t.rows, token, c.spooled[i]);
       }
@@ -261,7 +261,7 @@ export class ClickHouseSink {
     this.setUp(false);
     this.state = fatal ? 'failing' : 'buffering';
     const first = this.lastError !== msg || wasUp;
-    this.lastError = msg.split('\n')[0]!.slice(0, 500);
+    this.lastError = msg.split('\n')[0].slice(0, 500);
     const delay = fatal ? this.o.cfg.retry_max : this.backoff.next();
     if (first) {
       const fields = { sink: this.name, target: this.o.transport.target, err: this.lastError, reason: k.reason, retry_ms: delay };
@@ -283,13 +283,13 @@ export class ClickHouseSink {
   }
 
   private deadLetter(c: ChunkTables, t: ChunkTables['tables'][number], row: number, reason: string): Promise<void> {
-    return this.deadLetterRecord(c, t.table, t.rowRecords[row]!, reason);
+    return this.deadLetterRecord(c, t.table, t.rowRecords[row], reason);
   }
 
   private async deadLetterRecord(c: ChunkTables, table: string, rec: number, reason: string): Promise<void> {
     const bytes = await this.o.reread(c.chunkId);
-    const base = { at: new Date().toISOString(), sink: this.name, table, chunk: c.chunkId, reason: reason.split('\n')[0]!.slice(0, 1000) };
-    const letter: DeadLetter = bytes ? letterOf(bytes, c.recordStarts[rec]!, base) ?? { ...base, kind: 'mqtt', received: 0 } : { ...base, kind: 'mqtt', received: 0 };
+    const base = { at: new Date().toISOString(), sink: this.name, table, chunk: c.chunkId, reason: reason.split('\n')[0].slice(0, 1000) };
+    const letter: DeadLetter = bytes ? letterOf(bytes, c.recordStarts[rec], base) ?? { ...base, kind: 'mqtt', received: 0 } : { ...base, kind: 'mqtt', received: 0 };
     await this.o.deadLetters.write(this.name, [letter]);
     this.o.metrics.sinkDeadLetterRows.inc({ sink: this.name, table });
     this.o.log.warn({ sink: this.name, table, chunk: c.chunkId, reason: base.reason }, 'clickhouse: a row was refused and written to the dead-letter folder');
@@ -301,7 +301,7 @@ export class ClickHouseSink {
    * and nothing is dropped unseen. Returns the records written.
    */
   async deadLetterChunk(chunkId: number, bytes: Buffer, reason: string): Promise<number> {
-    const base = { at: new Date().toISOString(), sink: this.name, table: 'points', chunk: chunkId, reason: reason.split('\n')[0]!.slice(0, 1000) };
+    const base = { at: new Date().toISOString(), sink: this.name, table: 'points', chunk: chunkId, reason: reason.split('\n')[0].slice(0, 1000) };
     const letters: DeadLetter[] = [];
     walkVerified(bytes, 0, bytes.length, (_k, _s, _e, fs) => {
       const l = letterOf(bytes, fs, base);

@@ -50,11 +50,11 @@ function checkTag(v: Record<string, unknown>, loc: Located, path: string, issues
   if (v.ref !== undefined) {
     const r = fromRef(v.ref as number);
     if (!r) {
-      issues.push({ pos: at('ref'), path: `${path}.ref`, message: `${String(v.ref)} is not a reference; expected 00001–09999, 10001–19999, 30001–39999 or 40001–49999 (or 6-digit forms)` });
+      issues.push({ pos: at('ref'), path: `${path}.ref`, message: `${v.ref as number} is not a reference; expected 00001–09999, 10001–19999, 30001–39999 or 40001–49999 (or 6-digit forms)` });
       return;
     }
     if (v.table !== undefined && v.table !== r.table) {
-      issues.push({ pos: at('table'), path: `${path}.table`, message: `ref ${String(v.ref)} is in the ${r.table} table, not ${String(v.table)}` });
+      issues.push({ pos: at('table'), path: `${path}.table`, message: `ref ${v.ref as number} is in the ${r.table} table, not ${v.table as string}` });
       return;
     }
     v.table = r.table;

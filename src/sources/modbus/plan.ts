@@ -69,7 +69,7 @@ export function split(r: ReadRequest, sizes: (tag: number) => number): ReadReque
   const items = [...r.items].sort((a, b) => a.offset - b.offset);
   const half = Math.ceil(items.length / 2);
   return [items.slice(0, half), items.slice(half)].map((part) => {
-    const start = r.start + part[0]!.offset;
+    const start = r.start + part[0].offset;
     const end = Math.max(...part.map((i) => r.start + i.offset + sizes(i.tag)));
     return { table: r.table, start, count: end - start, items: part.map((i) => ({ tag: i.tag, offset: r.start + i.offset - start })) };
   });

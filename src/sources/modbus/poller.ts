@@ -55,7 +55,7 @@ interface DeviceState {
 function tagState(d: ModbusDeviceConfig, t: ModbusTagConfig): TagState {
   const table = t.table!;
   const type = t.type as RegisterType;
-  return { cfg: t, table, address: t.address!, size: isBitTable(table) ? 1 : registerCount(type, t.length), order: (t.byte_order ?? d.byte_order) as ByteOrder };
+  return { cfg: t, table, address: t.address!, size: isBitTable(table) ? 1 : registerCount(type, t.length), order: (t.byte_order ?? d.byte_order) };
 }
 
 /** Plans a device: one request list per poll interval. Pure. */
@@ -69,7 +69,7 @@ export function planDevice(d: ModbusDeviceConfig, now: number): DeviceState {
   });
   for (const [intervalMs, idx] of [...byInterval].sort((a, b) => a[0] - b[0])) {
     const requests = plan(
-      idx.map((i) => ({ tag: i, table: tags[i]!.table, address: tags[i]!.address, size: tags[i]!.size })),
+      idx.map((i) => ({ tag: i, table: tags[i].table, address: tags[i].address, size: tags[i].size })),
       { maxGap: d.max_gap, maxRegisters: Math.min(d.max_registers_per_read, SPEC_LIMITS.maxRegisters), maxBits: SPEC_LIMITS.maxBits },
     );
     dev.groups.push({ device: dev, intervalMs, requests, due: now });
@@ -93,7 +93,7 @@ export class ModbusEndpoint {
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
-    this.link = new ModbusLink(devices[0]!.cfg.transport, Math.max(...devices.map((d) => d.cfg.timeout)));
+    this.link = new ModbusLink(devices[0].cfg.transport, Math.max(...devices.map((d) => d.cfg.timeout)));
     // Three cycles of the slowest group and three timeouts, with room to spare (waits on purpose are declared with each beat).
     const stall = (): number => Math.max(...this.devices.map((d) => 3 * Math.max(d.cfg.poll_interval, ...d.cfg.tags.map((t) => t.poll_interval ?? 0)) + 3 * d.cfg.timeout), 0) + 5_000;
     this.heartbeat = new Heartbeat(`modbus:${key}`, stall, () => this.devices.some((d) => d.groups.length > 0));
@@ -193,7 +193,7 @@ export class ModbusEndpoint {
     const t0 = process.hrtime.bigint();
     let ok = true;
     for (let i = 0; i < g.requests.length && this.link.open; i++) {
-      const r = g.requests[i]!;
+      const r = g.requests[i];
       this.metrics.modbusRequests.inc({ device: name });
       let res: ReadResult;
       try {
@@ -206,7 +206,7 @@ export class ModbusEndpoint {
         this.metrics.modbusErrors.inc({ device: name, code: String(e.code) });
         if (e.code === 2 && r.items.length > 1) {
           // Illegal data address: split, so the bad tag ends up alone; read the halves now.
-          const halves = split(r, (tag) => d.tags[tag]!.size);
+          const halves = split(r, (tag) => d.tags[tag].size);
           g.requests.splice(i, 1, ...halves);
           i--;
           this.log.warn({ device: name, table: r.table, start: r.start, count: r.count }, 'modbus: read refused (illegal data address); splitting it to isolate the bad tag');
@@ -239,7 +239,7 @@ export class ModbusEndpoint {
   private emit(d: DeviceState, r: ReadRequest, res: ReadResult): void {
     const now = Date.now();
     for (const it of r.items) {
-      const t = d.tags[it.tag]!;
+      const t = d.tags[it.tag];
       const v: Decoded =
         res.kind === 'bits'
           ? decodeBit(res.data, it.offset, t.cfg)
@@ -250,7 +250,7 @@ export class ModbusEndpoint {
 
   private markBad(d: DeviceState, r: ReadRequest, q: number): void {
     const now = Date.now();
-    for (const it of r.items) this.write(d, d.tags[it.tag]!, Number.NaN, '', q, now);
+    for (const it of r.items) this.write(d, d.tags[it.tag], Number.NaN, '', q, now);
   }
 
   private markAll(q: number): void {
@@ -268,7 +268,7 @@ export class ModbusEndpoint {
       last.text !== text ||
       (Number.isNaN(value) !== Number.isNaN(last.value)) ||
       (!Number.isNaN(value) && (t.cfg.deadband > 0 ? Math.abs(value - last.value) > t.cfg.deadband : value !== last.value));
-    if (!changed && !(heartbeat !== undefined && now - last!.at >= heartbeat)) return;
+    if (!changed && !(heartbeat !== undefined && now - last.at >= heartbeat)) return;
     t.last = { value, text, quality, at: now };
     this.sink.appendPoint(now, { ts: now, device: d.cfg.name, tag: t.cfg.name, value, text, quality });
     this.metrics.modbusPoints.inc({ device: d.cfg.name });

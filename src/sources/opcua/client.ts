@@ -163,7 +163,7 @@ export function certificateSummary(file: string): { thumbprint: string; subject:
 function identity(a: LinkOptions['auth']): UserIdentityInfo {
   if (a.type === 'username') return { type: UserTokenType.UserName, userName: a.username!, password: a.password ?? '' };
   if (a.type === 'certificate') {
-    return { type: UserTokenType.Certificate, certificateData: new X509Certificate(readFileSync(a.cert_file!)).raw, privateKey: readFileSync(a.key_file!, 'utf8') } as UserIdentityInfo;
+    return { type: UserTokenType.Certificate, certificateData: new X509Certificate(readFileSync(a.cert_file!)).raw, privateKey: readFileSync(a.key_file!, 'utf8') };
   }
   return { type: UserTokenType.Anonymous };
 }
@@ -295,7 +295,8 @@ export class OpcuaLink {
     });
     for (;;) {
       for (const ref of r.references ?? []) {
-        const nc = ref.nodeClass === NodeClass.Object ? 'Object' : ref.nodeClass === NodeClass.Variable ? 'Variable' : 'Other';
+        const cls = ref.nodeClass as number; // node-opcua's own NodeClass type, from another of its modules
+        const nc = cls === (NodeClass.Object as number) ? 'Object' : cls === (NodeClass.Variable as number) ? 'Variable' : 'Other';
         out.push({ nodeId: ref.nodeId.toString(), ns: ref.browseName.namespaceIndex, name: ref.browseName.name ?? '', nodeClass: nc, property: ref.typeDefinition?.toString() === 'i=68' });
       }
       if (!r.continuationPoint || r.continuationPoint.length === 0) break;

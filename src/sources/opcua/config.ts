@@ -93,7 +93,7 @@ const auth = object(
 
 function checkAuth(v: Record<string, unknown>, loc: Located, path: string, issues: Issue[]): void {
   const forType: Record<string, string[]> = { anonymous: [], username: ['username', 'password', 'password_file'], certificate: ['cert_file', 'key_file'] };
-  const allowed = forType[v.type as string]!;
+  const allowed = forType[v.type as string];
   for (const k of ['username', 'password', 'password_file', 'cert_file', 'key_file']) {
     if (v[k] !== undefined && !allowed.includes(k)) issues.push({ pos: entryPos(loc, k), path: `${path}.${k}`, message: `${k} is not used with type ${String(v.type)}` });
   }

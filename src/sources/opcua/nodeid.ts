@@ -32,7 +32,7 @@ export function parseNodeId(text: string): NodeIdRef | string {
   const m = /^(ns|nsu)=([^;]*);(.*)$/s.exec(rest);
   if (m) {
     if (m[1] === 'ns') {
-      if (!/^\d{1,5}$/.test(m[2]!) || Number(m[2]) > 65_535) return `namespace index ${JSON.stringify(m[2])} is not a number 0–65535; ${expected}`;
+      if (!/^\d{1,5}$/.test(m[2]) || Number(m[2]) > 65_535) return `namespace index ${JSON.stringify(m[2])} is not a number 0–65535; ${expected}`;
       ns = Number(m[2]);
     } else {
       if (!m[2]) return `empty namespace URI; ${expected}`;
@@ -71,7 +71,7 @@ export function parseBrowsePath(text: string): BrowseSegment[] | string {
   for (const p of parts) {
     if (!p) return 'a browse path segment is empty; expected /Objects/<name>/… with no doubled or trailing /';
     const m = /^(\d{1,5}):(.+)$/s.exec(p);
-    out.push(m ? { ns: Number(m[1]), name: m[2]! } : { name: p });
+    out.push(m ? { ns: Number(m[1]), name: m[2] } : { name: p });
   }
   return out;
 }

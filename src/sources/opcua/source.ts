@@ -293,14 +293,14 @@ export class OpcuaServer {
     const refused: typeof items = [];
     for (const call of monitorCalls(items, s.limits.maxMonitoredItemsPerCall)) {
       const list = call.items;
-      const { group, statuses } = await sub.monitor(list.map((x) => x.n.nodeId!), call.params, (i, sample) => this.onSample(list[i]!.n, sample));
+      const { group, statuses } = await sub.monitor(list.map((x) => x.n.nodeId!), call.params, (i, sample) => this.onSample(list[i].n, sample));
       s.groups.push({ group, nodes: list.map((x) => x.n), good: statuses.filter((st) => !isBad(st)).length });
       statuses.forEach((st, i) => {
         if (!isBad(st)) return;
-        if (filterRefused(st)) refused.push({ n: list[i]!.n, params: { ...call.params, deadband: undefined } });
+        if (filterRefused(st)) refused.push({ n: list[i].n, params: { ...call.params, deadband: undefined } });
         else {
-          this.log.warn({ server: this.cfg.name, tag: list[i]!.n.cfg.tag, status: `0x${st.toString(16)}` }, 'opcua: the server refused a monitored item');
-          this.write(list[i]!.n, { tag: list[i]!.n.cfg.tag, value: Number.NaN, text: '' }, st, Date.now(), Date.now());
+          this.log.warn({ server: this.cfg.name, tag: list[i].n.cfg.tag, status: `0x${st.toString(16)}` }, 'opcua: the server refused a monitored item');
+          this.write(list[i].n, { tag: list[i].n.cfg.tag, value: Number.NaN, text: '' }, st, Date.now(), Date.now());
         }
       });
     }
@@ -308,7 +308,7 @@ export class OpcuaServer {
       this.log.info({ server: this.cfg.name, items: refused.length }, 'opcua: the server refused the deadband filter; the gateway applies it');
       for (const call of monitorCalls(refused, s.limits.maxMonitoredItemsPerCall)) {
         const list = call.items;
-        const { group, statuses } = await sub.monitor(list.map((x) => x.n.nodeId!), call.params, (i, sample) => this.onSample(list[i]!.n, sample));
+        const { group, statuses } = await sub.monitor(list.map((x) => x.n.nodeId!), call.params, (i, sample) => this.onSample(list[i].n, sample));
         s.groups.push({ group, nodes: list.map((x) => x.n), good: statuses.filter((st) => !isBad(st)).length });
       }
     }
@@ -358,7 +358,7 @@ export class OpcuaServer {
       for (const r of reads) {
         try {
           const samples = await s.link.read(r.map((x) => x.n.nodeId!));
-          samples.forEach((sample, i) => this.onSample(r[i]!.n, sample));
+          samples.forEach((sample, i) => this.onSample(r[i].n, sample));
         } catch (err) {
           this.metrics.opcuaErrors.inc({ ...this.label, reason: 'read' });
           this.log.warn({ server: this.cfg.name, err: errorMessage(err) }, 'opcua: read failed');

@@ -86,7 +86,7 @@ describe('Modbus TCP polling against a real server', () => {
       f32: { v: Math.fround(123.456), text: '', q: 0 },
       f32b: { v: -0.5, text: '', q: 0 },
       i64: { v: -9007199254740992, text: '-9007199254740993', q: 0 },
-      u64: { v: 18446744073709551615, text: '18446744073709551615', q: 0 },
+      u64: { v: 2 ** 64, text: '18446744073709551615', q: 0 },
       f64: { v: 1.5e300, text: '', q: 0 },
       f64b: { v: -2.25, text: '', q: 0 },
       recipe: { v: Number.NaN, text: 'RECIPE-7', q: 0 },

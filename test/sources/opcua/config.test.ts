@@ -54,12 +54,12 @@ opcua:
       {},
     );
     expect(r.issues.map(formatIssue)).toEqual([]);
-    const s = r.config!.opcua.servers[0]!;
+    const s = r.config!.opcua.servers[0];
     expect(s.auth.password).toBe('pw');
     expect(s.trust_on_first_use).toBe(false);
     expect(s.nodes[2]).toMatchObject({ mode: 'poll', poll_interval: 10_000 });
     // Secure by default: no security block means SignAndEncrypt with Basic256Sha256.
-    const d = parseConfig(`${HEAD}      nodes: []\n`, 'f.yaml', {}).config!.opcua.servers[0]!;
+    const d = parseConfig(`${HEAD}      nodes: []\n`, 'f.yaml', {}).config!.opcua.servers[0];
     expect(d.security).toEqual({ mode: 'SignAndEncrypt', policy: 'Basic256Sha256' });
     expect(d.auth.type).toBe('anonymous');
   });

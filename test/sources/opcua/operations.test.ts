@@ -59,7 +59,7 @@ describe('OPC UA operation limits, reload and discovery', () => {
     await sleep(3000);
     const steps = async (tag: string) => {
       const v = (await g.query(`SELECT value FROM fieldgate.points WHERE tag = '${tag}' AND quality = 0 ORDER BY ts`)).split('\n').map(Number);
-      return v.slice(1).map((x, i) => x - v[i]!);
+      return v.slice(1).map((x, i) => x - v[i]);
     };
     const analog = await steps('analog');
     expect(analog.length).toBeGreaterThan(0);
