@@ -64,8 +64,6 @@ export interface ShareSpec {
 /** A chunk's values as a partner's send entries selected them. */
 export interface ShareResult {
   values: SharedValue[];
-  /** Values in the chunk, selected or not. */
-  total: number;
   firstReceived: number;
   lastReceived: number;
 }

@@ -55,6 +55,9 @@ export interface ChunkResult {
   letters: Array<{ record: number; table: string; reason: string }>;
 }
 
+/** Which points rows to write: device, tag, source. */
+export type RowFilter = (device: string, tag: string, source: string) => boolean;
+
 /** Column types of the custom tables, as the sink read them from system.columns: table → column → type. */
 export type TableSchemas = Record<string, Record<string, string>>;
 
@@ -173,6 +176,7 @@ export class ChunkDecoder {
   private bodyEnd = 0;
   private device = '';
   private source = 'mqtt';
+  private keep: RowFilter | undefined;
   /** Sparkplug alias tables of this chunk, from its Birth records (so a replay decodes the same). */
   private births = new Map<string, { aliases: Map<number, BirthMetric>; metrics: BirthMetric[] }>();
 
@@ -190,7 +194,12 @@ export class ChunkDecoder {
   private custom = new Map<string, CustomRows>();
   private letters: ChunkResult['letters'] = [];
 
-  decode(chunk: Buffer, schemas: TableSchemas = {}): ChunkResult {
+  /**
+   * `keep`: only rows it accepts are written (a partner's share reads a chunk for the few values it
+   * selects; a large payload nobody shares is then never copied into a row).
+   */
+  decode(chunk: Buffer, schemas: TableSchemas = {}, keep?: RowFilter): ChunkResult {
+    this.keep = keep;
     this.schemas = schemas;
     this.custom = new Map();
     this.letters = [];
@@ -227,7 +236,7 @@ export class ChunkDecoder {
           readPoint(chunk, s, e, this.pv);
           this.recv = this.pv.receivedMs;
           const p = this.pv;
-          this.points.row(p.ts, p.device, p.tag, p.value, p.text, p.quality, 'poll', this.record);
+          if (!this.keep || this.keep(p.device, p.tag, 'poll')) this.points.row(p.ts, p.device, p.tag, p.value, p.text, p.quality, 'poll', this.record);
         } else {
           this.reject('bad_record', `record kind ${kind}`);
         }
@@ -476,11 +485,11 @@ export class ChunkDecoder {
   }
 
   private emit(ts: number, tag: string, value: number, text: string, q: number): void {
-    this.points.row(ts, this.device, tag, value, text, q, this.source, this.record);
+    if (!this.keep || this.keep(this.device, tag, this.source)) this.points.row(ts, this.device, tag, value, text, q, this.source, this.record);
   }
 
   private emitText(ts: number, tag: string, text: string, q: number): void {
-    this.points.row(ts, this.device, tag, Number.NaN, text, q, this.source, this.record);
+    if (!this.keep || this.keep(this.device, tag, this.source)) this.points.row(ts, this.device, tag, Number.NaN, text, q, this.source, this.record);
   }
 
   private reject(reason: RejectReason, detail: string): void {

@@ -5,15 +5,24 @@
  */
 import { compileSelects } from '../core/glob.js';
 import type { ShareResult, ShareSpec, SharedValue } from '../core/ports.js';
-import type { ChunkResult } from './decode.js';
+import type { ChunkResult, RowFilter } from './decode.js';
 
 export type { ShareResult, ShareSpec, SharedValue };
 
-/** Reads the points rows a chunk decoded into and keeps what the entries select. */
+/** The rows worth writing for a share: a value some entry selects, never one a partner sent. */
+export function shareFilter(spec: ShareSpec): RowFilter {
+  const matchers = spec.entries.map((e) => compileSelects(e));
+  return (device, tag, source) => {
+    if (source.startsWith('partner:')) return false;
+    for (const m of matchers) if (m(device, tag)) return true;
+    return false;
+  };
+}
+
+/** Reads the points rows a chunk decoded into (those `shareFilter` let through) and keeps what the entries select. */
 export function selectShared(r: ChunkResult, spec: ShareSpec): ShareResult {
   const matchers = spec.entries.map((e) => compileSelects(e));
   const values: SharedValue[] = [];
-  let total = 0;
   const pts = r.tables.find((t) => t.table === 'points');
   if (pts) {
     const b = pts.data;
@@ -49,7 +58,6 @@ export function selectShared(r: ChunkResult, spec: ShareSpec): ShareResult {
       const quality = b.readUInt32LE(o);
       o += 4;
       const source = str();
-      total++;
       if (source.startsWith('partner:')) continue;
       let text: string | undefined;
       for (let e = 0; e < matchers.length; e++) {
@@ -59,5 +67,5 @@ export function selectShared(r: ChunkResult, spec: ShareSpec): ShareResult {
       }
     }
   }
-  return { values, total, firstReceived: r.firstReceived, lastReceived: r.lastReceived };
+  return { values, firstReceived: r.firstReceived, lastReceived: r.lastReceived };
 }

@@ -7,7 +7,7 @@ import { Piscina } from 'piscina';
 import { faultError, injectedFault } from '../core/faults.js';
 import type { MqttConfig } from './config.js';
 import { ChunkDecoder, type ChunkResult, type TableSchemas } from './decode.js';
-import { selectShared, type ShareSpec } from './share.js';
+import { selectShared, shareFilter, type ShareSpec } from './share.js';
 
 export interface EncodeTask {
   chunk: Uint8Array;
@@ -38,8 +38,8 @@ export default function encode(task: EncodeTask): unknown {
     version = task.mqttVersion;
   }
   const buf = Buffer.from(task.chunk.buffer, task.chunk.byteOffset, task.chunk.byteLength);
+  if (task.share) return selectShared(decoder.decode(buf, task.schemas, shareFilter(task.share)), task.share);
   const r = decoder.decode(buf, task.schemas);
-  if (task.share) return selectShared(r, task.share);
   const spooled: string[] = [];
   if (task.spool) {
     for (const t of r.tables) {
