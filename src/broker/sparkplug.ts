@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { SerialQueue } from '../core/serial.js';
 import type { JournalPort } from '../core/ports.js';
 import { decodePayload, encodeBirth, parseTopic, rebirthPayload, scanSeq, type BirthMetric, type SparkplugTopic } from '../core/sparkplug.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -43,7 +44,7 @@ export class SparkplugHost {
   /** Edge nodes whose table changed since the last write. */
   private readonly dirty = new Set<string>();
   private saveTimer: NodeJS.Timeout | undefined;
-  private saving: Promise<void> = Promise.resolve();
+  private readonly saving = new SerialQueue();
 
   constructor(
     private readonly o: SparkplugOptions,
@@ -162,7 +163,7 @@ export class SparkplugHost {
 
   /** Writes the changed edge nodes' tables, each to its own file (temp file, then rename). */
   private flush(): Promise<void> {
-    this.saving = this.saving.then(async () => {
+    return this.saving.run(async () => {
       const nodes = [...this.dirty];
       this.dirty.clear();
       if (!nodes.length) return;
@@ -182,6 +183,5 @@ export class SparkplugHost {
         this.saveSoon();
       }
     });
-    return this.saving;
   }
 }

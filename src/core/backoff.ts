@@ -1,4 +1,8 @@
-/** Capped exponential backoff with full jitter (AWS architecture blog's "full jitter"). */
+/**
+ * Capped exponential backoff with equal jitter (the AWS architecture blog's name): each delay is
+ * half the ceiling plus a random part of the other half, so retries spread out but never bunch
+ * up near zero.
+ */
 export class Backoff {
   private attempt = 0;
   constructor(

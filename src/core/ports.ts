@@ -20,7 +20,10 @@ export interface JournalPort {
   appendBirth(receivedMs: number, state: Buffer): void;
   /** The id of the chunk the next record lands in. */
   readonly openChunkId: number;
-  /** Calls `cb` once everything appended so far is committed (or failed to commit). */
+  /**
+   * Calls `cb` once everything appended so far is committed. A failed write is retried until it
+   * succeeds, so `cb` waits meanwhile; it is never called with an error today.
+   */
   whenCommitted(cb: (err?: Error | null) => void): void;
   /** Calls `listener` after every group commit with the committed position. */
   onCommit(listener: (committed: number) => void): void;
@@ -31,6 +34,36 @@ export interface JournalPort {
   readonly blocked: boolean;
   /** Calls `cb` once the journal accepts again. */
   whenUnblocked(cb: () => void): void;
+}
+
+/** One table's rows as a worker encoded them (RowBinary), where each row starts and which record it came from. */
+export interface TableRows {
+  table: string;
+  data: Buffer;
+  rows: number;
+  rowStarts: Uint32Array;
+  rowRecords: Uint32Array;
+}
+
+/** What the sink is given per chunk: the worker's tables, and what dead letters need. */
+export interface ChunkTables {
+  chunkId: number;
+  tables: TableRows[];
+  /** Where each record starts in the chunk. */
+  recordStarts: Uint32Array;
+  /** Files of RowBinary the worker wrote for the embedded store's file() inserts. */
+  spooled: string[];
+  firstReceived: number;
+  lastReceived: number;
+  /** Records the worker could not fit into their custom table's columns. */
+  letters?: Array<{ record: number; table: string; reason: string }>;
+}
+
+/** What a poller (Modbus, OPC UA) needs of the journal. */
+export interface PointSink {
+  appendPoint(receivedMs: number, p: Point): void;
+  /** True while the journal withholds acceptance (on_full: block, a low disk) or cannot commit: values are not appended. */
+  readonly blocked: boolean;
 }
 
 export type SinkState = 'starting' | 'connected' | 'buffering' | 'failing';

@@ -7,6 +7,9 @@
 import { BIRTH_FIXED, RecordKind, readMqtt, readPoint, walkVerified, type MqttView, type PointView } from '../core/records.js';
 import { decodeBirth, decodePayload, parseTopic, type BirthMetric, type SpPayload } from '../core/sparkplug.js';
 import type { MqttConfig, RouteConfig } from './config.js';
+import type { TableRows } from '../core/ports.js';
+
+export type { TableRows };
 import { Quality } from '../core/quality.js';
 import { PointsEncoder } from './points.js';
 import { compileExpander, compileTemplate, matchTemplate, type Expander, type Template } from './topics.js';
@@ -33,13 +36,6 @@ export type RejectReason =
 
 export type TsReason = 'missing' | 'invalid' | 'out_of_range';
 
-export interface TableRows {
-  table: string;
-  data: Buffer;
-  rows: number;
-  rowStarts: Uint32Array;
-  rowRecords: Uint32Array;
-}
 
 export interface ChunkResult {
   tables: TableRows[];

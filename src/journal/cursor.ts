@@ -7,6 +7,7 @@ import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FgError } from '../core/errors.js';
 import { faultError, injectedFault } from '../core/faults.js';
+import { SerialQueue } from '../core/serial.js';
 import { fsyncDir } from './fsutil.js';
 
 export interface CursorState {
@@ -51,7 +52,7 @@ export function readCursor(dir: string, name: string): CursorRead {
  * advance writes the newest target again, so one failure never poisons the writes after it.
  */
 export class JournalCursor {
-  private writing: Promise<void> = Promise.resolve();
+  private readonly writes = new SerialQueue();
   private target: CursorState;
   constructor(
     readonly dir: string,
@@ -79,16 +80,12 @@ export class JournalCursor {
 
   /** Writes the newest target unless the file already holds it. */
   sync(): Promise<void> {
-    this.writing = this.writing
-      .catch(() => undefined)
-      .then(() => {
-        const s = this.target;
-        if (this.state.position >= s.position && this.state.journal === s.journal) return;
-        return this.persist(s).then(() => {
-          this.state = s;
-        });
-      });
-    return this.writing;
+    return this.writes.run(async () => {
+      const s = this.target;
+      if (this.state.position >= s.position && this.state.journal === s.journal) return;
+      await this.persist(s);
+      this.state = s;
+    });
   }
 
   private async persist(s: CursorState): Promise<void> {

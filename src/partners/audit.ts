@@ -5,6 +5,7 @@
  */
 import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SerialQueue } from '../core/serial.js';
 
 interface Tally {
   count: number;
@@ -18,7 +19,7 @@ export class AuditLog {
   private hour = -1;
   private sent = new Map<string, Tally>();
   private received = new Map<string, Tally>();
-  private writing: Promise<void> = Promise.resolve();
+  private readonly writing = new SerialQueue();
   readonly file: string;
 
   constructor(
@@ -77,9 +78,9 @@ export class AuditLog {
     for (const [topic, t] of this.received) lines.push(JSON.stringify({ hour, partner: this.partner, direction: 'received', topic, count: t.count, first: iso(t.first), last: iso(t.last) }));
     this.sent = new Map();
     this.received = new Map();
-    if (!lines.length) return this.writing;
+    if (!lines.length) return this.writing.idle();
     const text = lines.join('\n') + '\n';
-    this.writing = this.writing.then(async () => {
+    return this.writing.run(async () => {
       try {
         await mkdir(this.dir, { recursive: true });
         const size = await stat(this.file).then((s) => s.size, () => 0);
@@ -89,6 +90,5 @@ export class AuditLog {
         this.onError(err);
       }
     });
-    return this.writing;
   }
 }

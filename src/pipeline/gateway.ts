@@ -12,6 +12,7 @@ import { FgError, errorMessage } from '../core/errors.js';
 import { faultsEnabled } from '../core/faults.js';
 import { stalledLoops, type LoopProbe, type Stall } from '../core/heartbeat.js';
 import { MAX_UNCOMMITTED, type Point } from '../core/ports.js';
+import { SerialQueue } from '../core/serial.js';
 import { Broker, parseBind } from '../broker/client.js';
 import type { Config } from '../config/schema.js';
 import { Journal } from '../journal/journal.js';
@@ -74,8 +75,8 @@ export class Gateway {
   private partners: PartnerSet | undefined;
   /** The routes every worker task carries: the MQTT routes and the partners' receive routes; SIGHUP bumps the version. */
   private routes: { cfg: MqttConfig; version: number };
-  private queryTail: Promise<unknown> = Promise.resolve();
-  private reloadTail: Promise<unknown> = Promise.resolve();
+  private readonly queries = new SerialQueue();
+  private readonly reloads = new SerialQueue();
   /** The journal's commit loop: it has work while bytes wait uncommitted. */
   private readonly commitProbe: LoopProbe;
   private readonly deadLetterDir: string;
@@ -223,9 +224,7 @@ export class Gateway {
    */
   reload(next: Config): Promise<void> {
     // One reload at a time: two quick SIGHUPs must not interleave (two sessions under one name).
-    const p = this.reloadTail.then(() => this.applyReload(next));
-    this.reloadTail = p.catch(() => undefined);
-    return p;
+    return this.reloads.run(() => this.applyReload(next));
   }
 
   private async applyReload(next: Config): Promise<void> {
@@ -332,9 +331,7 @@ export class Gateway {
         this.metrics.querySeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
       }
     };
-    const p = this.queryTail.then(run, run);
-    this.queryTail = p.catch(() => undefined);
-    return p;
+    return this.queries.run(run);
   }
 
   replayDeadLetters(): Promise<{ replayed: number; files: number }> {

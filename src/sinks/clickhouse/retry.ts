@@ -23,7 +23,7 @@ export interface FailedRequest {
   status?: number;
   /** Node system error code (ECONNRESET, ECONNREFUSED …). */
   sysCode?: string;
-  /** This request was sent on a reused keep-alive socket and nothing was received. */
+  /** How many times this request was tried before (0: the first try, which may have met a keep-alive socket the server had closed). */
   attempt?: number;
   createTables?: boolean;
 }
@@ -36,7 +36,6 @@ export interface Classified {
 }
 
 const ROW_ERRORS = new Set([6, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 131, 190, 321, 349, 395, 469, 473]);
-const RETRY_ERRORS = new Set([3, 159, 202, 209, 210, 241, 242, 252, 285, 319, 425, 999, 1000]);
 const FATAL_ERRORS = new Set([115, 164, 192, 193, 194, 195, 497, 516, 62, 47, 16, 10, 44]);
 const MISSING = new Set([60, 81]);
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE']);
@@ -52,9 +51,8 @@ export function classify(f: FailedRequest): Classified {
     if (MISSING.has(code)) return { decision: f.createTables ? 'recreate' : 'fatal', reason: code === 60 ? 'unknown_table' : 'unknown_database', code };
     if (ROW_ERRORS.has(code)) return { decision: 'reject_rows', reason: 'rows_rejected', code };
     if (FATAL_ERRORS.has(code)) return { decision: 'fatal', reason: code >= 192 && code <= 195 || code === 516 || code === 497 ? 'auth' : 'config', code };
-    if (RETRY_ERRORS.has(code)) return { decision: 'retry', reason: code === 252 ? 'too_many_parts' : 'server', code };
-    if (f.status !== undefined && f.status >= 500) return { decision: 'retry', reason: 'server', code };
-    return { decision: 'retry', reason: 'server', code };
+    // Any other server error (timeouts 159/209/210, memory 241, too many parts 252, ZooKeeper 999…): retry with backoff.
+    return { decision: 'retry', reason: code === 252 ? 'too_many_parts' : 'server', code };
   }
   if (f.sysCode === 'ECONNRESET' && (f.attempt ?? 0) === 0) return { decision: 'retry_now', reason: 'keepalive_reset' };
   if (f.sysCode && NETWORK.has(f.sysCode)) return { decision: 'retry', reason: 'network' };

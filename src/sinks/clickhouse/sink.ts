@@ -10,7 +10,7 @@ import { Pause } from '../../core/pause.js';
 import { errorMessage, systemCode } from '../../core/errors.js';
 import { faultError, injectedFault } from '../../core/faults.js';
 import { RecordKind, readMqtt, readPoint, walkVerified, type MqttView, type PointView } from '../../core/records.js';
-import type { SinkState, SinkStatus } from '../../core/ports.js';
+import type { ChunkTables, SinkState, SinkStatus } from '../../core/ports.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { ClickHouseConfig } from './config.js';
@@ -19,17 +19,7 @@ import { parseVersion, pointsDdl, pointsStructure, quoteIdent, type ServerFeatur
 import { classify } from './retry.js';
 import { TransportError, type Transport } from './transport.js';
 
-/** What the sink is given per chunk (the worker's output, without the import). */
-export interface ChunkTables {
-  chunkId: number;
-  tables: Array<{ table: string; data: Buffer; rows: number; rowStarts: Uint32Array; rowRecords: Uint32Array }>;
-  recordStarts: Uint32Array;
-  spooled: string[];
-  firstReceived: number;
-  lastReceived: number;
-  /** Records the worker could not fit into their custom table's columns. */
-  letters?: Array<{ record: number; table: string; reason: string }>;
-}
+export type { ChunkTables };
 
 /** Reads the version and what the store supports; both the sink and `fieldgate ddl` use it. */
 export async function detectFeatures(t: Transport): Promise<ServerFeatures> {

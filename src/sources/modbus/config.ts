@@ -41,6 +41,21 @@ const tag = object(
   },
 );
 
+/** Where a tag's value lives and how it is read, with ref and the type defaults resolved. */
+export interface ResolvedTag {
+  table: ModbusTable;
+  address: number;
+  type: RegisterType;
+}
+
+/** A tag's table, address and type: from ref, or as written; the type defaults to bool (bit tables) or uint16. Undefined when neither gives a table and address. */
+export function resolveTag(t: { table?: ModbusTable | undefined; address?: number | undefined; ref?: number | undefined; type?: RegisterType | undefined }): ResolvedTag | undefined {
+  const r = t.ref !== undefined ? fromRef(t.ref) : t.table !== undefined && t.address !== undefined ? { table: t.table, address: t.address } : undefined;
+  if (!r) return undefined;
+  return { ...r, type: t.type ?? (r.table === 'coil' || r.table === 'discrete' ? 'bool' : 'uint16') };
+}
+
+/** Checks a tag; reads it, never writes it (the poller resolves ref and defaults with resolveTag). */
 function checkTag(v: Record<string, unknown>, loc: Located, path: string, issues: Issue[]): void {
   const at = (k: string) => entryPos(loc, k);
   if ((v.address === undefined) === (v.ref === undefined)) {
@@ -57,20 +72,18 @@ function checkTag(v: Record<string, unknown>, loc: Located, path: string, issues
       issues.push({ pos: at('table'), path: `${path}.table`, message: `ref ${v.ref as number} is in the ${r.table} table, not ${v.table as string}` });
       return;
     }
-    v.table = r.table;
-    v.address = r.address;
   } else if (v.table === undefined) {
     issues.push({ pos: loc.pos, path: `${path}.table`, message: 'is required with address (coil, discrete, input or holding)' });
     return;
   }
-  const bits = v.table === 'coil' || v.table === 'discrete';
-  v.type ??= bits ? 'bool' : 'uint16';
-  if (bits && v.type !== 'bool') issues.push({ pos: at('type'), path: `${path}.type`, message: `${String(v.type)} cannot be read from the ${String(v.table)} table; expected bool` });
+  const t = resolveTag(v)!;
+  const bits = t.table === 'coil' || t.table === 'discrete';
+  if (bits && t.type !== 'bool') issues.push({ pos: at('type'), path: `${path}.type`, message: `${t.type} cannot be read from the ${t.table} table; expected bool` });
   if (bits && v.bit !== undefined) issues.push({ pos: at('bit'), path: `${path}.bit`, message: 'bit is for bool values of registers, not coils or discrete inputs' });
-  if (!bits && v.type === 'bool' && v.bit === undefined) issues.push({ pos: at('type'), path: `${path}.bit`, message: 'a bool from a register needs bit (0–15)' });
-  if (v.type === 'string' && v.length === undefined) issues.push({ pos: at('type'), path: `${path}.length`, message: 'a string needs length (bytes)' });
-  if (v.type !== 'string' && v.length !== undefined) issues.push({ pos: at('length'), path: `${path}.length`, message: 'length is for type string' });
-  if (!bits && (v.address as number) + registerCount(v.type as RegisterType, v.length as number | undefined) > 65_536) {
+  if (!bits && t.type === 'bool' && v.bit === undefined) issues.push({ pos: at('type'), path: `${path}.bit`, message: 'a bool from a register needs bit (0–15)' });
+  if (t.type === 'string' && v.length === undefined) issues.push({ pos: at('type'), path: `${path}.length`, message: 'a string needs length (bytes)' });
+  if (t.type !== 'string' && v.length !== undefined) issues.push({ pos: at('length'), path: `${path}.length`, message: 'length is for type string' });
+  if (!bits && t.address + registerCount(t.type, v.length as number | undefined) > 65_536) {
     issues.push({ pos: at('address'), path: `${path}.address`, message: 'the value runs past register 65535' });
   }
 }

@@ -11,10 +11,10 @@ import { Backoff } from '../../core/backoff.js';
 import { Pause } from '../../core/pause.js';
 import { Quality } from '../../core/quality.js';
 import { errorMessage } from '../../core/errors.js';
-import type { Point } from '../../core/records.js';
+import type { PointSink } from '../../core/ports.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import type { ModbusConfig, ModbusDeviceConfig, ModbusTagConfig } from './config.js';
+import { resolveTag, type ModbusConfig, type ModbusDeviceConfig, type ModbusTagConfig } from './config.js';
 import { ModbusError, ModbusLink, endpointKey, type ReadResult } from './client.js';
 import { decodeBit, decodeRegisters, registerCount, type ByteOrder, type Decoded, type RegisterType } from './decode.js';
 import { isBitTable, plan, split, SPEC_LIMITS, type ModbusTable, type ReadRequest } from './plan.js';
@@ -25,15 +25,12 @@ const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Consecutive timeouts after which a link is taken for dead and reconnected. */
 const DEAD_AFTER_TIMEOUTS = 3;
 
-export interface PointSink {
-  appendPoint(receivedMs: number, p: Point): void;
-  readonly blocked: boolean;
-}
 
 interface TagState {
   cfg: ModbusTagConfig;
   table: ModbusTable;
   address: number;
+  type: RegisterType;
   size: number;
   order: ByteOrder;
   last?: { value: number; text: string; quality: number; at: number };
@@ -53,9 +50,9 @@ interface DeviceState {
 }
 
 function tagState(d: ModbusDeviceConfig, t: ModbusTagConfig): TagState {
-  const table = t.table!;
-  const type = t.type as RegisterType;
-  return { cfg: t, table, address: t.address!, size: isBitTable(table) ? 1 : registerCount(type, t.length), order: (t.byte_order ?? d.byte_order) };
+  // The configuration was checked: every tag resolves.
+  const { table, address, type } = resolveTag(t)!;
+  return { cfg: t, table, address, type, size: isBitTable(table) ? 1 : registerCount(type, t.length), order: (t.byte_order ?? d.byte_order) };
 }
 
 /** Plans a device: one request list per poll interval. Pure. */
@@ -243,7 +240,7 @@ export class ModbusEndpoint {
       const v: Decoded =
         res.kind === 'bits'
           ? decodeBit(res.data, it.offset, t.cfg)
-          : decodeRegisters(res.data, it.offset, { type: t.cfg.type as RegisterType, order: t.order, bit: t.cfg.bit, length: t.cfg.length, scale: t.cfg.scale, offset: t.cfg.offset });
+          : decodeRegisters(res.data, it.offset, { type: t.type, order: t.order, bit: t.cfg.bit, length: t.cfg.length, scale: t.cfg.scale, offset: t.cfg.offset });
       this.write(d, t, v.value, v.text, Quality.Good, now);
     }
   }

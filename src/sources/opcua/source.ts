@@ -23,12 +23,8 @@ import type { OpcuaConfig, OpcuaNodeConfig, OpcuaServerConfig } from './config.j
 import { parseBrowsePath, parseNodeId, resolveNodeId } from './nodeid.js';
 import { effectiveLimits, monitorCalls, pollGroups, subscriptionTiming, watchdogMs, type MonitorParams, type OperationLimits } from './plan.js';
 import { deadbandWidth, expand, passes, type RowValue } from './values.js';
+import type { PointSink } from '../../core/ports.js';
 
-export interface PointSink {
-  appendPoint(receivedMs: number, p: { ts: number; device: string; tag: string; value: number; text: string; quality: number }): void;
-  /** True while the journal withholds acceptance (on_full: block, a low disk) or cannot commit: values are not appended. */
-  readonly blocked: boolean;
-}
 
 interface NodeState {
   cfg: OpcuaNodeConfig;

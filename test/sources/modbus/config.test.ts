@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { formatIssue } from '../../../src/core/schema.js';
-import { fromRef } from '../../../src/sources/modbus/config.js';
+import { fromRef, resolveTag } from '../../../src/sources/modbus/config.js';
 
 const HEAD = 'state_dir: ./d\nmodbus:\n  devices:\n    - name: p1\n      transport: { type: tcp, host: 10.0.0.21 }\n      tags:\n';
 const errs = (text: string): string[] => parseConfig(text, 'f.yaml', {}).issues.map(formatIssue);
@@ -46,7 +46,12 @@ modbus:
 `;
     const r = parseConfig(text, 'f.yaml', {});
     expect(r.issues).toEqual([]);
-    expect(r.config?.modbus.devices[0]?.tags[4]).toMatchObject({ table: 'holding', address: 100, type: 'int16' });
+    // The check leaves the configuration as written; resolveTag gives what the poller reads.
+    const tag = r.config!.modbus.devices[0].tags[4];
+    expect(tag).toMatchObject({ ref: 40101, type: 'int16' });
+    expect(tag.table).toBeUndefined();
+    expect(resolveTag(tag)).toEqual({ table: 'holding', address: 100, type: 'int16' });
+    expect(resolveTag(r.config!.modbus.devices[0].tags[1])).toEqual({ table: 'coil', address: 3, type: 'bool' });
   });
 
   it.each([
