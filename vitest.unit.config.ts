@@ -5,6 +5,7 @@ export default defineConfig({
   test: {
     include: [
       'test/layers.test.ts',
+      'test/broker/packet-limit.test.ts',
       'test/config/**/*.test.ts',
       'test/encode/**/*.test.ts',
       'test/journal/journal.test.ts',

@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { FgError, errorMessage } from '../core/errors.js';
-import { parseBind } from '../broker/client.js';
+import { parseBind } from '../broker/broker.js';
 import { exampleYaml, jsonSchema } from '../config/generate.js';
 import { loadConfig, loadConfigOffThread } from '../config/load.js';
 import type { Config } from '../config/schema.js';

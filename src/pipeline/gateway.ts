@@ -13,7 +13,7 @@ import { faultsEnabled } from '../core/faults.js';
 import { stalledLoops, type LoopProbe, type Stall } from '../core/heartbeat.js';
 import { MAX_UNCOMMITTED, type Point } from '../core/ports.js';
 import { SerialQueue } from '../core/serial.js';
-import { Broker, parseBind } from '../broker/client.js';
+import { Broker, parseBind } from '../broker/broker.js';
 import type { Config } from '../config/schema.js';
 import { Journal } from '../journal/journal.js';
 import { DiskGuard } from '../journal/disk.js';

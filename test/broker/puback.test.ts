@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RawPublisher } from '../../bench/lib/raw-mqtt.mjs';
-import { Broker } from '../../src/broker/client.js';
+import { Broker } from '../../src/broker/broker.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { openJournal, tempDir } from '../helpers/journal.js';
