@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
+      'test/**/*.unit.test.ts',
       'test/layers.test.ts',
       'test/broker/packet-limit.test.ts',
       'test/config/**/*.test.ts',

@@ -1,0 +1,71 @@
+/** The AckGate against a fake socket: PUBACK bytes wait for the commit that holds their PUBLISH, in order. */
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { AckGate } from '../../src/broker/ack-gate.js';
+
+class FakeSocket extends EventEmitter {
+  written: string[] = [];
+  destroyed = false;
+  write(chunk: unknown, _enc?: unknown, cb?: unknown): boolean {
+    this.written.push(Buffer.isBuffer(chunk) ? chunk.toString() : String(chunk));
+    if (typeof cb === 'function') (cb as () => void)();
+    return true;
+  }
+}
+
+describe('AckGate', () => {
+  it('holds bytes written after an append until that append is committed, and keeps their order', () => {
+    let committed = 0;
+    const gate = new AckGate(() => committed);
+    const s = new FakeSocket();
+    gate.attach(s as never);
+    s.write('connack'); // nothing appended yet: goes at once
+    gate.appended(s, 100);
+    s.write('puback1');
+    gate.appended(s, 200);
+    s.write('puback2');
+    expect(s.written).toEqual(['connack']);
+    committed = 150;
+    gate.release(150);
+    expect(s.written).toEqual(['connack', 'puback1']);
+    committed = 200;
+    gate.release(200);
+    expect(s.written).toEqual(['connack', 'puback1', 'puback2']);
+    s.write('pingresp'); // everything committed: at once again
+    expect(s.written.at(-1)).toBe('pingresp');
+  });
+
+  it('calls each held write back once it went out, and drops what a closed socket held', () => {
+    let committed = 0;
+    const gate = new AckGate(() => committed);
+    const a = new FakeSocket();
+    const b = new FakeSocket();
+    gate.attach(a as never);
+    gate.attach(b as never);
+    const done: string[] = [];
+    gate.appended(a, 10);
+    a.write('a1', () => done.push('a1'));
+    gate.appended(b, 20);
+    b.write('b1', undefined, () => done.push('b1'));
+    b.emit('close');
+    committed = 20;
+    gate.release(20);
+    expect(a.written).toEqual(['a1']);
+    expect(b.written).toEqual([]);
+    expect(done).toEqual(['a1']);
+  });
+
+  it('writes what one commit releases as one buffer', () => {
+    let committed = 0;
+    const gate = new AckGate(() => committed);
+    const s = new FakeSocket();
+    gate.attach(s as never);
+    for (let i = 1; i <= 3; i++) {
+      gate.appended(s, i * 10);
+      s.write(`p${i}`);
+    }
+    committed = 30;
+    gate.release(30);
+    expect(s.written).toEqual(['p1p2p3']);
+  });
+});
