@@ -8,7 +8,8 @@ import { parseBind } from '../broker/broker.js';
 import { exampleYaml, jsonSchema } from '../config/generate.js';
 import { loadConfig, loadConfigOffThread } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { Gateway, createTransport, replayDeadLetters, listDeadLetterFiles, SINK_NAME } from '../pipeline/gateway.js';
+import { Gateway, createTransport, SINK_NAME } from '../pipeline/gateway.js';
+import { listLetterFiles, replayDeadLetters } from '../sinks/clickhouse/deadletter.js';
 import { partnerCursors } from '../pipeline/partners.js';
 import { pointsDdl, type ServerFeatures } from '../sinks/clickhouse/ddl.js';
 import { detectFeatures } from '../sinks/clickhouse/sink.js';
@@ -435,7 +436,7 @@ async function deadletter(a: Args): Promise<number> {
   const dir = join(cfg.state_dir, 'deadletter');
   const sub = a.rest[0];
   if (sub === 'list') {
-    for (const f of listDeadLetterFiles(dir)) process.stdout.write(`${join(dir, f)}\n`);
+    for (const f of await listLetterFiles(dir)) process.stdout.write(`${f.path}\n`);
     return EXIT.ok;
   }
   if (sub !== 'replay') throw new FgError('FG_E_USAGE', 'deadletter takes list or replay');

@@ -4,9 +4,8 @@
  * accepts at once; the sink connects, creates tables and catches up alone.
  */
 import { availableParallelism, hostname } from 'node:os';
-import { mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
-import { readFile, rename, mkdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdirSync, rmSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import { FgError, errorMessage } from '../core/errors.js';
 import { faultsEnabled } from '../core/faults.js';
@@ -18,7 +17,7 @@ import type { Config } from '../config/schema.js';
 import { Journal } from '../journal/journal.js';
 import { DiskGuard } from '../journal/disk.js';
 import { ChdbTransport, loadChdb } from '../sinks/clickhouse/chdb-client.js';
-import { DeadLetters, letterPayload, listFiles, type DeadLetter } from '../sinks/clickhouse/deadletter.js';
+import { DeadLetters, replayDeadLetters } from '../sinks/clickhouse/deadletter.js';
 import { HttpTransport } from '../sinks/clickhouse/http-client.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
 import type { Transport } from '../sinks/clickhouse/transport.js';
@@ -336,43 +335,5 @@ export class Gateway {
 
   replayDeadLetters(): Promise<{ replayed: number; files: number }> {
     return replayDeadLetters(this.deadLetterDir, this.journal, this.log);
-  }
-}
-
-/** Appends dead letters back into the journal (they decode again with the current routes) and moves their files aside. */
-export async function replayDeadLetters(dir: string, journal: Journal, log: Logger): Promise<{ replayed: number; files: number }> {
-  const files = await listFiles(dir);
-  let replayed = 0;
-  const done = join(dir, 'replayed');
-  for (const f of files) {
-    const lines = (await readFile(f.path, 'utf8')).split('\n').filter((l) => l.trim());
-    for (const line of lines) {
-      let l: DeadLetter;
-      try {
-        l = JSON.parse(line) as DeadLetter;
-      } catch {
-        log.warn({ file: f.path }, 'dead letters: skipping a line that is not JSON');
-        continue;
-      }
-      if (l.kind === 'point' && l.point) {
-        journal.appendPoint(l.received, l.point);
-      } else if (l.topic !== undefined) {
-        journal.appendMqtt(l.received, l.qos ?? 1, l.topic, l.client_id ?? '', letterPayload(l));
-      } else continue;
-      replayed++;
-    }
-    await journal.flush();
-    await mkdir(done, { recursive: true });
-    await rename(f.path, join(done, basename(f.path)));
-  }
-  if (files.length) log.info({ replayed, files: files.length }, 'dead letters: replayed into the journal');
-  return { replayed, files: files.length };
-}
-
-export function listDeadLetterFiles(dir: string): string[] {
-  try {
-    return readdirSync(dir).filter((n) => n.endsWith('.jsonl'));
-  } catch {
-    return [];
   }
 }

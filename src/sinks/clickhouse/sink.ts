@@ -9,12 +9,12 @@ import { Backoff } from '../../core/backoff.js';
 import { Pause } from '../../core/pause.js';
 import { errorMessage, systemCode } from '../../core/errors.js';
 import { faultError, injectedFault } from '../../core/faults.js';
-import { RecordKind, readMqtt, readPoint, walkVerified, type MqttView, type PointView } from '../../core/records.js';
+import { walkVerified } from '../../core/records.js';
 import type { ChunkTables, SinkState, SinkStatus } from '../../core/ports.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { ClickHouseConfig } from './config.js';
-import { encodePayload, type DeadLetter, type DeadLetters } from './deadletter.js';
+import { letterOf, type DeadLetter, type DeadLetters } from './deadletter.js';
 import { parseVersion, pointsDdl, pointsStructure, quoteIdent, type ServerFeatures } from './ddl.js';
 import { classify } from './retry.js';
 import { TransportError, type Transport } from './transport.js';
@@ -41,21 +41,6 @@ export async function detectFeatures(t: Transport): Promise<ServerFeatures> {
     dedupWindow: await has('merge_tree_settings', 'non_replicated_deduplication_window'),
     embedded: t.kind === 'embedded',
   };
-}
-
-/** The dead letter of the record whose frame starts at `fs`; undefined for cuts and births. */
-function letterOf(bytes: Buffer, fs: number, base: Omit<DeadLetter, 'kind' | 'received'>): DeadLetter | undefined {
-  const len = bytes.readUInt32LE(fs);
-  const kind = bytes[fs + 8];
-  const s = fs + 9;
-  const e = fs + 8 + len;
-  if (kind === RecordKind.Point) {
-    const p = readPoint(bytes, s, e, {} as PointView);
-    return { ...base, kind: 'point', received: p.receivedMs, point: { device: p.device, tag: p.tag, ts: p.ts, value: p.value, text: p.text, quality: p.quality } };
-  }
-  if (kind !== RecordKind.Mqtt) return undefined;
-  const m = readMqtt(bytes, s, e, {} as MqttView);
-  return { ...base, kind: 'mqtt', topic: m.topic, client_id: m.clientId, qos: m.qos, received: m.receivedMs, ...encodePayload(bytes.subarray(m.bodyStart, m.bodyEnd)) };
 }
 
 export class Stopped extends Error {
@@ -169,6 +154,7 @@ export class ClickHouseSink {
 
   /** Inserts every table of a chunk; returns once all are stored or dead-lettered. */
   async insertChunk(c: ChunkTables): Promise<void> {
+    this.letters = { chunk: c.chunkId, bytes: undefined, list: [] };
     try {
       for (const l of c.letters ?? []) await this.deadLetterRecord(c, l.table, l.record, l.reason);
       for (let i = 0; i < c.tables.length; i++) {
@@ -176,6 +162,8 @@ export class ClickHouseSink {
         const token = `${this.o.tokenPrefix}:${this.name}:${c.chunkId}:${t.table}`;
         await this.insertRange(c, t, 0, t.rows, token, c.spooled[i]);
       }
+      // Written once everything else of the chunk is stored: a chunk retried later (stop, crash) writes them then.
+      await this.o.deadLetters.write(this.name, this.letters.list);
       const now = Date.now();
       if (c.tables.length > 0) {
         this.o.metrics.endToEndSeconds.observe({ sink: this.name }, Math.max(0, now - c.firstReceived) / 1000);
@@ -276,13 +264,17 @@ export class ClickHouseSink {
     return this.deadLetterRecord(c, t.table, t.rowRecords[row], reason);
   }
 
+  /** The letters of the chunk being inserted: written in one go before insertChunk returns. */
+  private letters: { chunk: number; bytes: Buffer | undefined | null; list: DeadLetter[] } | undefined;
+
   private async deadLetterRecord(c: ChunkTables, table: string, rec: number, reason: string): Promise<void> {
-    const bytes = await this.o.reread(c.chunkId);
+    const batch = this.letters!;
+    // The chunk's bytes are read back once per chunk, however many of its rows were refused.
+    if (batch.bytes === undefined) batch.bytes = (await this.o.reread(c.chunkId)) ?? null;
     const base = { at: new Date().toISOString(), sink: this.name, table, chunk: c.chunkId, reason: reason.split('\n')[0].slice(0, 1000) };
-    const letter: DeadLetter = bytes ? letterOf(bytes, c.recordStarts[rec], base) ?? { ...base, kind: 'mqtt', received: 0 } : { ...base, kind: 'mqtt', received: 0 };
-    await this.o.deadLetters.write(this.name, [letter]);
+    batch.list.push((batch.bytes ? letterOf(batch.bytes, c.recordStarts[rec], base) : undefined) ?? { ...base, kind: 'mqtt', received: 0 });
     this.o.metrics.sinkDeadLetterRows.inc({ sink: this.name, table });
-    this.o.log.warn({ sink: this.name, table, chunk: c.chunkId, reason: base.reason }, 'clickhouse: a row was refused and written to the dead-letter folder');
+    this.o.log.warn({ sink: this.name, table, chunk: c.chunkId, reason: base.reason }, 'clickhouse: a row was refused and goes to the dead-letter folder');
   }
 
   /**

@@ -2,14 +2,18 @@
  * The sink against a fake at its port (Transport): what it sends, in which order, with which
  * token, and what it does with each kind of failure. No ClickHouse, no build.
  */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
-import { DeadLetters } from '../../../src/sinks/clickhouse/deadletter.js';
+import { ChunkDecoder } from '../../../src/encode/decode.js';
+import { DeadLetters, type DeadLetter } from '../../../src/sinks/clickhouse/deadletter.js';
 import { ClickHouseSink } from '../../../src/sinks/clickhouse/sink.js';
 import { TransportError, type InsertBody, type Transport } from '../../../src/sinks/clickhouse/transport.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
 import { createMetrics } from '../../../src/telemetry/metrics.js';
+import { TEST_MQTT, mqttChunk } from '../../helpers/frames.js';
 import { tempDir } from '../../helpers/journal.js';
 
 /** A store that answers from a script: each insert takes the next outcome (ok when the script is empty). */
@@ -96,6 +100,37 @@ describe('ClickHouseSink at its port', () => {
     await sink.insertChunk(chunk(1));
     expect(store.inserts[0].settings).toEqual({});
     expect(store.execs.some((s) => s.includes('ts Int64'))).toBe(true);
+  });
+
+  it('splits a refused insert down to the bad rows and writes their dead letters once per chunk', async () => {
+    const store = new FakeStore();
+    const bytes = mqttChunk([{ topic: 'json/a', body: '{"s":"ok1"}' }, { topic: 'json/b', body: '{"s":"BAD1"}' }, { topic: 'json/c', body: '{"s":"ok2"}' }, { topic: 'json/d', body: '{"s":"BAD2"}' }]);
+    const r = new ChunkDecoder(TEST_MQTT).decode(bytes);
+    const writes: number[] = [];
+    const dir = tempDir('fg-dl-');
+    const log = createLogger('silent');
+    const letters = new (class extends DeadLetters {
+      override write(sink: string, l: DeadLetter[]): Promise<void> {
+        writes.push(l.length);
+        return super.write(sink, l);
+      }
+    })(dir, 1 << 20, log);
+    const cfg = parseConfig('state_dir: /tmp/x\nclickhouse: { url: "http://127.0.0.1:1", retry_initial: 1ms, retry_max: 5ms }', 'f.yaml', {}).config!;
+    const sink = new ClickHouseSink({ name: 'clickhouse', cfg: cfg.clickhouse, transport: store, metrics: createMetrics(new Registry(), false), log, deadLetters: letters, reread: () => Promise.resolve(bytes), tokenPrefix: 'gw:j1' });
+    await sink.connect();
+    store.insert = function (table: string, body: InsertBody, settings: Record<string, string | number>) {
+      if (body.data.includes('BAD')) return Promise.reject(new TransportError('Code: 27. DB::Exception: Cannot parse input', 500));
+      this.inserts.push({ table, rows: body.data.length, settings });
+      return Promise.resolve();
+    };
+    await sink.insertChunk({ chunkId: 4, ...r, spooled: [] });
+    expect(writes).toEqual([2]);
+    const lines = readFileSync(join(dir, readdirSync(dir)[0]), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as DeadLetter);
+    expect(lines.map((l) => l.topic)).toEqual(['json/b', 'json/d']);
+    expect(lines[0].reason).toContain('Cannot parse input');
+    // The good rows went in, each range under its own token.
+    expect(store.inserts.length).toBeGreaterThanOrEqual(2);
+    expect(store.inserts.every((i) => String(i.settings.insert_deduplication_token).startsWith('gw:j1:clickhouse:4:points'))).toBe(true);
   });
 
   it('stops waiting out a retry when stopped', async () => {
