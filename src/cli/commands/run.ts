@@ -1,0 +1,71 @@
+import { EXIT, type Args, configOf, loopbackOf } from '../args.js';
+import { DEMO_MODBUS_PORT, DEMO_OPCUA_PORT } from './simulate.js';
+import { join } from 'node:path';
+import { errorMessage } from '../../core/errors.js';
+import { loadConfigOffThread } from '../../config/load.js';
+import { Gateway } from '../../pipeline/gateway.js';
+import { createLogger } from '../../telemetry/logger.js';
+import { createMetrics } from '../../telemetry/metrics.js';
+import { lockStateDir } from '../lock.js';
+import { PlantSimulator } from '../simulate.js';
+import { SystemdNotifier } from '../notify.js';
+
+export async function run(a: Args): Promise<number> {
+  const cfg = configOf(a);
+  const log = createLogger(cfg.log.level);
+  const unlock = await lockStateDir(cfg.state_dir);
+  const gw = new Gateway(cfg, createMetrics(), log, { configFile: String(a.flags.get('-c')) });
+  let sim: PlantSimulator | undefined;
+  process.on('uncaughtException', (err) => {
+    // The journal is crash-safe: exit and let the supervisor restart us.
+    log.fatal({ err: errorMessage(err), stack: err.stack }, 'fieldgate: uncaught exception; exiting');
+    process.exit(EXIT.failure); // the kernel releases the state_dir lock with the process
+  });
+  try {
+    await gw.start();
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+  const notifier = new SystemdNotifier(log);
+  notifier.send(`READY=1\nSTATUS=listening on ${gw.broker.bound.map((b) => `${b.host}:${b.port}`).join(', ')}`);
+  notifier.startWatchdog(() => gw.progressing());
+  if (a.flags.has('--simulate')) {
+    const l = cfg.broker.listeners[0];
+    const bound = gw.broker.bound[0];
+    if (l && bound) {
+      sim = new PlantSimulator({ host: loopbackOf(l.bind).host, port: bound.port, modbusPort: DEMO_MODBUS_PORT, opcuaPort: DEMO_OPCUA_PORT, opcuaPkiDir: join(cfg.state_dir, 'demo-server-pki'), intervalMs: 1000, rounds: 0, log: (s) => log.info(s) });
+      void sim.start();
+    }
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (sig: string): void => {
+      if (stopping) {
+        log.warn({ signal: sig }, 'fieldgate: second signal; exiting now');
+        process.exit(EXIT.failure);
+      }
+      stopping = true;
+      log.info({ signal: sig }, 'fieldgate: stopping');
+      notifier.stop();
+      sim?.stop();
+      gw.stop().then(
+        () => void unlock().then(() => resolve(EXIT.ok)),
+        (err: unknown) => {
+          log.error({ err: errorMessage(err) }, 'fieldgate: stop failed');
+          void unlock().then(() => resolve(EXIT.failure));
+        },
+      );
+    };
+    // SIGHUP: re-read the file; a configuration that fails validation is refused and the running one stays.
+    // The file is read and checked on a worker thread, so a huge or hostile one never stalls the broker.
+    process.on('SIGHUP', () => {
+      loadConfigOffThread(String(a.flags.get('-c'))).then(
+        (next) => gw.reload(next).catch((err: unknown) => log.error({ err: errorMessage(err) }, 'reload: failed to apply')),
+        (err: unknown) => log.error({ err: errorMessage(err) }, 'reload: refused; the running configuration stays'),
+      );
+    });
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
