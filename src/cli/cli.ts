@@ -48,7 +48,8 @@ Usage:
   fieldgate --version | --help
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 configuration invalid or unreadable,
-4 state_dir in use by another fieldgate, 5 query failed, 6 store unavailable.
+4 state_dir in use by another fieldgate, 5 query failed, 6 store unavailable, 7 the journal and
+its cursors disagree (see fieldgate journal check).
 `;
 
 export async function main(argv: string[]): Promise<number> {
