@@ -1,4 +1,4 @@
-import { array, bool, bytes, duration, entryPos, int, listenAddress, object, oneOf, optional, readNamedFile, str, type Infer, type Issue, type Located } from '../core/schema.js';
+import { array, bool, bytes, duration, entryPos, int, listenAddress, object, oneOf, optional, readNamedFile, str, type Infer, type Issue, type Located, type Reload } from '../core/schema.js';
 import { parseMosquittoAcl } from './acl.js';
 import { checkHashFormat, parsePasswordFile } from './passwords.js';
 
@@ -101,3 +101,6 @@ function checkFiles(v: { password_file?: string; acl_file?: string }, loc: Locat
 
 export type BrokerConfig = Infer<typeof brokerSchema>;
 export type ListenerConfig = BrokerConfig['listeners'][number];
+
+/** SIGHUP applies users and access rules (connected clients stay); listeners, limits and persistence need a restart. */
+export const brokerReload: Reload<BrokerConfig> = { live: ['users', 'password_file', 'acl', 'acl_file'] };

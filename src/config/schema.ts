@@ -1,14 +1,14 @@
 /** The whole configuration: each component's slice, under its key. */
-import { checkUnique, entryPos, object, posAt, str, type Infer } from '../core/schema.js';
-import { brokerSchema } from '../broker/config.js';
-import { mqttSchema, templateError } from '../encode/config.js';
-import { partnersSchema } from '../partners/config.js';
+import { checkUnique, entryPos, object, posAt, reloadSection, str, type Infer, type Reload } from '../core/schema.js';
+import { brokerReload, brokerSchema } from '../broker/config.js';
+import { mqttReload, mqttSchema, templateError } from '../encode/config.js';
+import { partnersReload, partnersSchema } from '../partners/config.js';
 import { batchSchema, journalSchema } from '../journal/config.js';
 import { shutdownSchema, workersSchema } from '../pipeline/config.js';
 import { clickhouseSchema } from '../sinks/clickhouse/config.js';
 import { httpSchema, logSchema } from '../telemetry/config.js';
-import { modbusSchema } from '../sources/modbus/config.js';
-import { opcuaSchema } from '../sources/opcua/config.js';
+import { modbusReload, modbusSchema } from '../sources/modbus/config.js';
+import { opcuaReload, opcuaSchema } from '../sources/opcua/config.js';
 
 export const rootSchema = object(
   {
@@ -44,3 +44,35 @@ export const rootSchema = object(
 );
 
 export type Config = Infer<typeof rootSchema>;
+
+/** What a SIGHUP does with each section: declared beside each component's schema; the rest needs a restart. */
+export const RELOAD: { [K in keyof Config]: Reload<Config[K]> } = {
+  state_dir: 'restart',
+  gateway_id: 'restart',
+  log: 'restart',
+  broker: brokerReload,
+  mqtt: mqttReload,
+  modbus: modbusReload,
+  opcua: opcuaReload,
+  journal: 'restart',
+  batch: 'restart',
+  clickhouse: 'restart',
+  partners: partnersReload,
+  workers: 'restart',
+  http: 'restart',
+  shutdown: 'restart',
+};
+
+/** A reload, planned: the configuration to run with now, the sections it changes, and those whose change waits for a restart. */
+export function planReload(running: Config, next: Config): { config: Config; applied: Array<keyof Config>; restart: Array<keyof Config> } {
+  const config = { ...running } as Record<keyof Config, unknown>;
+  const applied: Array<keyof Config> = [];
+  const restart: Array<keyof Config> = [];
+  for (const k of Object.keys(RELOAD) as Array<keyof Config>) {
+    const r = reloadSection(RELOAD[k] as Reload<unknown>, running[k], next[k]);
+    config[k] = r.value;
+    if (r.pending) restart.push(k);
+    if (JSON.stringify(r.value) !== JSON.stringify(running[k])) applied.push(k);
+  }
+  return { config: config as Config, applied, restart };
+}

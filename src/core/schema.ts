@@ -324,3 +324,22 @@ export function posAt(loc: Located, path: Array<string | number>): Pos {
   }
   return cur.pos;
 }
+
+/**
+ * What a SIGHUP can apply of a configuration section, declared beside its schema: all of it
+ * (`live`), none of it (`restart`), the keys named (`{ live: [...] }`: a change elsewhere in the
+ * section waits for a restart), or a decision over the running and the new value.
+ */
+export type Reload<T> = 'live' | 'restart' | { live: Array<keyof T> } | { decide(prev: T, next: T): 'live' | 'restart' };
+
+/** Applies a section's reload policy: the value to run with now, and whether some change waits for a restart. */
+export function reloadSection<T>(policy: Reload<T>, prev: T, next: T): { value: T; pending: boolean } {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  if (same(prev, next)) return { value: prev, pending: false };
+  if (policy === 'live') return { value: next, pending: false };
+  if (policy === 'restart') return { value: prev, pending: true };
+  if ('decide' in policy) return policy.decide(prev, next) === 'live' ? { value: next, pending: false } : { value: prev, pending: true };
+  const value = { ...prev };
+  for (const k of policy.live) value[k] = next[k];
+  return { value, pending: !same(value, next) };
+}

@@ -1,4 +1,4 @@
-import { array, bool, duration, entryPos, object, oneOf, optional, str, type Infer } from '../core/schema.js';
+import { array, bool, duration, entryPos, object, oneOf, optional, str, type Infer, type Reload } from '../core/schema.js';
 import { compileTemplate } from './topics.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -97,3 +97,11 @@ export type RouteConfig = MqttConfig['routes'][number] & { source?: string };
 export function templateError(topic: string): string | undefined {
   return compileTemplate(topic).error;
 }
+
+/** SIGHUP applies routes to every chunk encoded afterwards; custom tables and Sparkplug settings need a restart. */
+export const mqttReload: Reload<MqttConfig> = {
+  decide(prev, next) {
+    const fixed = (c: MqttConfig) => JSON.stringify({ tables: c.routes.filter((r) => r.table !== undefined || r.format === 'sparkplug').map((r) => [r.table, r.columns, r.format]), sparkplug: c.sparkplug });
+    return fixed(prev) === fixed(next) ? 'live' : 'restart';
+  },
+};

@@ -1,4 +1,4 @@
-import { array, bool, bytes, duration, entryPos, int, object, oneOf, oneOrMany, optional, readNamedFile, secretOf, str, type Infer } from '../core/schema.js';
+import { array, bool, bytes, duration, entryPos, int, object, oneOf, oneOrMany, optional, readNamedFile, secretOf, str, type Infer, type Reload } from '../core/schema.js';
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** Placeholders a send topic may use. */
@@ -144,3 +144,6 @@ export type PartnersConfig = Infer<typeof partnersSchema>;
 export type PartnerConfig = PartnersConfig[number];
 export type SendEntry = PartnerConfig['send'][number];
 export type ReceiveEntry = PartnerConfig['receive'][number];
+
+/** SIGHUP applies partners: added ones start, removed ones stop, changed ones go on from their cursor. */
+export const partnersReload: Reload<PartnersConfig> = 'live';

@@ -13,7 +13,7 @@ import { stalledLoops, type LoopProbe, type Stall } from '../core/heartbeat.js';
 import { MAX_UNCOMMITTED, type Point } from '../core/ports.js';
 import { SerialQueue } from '../core/serial.js';
 import { Broker, parseBind } from '../broker/broker.js';
-import type { Config } from '../config/schema.js';
+import { planReload, type Config } from '../config/schema.js';
 import { Journal } from '../journal/journal.js';
 import { DiskGuard } from '../journal/disk.js';
 import { ChdbTransport, loadChdb } from '../sinks/clickhouse/chdb-client.js';
@@ -217,9 +217,9 @@ export class Gateway {
   }
 
   /**
-   * SIGHUP: applies what can change without a restart (broker users and ACLs, MQTT routes,
-   * Modbus tag maps, OPC UA servers and node lists); says which other sections changed and need one.
-   * The caller has validated `next`.
+   * SIGHUP: applies what each section's reload policy allows (config/schema.ts RELOAD: broker users
+   * and ACLs, MQTT routes, Modbus tag maps, OPC UA servers and node lists, partners); says which
+   * other sections changed and need a restart. The caller has validated `next`.
    */
   reload(next: Config): Promise<void> {
     // One reload at a time: two quick SIGHUPs must not interleave (two sessions under one name).
@@ -227,42 +227,36 @@ export class Gateway {
   }
 
   private async applyReload(next: Config): Promise<void> {
-    const m = this.modbus.reload(next.modbus);
-    this.log.info(m, 'reload: modbus tag maps applied (kept devices keep polling)');
-    const o = await this.opcua.reload(next.opcua);
-    this.log.info(o, 'reload: opcua servers applied (kept servers keep their session; node lists updated in place)');
+    // What each section allows is declared beside its schema (RELOAD in config/schema.ts).
+    const plan = planReload(this.cfg, next);
+    const cfg = plan.config;
+    const changed = new Set(plan.applied);
+    // Sources compare what they run with what they are given; the broker reads its password and
+    // ACL files again (they may have changed under the same names), so these three run every time.
+    this.log.info(this.modbus.reload(cfg.modbus), 'reload: modbus tag maps applied (kept devices keep polling)');
+    this.log.info(await this.opcua.reload(cfg.opcua), 'reload: opcua servers applied (kept servers keep their session; node lists updated in place)');
     try {
-      this.log.info(this.broker.reload(next.broker), 'reload: broker users and access rules applied (connected clients stay)');
+      this.log.info(this.broker.reload(cfg.broker), 'reload: broker users and access rules applied (connected clients stay)');
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'reload: broker users and access rules could not be read; the running ones stay');
     }
-    // Routes apply to every chunk encoded from now on; custom tables and Sparkplug settings need a restart.
-    const needsRestart = (c: Config) => ({ tables: c.mqtt.routes.filter((r) => r.table !== undefined || r.format === 'sparkplug').map((r) => [r.table, r.columns, r.format]), sparkplug: c.mqtt.sparkplug });
-    const mqttLive = JSON.stringify(needsRestart(next)) === JSON.stringify(needsRestart(this.cfg));
-    const mqtt = mqttLive ? next.mqtt : this.cfg.mqtt;
-    // Routes first: what a new partner sends decodes from its first message.
-    const nextRoutes = workerRoutes({ ...next, mqtt });
+    // Routes (MQTT routes and partners' receive routes) before partners: what a new partner sends decodes from its first message.
+    const nextRoutes = workerRoutes(cfg);
     if (JSON.stringify(nextRoutes) !== JSON.stringify(this.routes.cfg)) {
       this.routes = { cfg: nextRoutes, version: this.routes.version + 1 };
       this.log.info({ routes: nextRoutes.routes.length }, 'reload: mqtt routes applied to every chunk encoded from now on');
     }
-    if (this.partners) {
+    if (changed.has('partners') && this.partners) {
       try {
-        const p = await this.partners.reload(next.partners);
+        const p = await this.partners.reload(cfg.partners);
         if (p.added.length + p.removed.length + p.changed.length) this.log.info(p, 'reload: partners applied (a new partner starts at the journal\'s end unless from: earliest; a changed one goes on from its cursor with the new selection)');
       } catch (err) {
         this.log.error({ err: errorMessage(err) }, 'reload: partners could not be applied');
       }
     }
-    const live = new Set<keyof Config>(['modbus', 'opcua', 'partners', ...(mqttLive ? (['mqtt'] as const) : [])]);
-    // Of the broker, users and rules apply at once; listeners and limits need a restart.
-    const restartOnly = (c: Config) => JSON.stringify({ ...c, modbus: undefined, opcua: undefined, partners: undefined, mqtt: mqttLive ? undefined : c.mqtt, broker: { listeners: c.broker.listeners, limits: c.broker.limits, persistence: c.broker.persistence } });
-    if (restartOnly(next) !== restartOnly(this.cfg)) {
-      const changed = (Object.keys(next) as Array<keyof Config>).filter((k) => !live.has(k) && (k === 'broker' ? JSON.stringify([next.broker.listeners, next.broker.limits, next.broker.persistence]) !== JSON.stringify([this.cfg.broker.listeners, this.cfg.broker.limits, this.cfg.broker.persistence]) : JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k])));
-      this.log.warn({ sections: changed }, 'reload: these sections changed and take effect after a restart');
-    }
+    if (plan.restart.length) this.log.warn({ sections: plan.restart }, 'reload: these sections changed and take effect after a restart');
     // What was applied is now the running configuration (the rest waits for a restart).
-    this.cfg = { ...this.cfg, modbus: next.modbus, opcua: next.opcua, partners: next.partners, mqtt, broker: { ...this.cfg.broker, users: next.broker.users, password_file: next.broker.password_file, acl: next.broker.acl, acl_file: next.broker.acl_file } };
+    this.cfg = cfg;
   }
 
   /**

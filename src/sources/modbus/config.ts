@@ -1,4 +1,4 @@
-import { array, checkUnique, duration, entryPos, int, num, object, oneOf, optional, str, type Infer, type Issue, type Located } from '../../core/schema.js';
+import { array, checkUnique, duration, entryPos, int, num, object, oneOf, optional, str, type Infer, type Issue, type Located, type Reload } from '../../core/schema.js';
 import { BYTE_ORDERS, registerCount, type RegisterType } from './decode.js';
 import type { ModbusTable } from './plan.js';
 
@@ -141,3 +141,6 @@ export const modbusSchema = object(
 export type ModbusConfig = Infer<typeof modbusSchema>;
 export type ModbusDeviceConfig = ModbusConfig['devices'][number];
 export type ModbusTagConfig = ModbusDeviceConfig['tags'][number];
+
+/** SIGHUP applies tag maps: devices whose configuration is unchanged keep their state and link. */
+export const modbusReload: Reload<ModbusConfig> = 'live';

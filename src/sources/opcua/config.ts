@@ -1,4 +1,4 @@
-import { array, bool, checkUnique, duration, entryPos, int, num, object, oneOf, optional, readNamedFile, secretOf, str, type Infer, type Issue, type Located } from '../../core/schema.js';
+import { array, bool, checkUnique, duration, entryPos, int, num, object, oneOf, optional, readNamedFile, secretOf, str, type Infer, type Issue, type Located, type Reload } from '../../core/schema.js';
 import { parseBrowsePath, parseNodeId } from './nodeid.js';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
@@ -159,3 +159,6 @@ export const opcuaSchema = object(
 export type OpcuaConfig = Infer<typeof opcuaSchema>;
 export type OpcuaServerConfig = OpcuaConfig['servers'][number];
 export type OpcuaNodeConfig = OpcuaServerConfig['nodes'][number];
+
+/** SIGHUP applies servers and node lists (kept servers keep their session). */
+export const opcuaReload: Reload<OpcuaConfig> = 'live';
