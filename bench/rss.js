@@ -31,7 +31,13 @@ async function run(label, clickhouse) {
   let sent = 0;
   while (Date.now() - t0 < SECONDS * 1000) {
     const due = Math.floor(((Date.now() - t0) * RATE) / 1000);
-    while (sent < due) pubs[sent % 4].publish(`plant/rss${sent % 50}/v`, String(sent), sent++);
+    // Each connection keeps at most its 2,000 in flight (a gateway that falls behind slows the
+    // generator instead of running it out of message ids).
+    while (sent < due) {
+      const p = pubs[sent % 4];
+      if (p.pending.size >= 2000) break;
+      p.publish(`plant/rss${sent % 50}/v`, String(sent), sent++);
+    }
     await sleep(5);
   }
   while (pubs.some((p) => p.pending.size > 0)) await sleep(10);
