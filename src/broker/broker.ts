@@ -33,7 +33,7 @@ export class Broker {
   private readonly servers: Listening[] = [];
   readonly security: BrokerSecurity;
   private readonly states = new WeakMap<object, ClientState>();
-  private readonly noisy: RateLimitedLog;
+  private readonly limitedLog: RateLimitedLog;
   readonly counters: IngestCounters;
   private readonly gate: AckGate;
   /** The ports actually bound (for port 0 in tests). */
@@ -52,7 +52,7 @@ export class Broker {
     this.counters = new IngestCounters(metrics);
     this.gate = new AckGate(() => journal.committedPosition);
     this.security = new BrokerSecurity(log);
-    this.noisy = new RateLimitedLog(log, 60_000);
+    this.limitedLog = new RateLimitedLog(log, 60_000);
   }
 
   /** SIGHUP: new users and ACLs for new connections and every later check; connected clients stay. */
@@ -93,36 +93,36 @@ export class Broker {
     const loaded = security.load(this.cfg);
     security.warnings(this.cfg.listeners, (l) => isLoopbackBind(l.bind));
     const states = this.states;
-    const noisy = this.noisy;
-    const lim = this.cfg.limits;
-    const ctx: HookContext = { states, security, metrics: this.metrics, noisy, lim, journal, counters, connectedClients: () => this.aedes?.connectedClients ?? 0, accept };
+    const limitedLog = this.limitedLog;
+    const limits = this.cfg.limits;
+    const ctx: HookContext = { states, security, metrics: this.metrics, limitedLog, limits, journal, counters, connectedClients: () => this.aedes?.connectedClients ?? 0, accept };
     const persistence = this.openPersistence();
     this.aedes = await Aedes.createBroker({
       ...(persistence ? { persistence } : {}),
       // mqemitter's bounded concurrency recursed through released() → _do() until the
       // stack overflowed under a QoS 0 flood here; unbounded emits do not queue.
       concurrency: 0,
-      maxInflightInbound: lim.max_inflight,
-      maxTopicLevels: lim.max_topic_levels,
-      keepaliveLimit: lim.keepalive_max,
-      drainTimeout: lim.slow_consumer_timeout,
-      connectTimeout: lim.connect_timeout,
+      maxInflightInbound: limits.max_inflight,
+      maxTopicLevels: limits.max_topic_levels,
+      keepaliveLimit: limits.keepalive_max,
+      drainTimeout: limits.slow_consumer_timeout,
+      connectTimeout: limits.connect_timeout,
       preConnect: preConnect(ctx),
       authenticate: authenticate(ctx),
       authorizePublish: authorizePublish(ctx),
       authorizeSubscribe: authorizeSubscribe(ctx),
       authorizeForward: authorizeForward(ctx),
     });
-    const a = this.aedes;
-    countEvents(a, this.metrics, noisy, this.log);
+    const aedes = this.aedes;
+    countEvents(aedes, this.metrics, limitedLog, this.log);
     const onStream = (stream: Duplex, info: ConnInfo) => {
       states.set(stream, { info });
       gate.attach(stream as never);
-      const client = a.handle(stream) as unknown as { _parser: unknown };
-      limitPacketSize(client._parser, lim.max_packet_size);
+      const client = aedes.handle(stream) as unknown as { _parser: unknown };
+      limitPacketSize(client._parser, limits.max_packet_size);
     };
     for (const l of this.cfg.listeners) {
-      const s = await listen(l, onStream, (err) => this.log.debug({ err: errorMessage(err), bind: l.bind }, 'broker: TLS handshake failed'), (err) => acceptFailed(this.metrics, this.noisy, `broker:${l.type}`, err));
+      const s = await listen(l, onStream, (err) => this.log.debug({ err: errorMessage(err), bind: l.bind }, 'broker: TLS handshake failed'), (err) => acceptFailed(this.metrics, this.limitedLog, `broker:${l.type}`, err));
       this.bound.push({ host: s.host, port: s.port });
       this.servers.push(s);
       this.log.info({ listener: l.type, bind: l.bind, ...(l.type === 'ws' || l.type === 'wss' ? { path: l.path } : {}), anonymous: BrokerSecurity.anonymousAllowed(l, isLoopbackBind(l.bind)) }, 'broker: listening');

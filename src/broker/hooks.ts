@@ -27,8 +27,8 @@ export interface HookContext {
   states: WeakMap<object, ClientState>;
   security: BrokerSecurity;
   metrics: Metrics;
-  noisy: RateLimitedLog;
-  lim: BrokerConfig['limits'];
+  limitedLog: RateLimitedLog;
+  limits: BrokerConfig['limits'];
   journal: JournalPort;
   counters: IngestCounters;
   connectedClients(): number;
@@ -56,7 +56,7 @@ export function preConnect(ctx: HookContext): PreConnectHandler {
 
 /** CONNECT: the identifier rule, max_connections, then users (passwords, certificates, anonymous per listener). */
 export function authenticate(ctx: HookContext): AuthenticateHandler {
-  const { states, security, metrics, noisy, lim } = ctx;
+  const { states, security, metrics, limitedLog, limits } = ctx;
   return (client, username, password, cb) => {
     const st = states.get(client);
     if (!st) return cb(Object.assign(new Error('unknown connection'), { returnCode: Connack.ServerUnavailable }), false);
@@ -64,9 +64,9 @@ export function authenticate(ctx: HookContext): AuthenticateHandler {
       metrics.brokerAuthFailures.inc({ reason: 'identifier' });
       return cb(Object.assign(new Error('an empty client id needs clean session [MQTT-3.1.3-8]'), { returnCode: Connack.IdentifierRejected }), false);
     }
-    if (lim.max_connections > 0 && ctx.connectedClients() >= lim.max_connections) {
+    if (limits.max_connections > 0 && ctx.connectedClients() >= limits.max_connections) {
       metrics.brokerAuthFailures.inc({ reason: 'max_connections' });
-      noisy.warn('max_connections', { limit: lim.max_connections }, 'broker: max_connections reached; refusing new clients');
+      limitedLog.warn('max_connections', { limit: limits.max_connections }, 'broker: max_connections reached; refusing new clients');
       return cb(Object.assign(new Error('server unavailable'), { returnCode: Connack.ServerUnavailable }), false);
     }
     security.authenticate(st.info, username, password).then(
@@ -77,7 +77,7 @@ export function authenticate(ctx: HookContext): AuthenticateHandler {
           return cb(null, true);
         }
         metrics.brokerAuthFailures.inc({ reason: r.reason });
-        noisy.warn(`auth:${r.reason}`, { remote: st.info.remote, listener: st.info.listener.bind, username, reason: r.reason }, 'broker: connection refused');
+        limitedLog.warn(`auth:${r.reason}`, { remote: st.info.remote, listener: st.info.listener.bind, username, reason: r.reason }, 'broker: connection refused');
         cb(Object.assign(new Error(r.reason), { returnCode: r.code }), false);
       },
       (err: unknown) => cb(Object.assign(new Error(errorMessage(err)), { returnCode: Connack.ServerUnavailable }), false),
@@ -87,7 +87,7 @@ export function authenticate(ctx: HookContext): AuthenticateHandler {
 
 /** PUBLISH: reserved topics, well-formed UTF-8, the ACL (denied: acknowledged and dropped), then the journal (accept). */
 export function authorizePublish(ctx: HookContext): AuthorizePublishHandler {
-  const { states, security, metrics, noisy, journal } = ctx;
+  const { states, security, metrics, limitedLog, journal } = ctx;
   return (client, packet, cb) => {
     if (!client) return cb(null);
     if (packet.topic.startsWith('$SYS/')) return cb(new Error('$SYS/ topics are reserved'));
@@ -97,13 +97,13 @@ export function authorizePublish(ctx: HookContext): AuthorizePublishHandler {
     // U+FFFD) and [MQTT-1.5.3-2] U+0000 in a topic: the connection is closed, nothing is stored.
     if (packet.topic.includes('\uFFFD') || packet.topic.includes('\u0000')) {
       metrics.brokerDisconnects.inc({ reason: 'malformed_topic' });
-      noisy.warn('malformed-topic', { client: client.id, topic: JSON.stringify(packet.topic).slice(0, 200) }, 'broker: a topic that is not well-formed UTF-8; closing the connection [MQTT-1.5.3-1]');
+      limitedLog.warn('malformed-topic', { client: client.id, topic: JSON.stringify(packet.topic).slice(0, 200) }, 'broker: a topic that is not well-formed UTF-8; closing the connection [MQTT-1.5.3-1]');
       return cb(new Error('topic is not well-formed UTF-8 [MQTT-1.5.3-1]'));
     }
     if (security.hasRules && !security.canPublish(who(ctx, client), packet.topic)) {
       // [MQTT-3.3.5-2]: acknowledge as usual and drop it; the client has no way to be told.
       metrics.brokerAclDenied.inc({ action: 'publish' });
-      noisy.warn('acl:publish', { client: client.id, username: states.get(client)?.username, topic: packet.topic }, 'broker: publish denied by the ACL (dropped, counted)');
+      limitedLog.warn('acl:publish', { client: client.id, username: states.get(client)?.username, topic: packet.topic }, 'broker: publish denied by the ACL (dropped, counted)');
       packet.topic = '$fieldgate/denied';
       packet.payload = Buffer.alloc(0);
       packet.retain = false;
@@ -116,11 +116,11 @@ export function authorizePublish(ctx: HookContext): AuthorizePublishHandler {
 
 /** SUBSCRIBE: the ACL; a denied filter gets 0x80. */
 export function authorizeSubscribe(ctx: HookContext): AuthorizeSubscribeHandler {
-  const { states, security, metrics, noisy } = ctx;
+  const { states, security, metrics, limitedLog } = ctx;
   return (client, sub, cb) => {
     if (sub.topic.startsWith('$fieldgate/') || (security.hasRules && !security.canSubscribe(who(ctx, client), sub.topic))) {
       metrics.brokerAclDenied.inc({ action: 'subscribe' });
-      noisy.warn('acl:subscribe', { client: client.id, username: states.get(client)?.username, filter: sub.topic }, 'broker: subscription denied by the ACL (SUBACK 0x80)');
+      limitedLog.warn('acl:subscribe', { client: client.id, username: states.get(client)?.username, filter: sub.topic }, 'broker: subscription denied by the ACL (SUBACK 0x80)');
       return cb(null, null);
     }
     cb(null, sub);

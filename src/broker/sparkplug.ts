@@ -47,7 +47,7 @@ export class SparkplugHost {
   private readonly saving = new SerialQueue();
 
   constructor(
-    private readonly o: SparkplugOptions,
+    private readonly opts: SparkplugOptions,
     private readonly journal: JournalPort,
     private readonly publish: Publish,
     private readonly metrics: Metrics,
@@ -55,16 +55,16 @@ export class SparkplugHost {
   ) {}
 
   get stateTopic(): string {
-    return `spBv1.0/STATE/${this.o.hostId}`;
+    return `spBv1.0/STATE/${this.opts.hostId}`;
   }
 
   private get dir(): string {
-    return join(dirname(this.o.file), 'births');
+    return join(dirname(this.opts.file), 'births');
   }
 
   start(now = Date.now()): void {
     try {
-      const saved = JSON.parse(readFileSync(this.o.file, 'utf8')) as Record<string, BirthMetric[]>;
+      const saved = JSON.parse(readFileSync(this.opts.file, 'utf8')) as Record<string, BirthMetric[]>;
       for (const [node, metrics] of Object.entries(saved)) {
         this.nodes.set(node, { metrics, journaledIn: -1, seq: undefined });
         this.dirty.add(node); // moved into births/ by the first save
@@ -88,7 +88,7 @@ export class SparkplugHost {
     }
     if (this.dirty.size) this.saveSoon();
     void this.publish(this.stateTopic, Buffer.from(JSON.stringify({ online: true, timestamp: now })), 1, true);
-    this.log.info({ host_id: this.o.hostId, edge_nodes: this.nodes.size }, 'sparkplug: host online');
+    this.log.info({ host_id: this.opts.hostId, edge_nodes: this.nodes.size }, 'sparkplug: host online');
   }
 
   async stop(now = Date.now()): Promise<void> {
@@ -145,7 +145,7 @@ export class SparkplugHost {
   }
 
   private rebirth(t: SparkplugTopic, now: number, reason: 'no_birth' | 'seq_gap'): void {
-    if (now - (this.lastRebirth.get(t.node) ?? -Infinity) < this.o.rebirthMs) return;
+    if (now - (this.lastRebirth.get(t.node) ?? -Infinity) < this.opts.rebirthMs) return;
     this.lastRebirth.set(t.node, now);
     this.metrics.sparkplugRebirths.inc({ reason });
     this.log.warn({ edge_node: t.node, reason }, 'sparkplug: asking the edge node for a rebirth');
@@ -176,7 +176,7 @@ export class SparkplugHost {
           await writeFile(`${file}.tmp`, JSON.stringify({ node, metrics: n.metrics }));
           await rename(`${file}.tmp`, file);
         }
-        await unlink(this.o.file).catch(() => undefined); // the single file of fieldgate before 0.2
+        await unlink(this.opts.file).catch(() => undefined); // the single file of fieldgate before 0.2
       } catch (err) {
         for (const node of nodes) this.dirty.add(node);
         this.log.warn({ err: (err as Error).message, dir: this.dir }, 'sparkplug: could not write birth tables; retrying (they are in the journal meanwhile)');

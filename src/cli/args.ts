@@ -20,16 +20,16 @@ export function parseArgs(argv: string[], valueFlags: ReadonlySet<string>): Args
   const flags = new Map<string, string | true>();
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (valueFlags.has(a)) {
+    const word = argv[i];
+    if (valueFlags.has(word)) {
       const v = argv[++i];
-      if (v === undefined) throw new FgError('FG_E_USAGE', `${a} needs a value`);
-      flags.set(a === '--config' ? '-c' : a, v);
-    } else if (a.startsWith('--') && a.includes('=')) {
-      const [k, v] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
+      if (v === undefined) throw new FgError('FG_E_USAGE', `${word} needs a value`);
+      flags.set(word === '--config' ? '-c' : word, v);
+    } else if (word.startsWith('--') && word.includes('=')) {
+      const [k, v] = [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)];
       flags.set(k, v);
-    } else if (a.startsWith('-') && a.length > 1) flags.set(a, true);
-    else rest.push(a);
+    } else if (word.startsWith('-') && word.length > 1) flags.set(word, true);
+    else rest.push(word);
   }
   return { cmd: rest.shift() ?? '', rest, flags };
 }
@@ -39,9 +39,9 @@ export function version(): string {
   return pkg.version;
 }
 
-export function configOf(a: Args): Config {
-  const file = a.flags.get('-c');
-  if (typeof file !== 'string') throw new FgError('FG_E_USAGE', `${a.cmd} needs -c FILE`);
+export function configOf(args: Args): Config {
+  const file = args.flags.get('-c');
+  if (typeof file !== 'string') throw new FgError('FG_E_USAGE', `${args.cmd} needs -c FILE`);
   return loadConfig(file);
 }
 
@@ -63,7 +63,7 @@ export function loopbackOf(bind: string): { host: string; port: number } {
   return { host: host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port };
 }
 
-export function flag(a: Args, name: string): string | undefined {
-  const v = a.flags.get(name);
+export function flag(args: Args, name: string): string | undefined {
+  const v = args.flags.get(name);
   return typeof v === 'string' ? v : undefined;
 }

@@ -53,28 +53,28 @@ its cursors disagree (see fieldgate journal check).
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  let a: Args;
+  let args: Args;
   try {
-    a = parseArgs(argv, VALUE_FLAGS);
+    args = parseArgs(argv, VALUE_FLAGS);
   } catch (err) {
     process.stderr.write(`${errorMessage(err)}\n\n${HELP}`);
     return EXIT.usage;
   }
-  if (a.flags.has('--version') || a.cmd === 'version') {
+  if (args.flags.has('--version') || args.cmd === 'version') {
     process.stdout.write(`${version()}\n`);
     return EXIT.ok;
   }
-  if (a.flags.has('--help') || a.flags.has('-h') || a.cmd === 'help' || a.cmd === '') {
+  if (args.flags.has('--help') || args.flags.has('-h') || args.cmd === 'help' || args.cmd === '') {
     process.stdout.write(HELP);
-    return a.cmd === '' && !a.flags.has('--help') && !a.flags.has('-h') ? EXIT.usage : EXIT.ok;
+    return args.cmd === '' && !args.flags.has('--help') && !args.flags.has('-h') ? EXIT.usage : EXIT.ok;
   }
-  const cmd = Object.hasOwn(COMMANDS, a.cmd) ? COMMANDS[a.cmd] : undefined;
+  const cmd = Object.hasOwn(COMMANDS, args.cmd) ? COMMANDS[args.cmd] : undefined;
   if (!cmd) {
-    process.stderr.write(`unknown command ${JSON.stringify(a.cmd)}\n\n${HELP}`);
+    process.stderr.write(`unknown command ${JSON.stringify(args.cmd)}\n\n${HELP}`);
     return EXIT.usage;
   }
   try {
-    return await cmd.run(a);
+    return await cmd.run(args);
   } catch (err) {
     return fail(err);
   }

@@ -32,7 +32,7 @@ export class PlantSimulator {
   private opcua: Promise<{ close(): Promise<void> } | undefined> | undefined;
   stopped = false;
 
-  constructor(private readonly o: SimulateOptions) {}
+  constructor(private readonly opts: SimulateOptions) {}
 
   /**
    * cnc4 over Modbus TCP: spindle speed (holding 0, uint16 rpm), spindle temperature (holding
@@ -41,7 +41,7 @@ export class PlantSimulator {
   private async startModbus(): Promise<void> {
     const words = Buffer.alloc(10);
     const started = Date.now();
-    this.modbus = await startModbusServer(this.o.host, this.o.modbusPort, {
+    this.modbus = await startModbusServer(this.opts.host, this.opts.modbusPort, {
       holding: (addr) => {
         const t = (Date.now() - started) / 1000;
         words.writeUInt16BE(Math.round(8000 + 1500 * Math.sin(t / 20)), 0);
@@ -54,25 +54,25 @@ export class PlantSimulator {
       },
       coil: (addr) => addr === 0,
     });
-    this.o.log(`simulate: Modbus TCP machine cnc4 on ${this.o.host}:${this.o.modbusPort}`);
+    this.opts.log(`simulate: Modbus TCP machine cnc4 on ${this.opts.host}:${this.opts.modbusPort}`);
   }
 
   start(): Promise<void> {
-    if (this.o.modbusPort > 0) {
-      this.startModbus().catch((err: unknown) => this.o.log(`simulate: no Modbus machine: ${String(err)}`));
+    if (this.opts.modbusPort > 0) {
+      this.startModbus().catch((err: unknown) => this.opts.log(`simulate: no Modbus machine: ${String(err)}`));
     }
-    if (this.o.opcuaPort > 0) {
+    if (this.opts.opcuaPort > 0) {
       // oven1 over OPC UA: Oven1.Temperature, Setpoint, DoorOpen, EnergyWh (UInt64), ZoneTemps (array of 3).
       this.opcua = loadClientModule()
         .then(() => import('../sources/opcua/server.js'))
-        .then((m) => m.startOpcuaDemoServer({ host: this.o.host, port: this.o.opcuaPort, pkiDir: this.o.opcuaPkiDir }))
+        .then((m) => m.startOpcuaDemoServer({ host: this.opts.host, port: this.opts.opcuaPort, pkiDir: this.opts.opcuaPkiDir }))
         .then(
         (s) => {
-          this.o.log(`simulate: OPC UA machine oven1 at ${s.endpoint}`);
+          this.opts.log(`simulate: OPC UA machine oven1 at ${s.endpoint}`);
           return s;
         },
         (err: unknown) => {
-          this.o.log(`simulate: no OPC UA machine: ${String(err)}`);
+          this.opts.log(`simulate: no OPC UA machine: ${String(err)}`);
           return undefined;
         },
       );
@@ -80,12 +80,12 @@ export class PlantSimulator {
     return new Promise((resolve) => {
       const open = (): void => {
         if (this.stopped) return;
-        const s = connect(this.o.port, this.o.host);
+        const s = connect(this.opts.port, this.opts.host);
         this.socket = s;
         s.on('connect', () => {
           s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'fieldgate-demo-plant', keepalive: 60 }));
-          this.o.log(`simulate: demo plant publishing to ${this.o.host}:${this.o.port} every ${this.o.intervalMs} ms`);
-          this.timer ??= setInterval(() => this.tick(resolve), this.o.intervalMs);
+          this.opts.log(`simulate: demo plant publishing to ${this.opts.host}:${this.opts.port} every ${this.opts.intervalMs} ms`);
+          this.timer ??= setInterval(() => this.tick(resolve), this.opts.intervalMs);
         });
         s.on('data', () => undefined);
         s.on('error', () => undefined);
@@ -112,7 +112,7 @@ export class PlantSimulator {
     this.publish('plant/oven2/zone2/temp', String(wave(300, 198, 202)));
     this.publish('json/packer3', JSON.stringify({ count: this.counter, speed: wave(120, 55, 65), state: 'running', motor: { current: wave(30, 4, 6), on: true } }));
     this.round++;
-    if (this.o.rounds > 0 && this.round >= this.o.rounds) {
+    if (this.opts.rounds > 0 && this.round >= this.opts.rounds) {
       this.stop();
       done();
     }

@@ -88,16 +88,16 @@ function scanOne(fd: number, seg: Segment, isLast: boolean, minPos: number, r: S
     r.damage.push(d);
     r.lostRecords += d.records;
   };
-  walkVerified(data, 0, data.length, (kind, ps, pe, fs) => {
+  walkVerified(data, 0, data.length, (kind, payloadStart, payloadEnd, frameStart) => {
     if (kind !== RecordKind.Cut) {
       seg.records++;
-      records.push(base + fs);
+      records.push(base + frameStart);
       r.openRecords++;
-      r.openBytes += pe - fs;
+      r.openBytes += payloadEnd - frameStart;
       return;
     }
-    const cut = readCut(data, ps);
-    const nextPos = base + ps + CUT_PAYLOAD;
+    const cut = readCut(data, payloadStart);
+    const nextPos = base + payloadStart + CUT_PAYLOAD;
     const own = records.filter((p) => p >= cut.start).length;
     if (cut.start > r.openStart) {
       // The cut of the chunk before was lost in damage: its records still form a chunk (the id
@@ -115,7 +115,7 @@ function scanOne(fd: number, seg: Segment, isLast: boolean, minPos: number, r: S
       damage.forEach((d, i) => lose({ segment: seg.path, start: d.start, bytes: d.end - d.start, records: i === 0 ? missing : 0, exact: true }));
     }
     r.lastCut = Math.max(r.lastCut, cut.chunkId);
-    if (nextPos > minPos) r.chunks.push({ id: cut.chunkId, segment: base, start: cut.start, end: base + fs, next: nextPos, records: cut.records });
+    if (nextPos > minPos) r.chunks.push({ id: cut.chunkId, segment: base, start: cut.start, end: base + frameStart, next: nextPos, records: cut.records });
     r.openStart = nextPos;
     r.openRecords = 0;
     r.openBytes = 0;

@@ -122,31 +122,31 @@ export class PartnerOutbox {
   private droppedSeen = 0;
   private failingSince = 0;
   readonly probe: LoopProbe;
-  private readonly noisy: RateLimitedLog;
+  private readonly limitedLog: RateLimitedLog;
 
-  constructor(private readonly o: OutboxOptions) {
-    this.noisy = new RateLimitedLog(o.log);
-    const { cfg } = o;
+  constructor(private readonly opts: OutboxOptions) {
+    this.limitedLog = new RateLimitedLog(opts.log);
+    const { cfg } = opts;
     this.name = cfg.name;
     this.cursor = cursorName(cfg.name);
     this.spec = { entries: cfg.send.map((e) => e.select.map((s) => ({ device: s.device, tag: s.tag }))) };
     this.pacer = { tokens: cfg.max_rate, last: Date.now() };
-    this.audit = new AuditLog(join(o.stateDir, 'audit'), cfg.name, cfg.audit_max_bytes, (err) => o.log.warn({ partner: cfg.name, err: errorMessage(err) }, 'partner: writing the audit file failed'));
+    this.audit = new AuditLog(join(opts.stateDir, 'audit'), cfg.name, cfg.audit_max_bytes, (err) => opts.log.warn({ partner: cfg.name, err: errorMessage(err) }, 'partner: writing the audit file failed'));
     this.target = cfg.broker
       ? new MqttTarget({
           cfg,
-          gateway: o.gateway,
+          gateway: opts.gateway,
           subscriptions: cfg.receive.map((r) => ({ filter: templateFilter(r.topic), qos: r.qos as 0 | 1 })),
           onReceive: (topic, payload, qos, done) => this.received(topic, payload, qos, done),
           onDown: (why) => {
-            o.metrics.partnerConnected.set({ partner: cfg.name }, 0);
-            o.metrics.partnerErrors.inc({ partner: cfg.name, reason: 'closed' });
-            o.log.warn({ partner: cfg.name, why }, 'partner: link lost; unsent values wait in the journal');
+            opts.metrics.partnerConnected.set({ partner: cfg.name }, 0);
+            opts.metrics.partnerErrors.inc({ partner: cfg.name, reason: 'closed' });
+            opts.log.warn({ partner: cfg.name, why }, 'partner: link lost; unsent values wait in the journal');
           },
           sparkplug: cfg.send.some((e) => e.format === 'sparkplug'),
-          warn: (obj, msg) => o.log.warn({ partner: cfg.name, ...obj }, msg),
+          warn: (obj, msg) => opts.log.warn({ partner: cfg.name, ...obj }, msg),
         })
-      : new WebhookTarget(cfg, o.gateway);
+      : new WebhookTarget(cfg, opts.gateway);
     const self = this;
     this.probe = {
       loop: `partner:${cfg.name}`,
@@ -160,13 +160,13 @@ export class PartnerOutbox {
   }
 
   start(): void {
-    this.unlisten ??= this.o.journal.onChunk((c) => {
+    this.unlisten ??= this.opts.journal.onChunk((c) => {
       this.queue.push(c);
       this.signal?.();
     });
     this.auditTimer = setInterval(() => this.audit.tick(), 60_000);
     this.auditTimer.unref();
-    this.o.metrics.partnerConnected.set({ partner: this.name }, 0);
+    this.opts.metrics.partnerConnected.set({ partner: this.name }, 0);
     this.running = this.supervise();
     // The broker link is kept up also while nothing is to be sent: the receive side needs it, and
     // the operator sees a wrong certificate or password at once, not with the first value.
@@ -177,7 +177,7 @@ export class PartnerOutbox {
 
   /** Keeps the partner's broker connected: reconnects with backoff, forever. */
   private async keepLinked(t: MqttTarget): Promise<void> {
-    const backoff = new Backoff(this.o.cfg.retry_initial, this.o.cfg.retry_max);
+    const backoff = new Backoff(this.opts.cfg.retry_initial, this.opts.cfg.retry_max);
     while (!this.stopping) {
       try {
         await t.connect();
@@ -187,23 +187,23 @@ export class PartnerOutbox {
       } catch (err) {
         if (this.stopping) return;
         const e = err instanceof LinkError ? err : new LinkError('connect', errorMessage(err));
-        this.o.metrics.partnerErrors.inc({ partner: this.name, reason: e.reason });
+        this.opts.metrics.partnerErrors.inc({ partner: this.name, reason: e.reason });
         this.state = e.reason === 'auth' || e.reason === 'tls' || e.reason === 'config' ? 'failing' : 'buffering';
         this.lastError = e.message;
         this.lastAttempt = Date.now();
         const delay = backoff.next();
-        if (backoff.attempts === 1 || backoff.attempts % 20 === 0) this.o.log.warn({ partner: this.name, reason: e.reason, err: e.message, retry_ms: delay }, 'partner: connecting failed; retrying');
+        if (backoff.attempts === 1 || backoff.attempts % 20 === 0) this.opts.log.warn({ partner: this.name, reason: e.reason, err: e.message, retry_ms: delay }, 'partner: connecting failed; retrying');
         await this.pause.sleep(delay);
       }
     }
   }
 
   private linkUp(): void {
-    if (this.state !== 'connected') this.o.log.info({ partner: this.name }, 'partner: connected');
+    if (this.state !== 'connected') this.opts.log.info({ partner: this.name }, 'partner: connected');
     this.state = 'connected';
     this.lastError = undefined;
     this.failingSince = 0;
-    this.o.metrics.partnerConnected.set({ partner: this.name }, 1);
+    this.opts.metrics.partnerConnected.set({ partner: this.name }, 1);
   }
 
   private supervise(): Promise<void> {
@@ -214,21 +214,21 @@ export class PartnerOutbox {
       run: () => {
         // (Re)start from the cursor, with the intervals that were open there.
         this.queue.length = 0;
-        const st = this.o.journal.cursor(this.cursor).state;
+        const st = this.opts.journal.cursor(this.cursor).state;
         this.restoreWindows(st.extra);
-        this.queue.push(...this.o.journal.chunksAfter(st.position));
+        this.queue.push(...this.opts.journal.chunksAfter(st.position));
         return this.loop();
       },
       failed: (err, delay) => {
         this.lastError = `restarting after: ${errorMessage(err)}`;
-        this.o.log.error({ partner: this.name, err: errorMessage(err), retry_ms: delay }, 'partner: loop failed; it starts again from its cursor');
+        this.opts.log.error({ partner: this.name, err: errorMessage(err), retry_ms: delay }, 'partner: loop failed; it starts again from its cursor');
       },
     });
   }
 
   private restoreWindows(extra: unknown): void {
     const saved = (extra && typeof extra === 'object' ? (extra as { windows?: Record<string, WindowState> }).windows : undefined) ?? {};
-    this.samplers = this.o.cfg.send.map((e) => {
+    this.samplers = this.opts.cfg.send.map((e) => {
       if (e.every === undefined) return undefined;
       const d = new Downsampler(e.every);
       const s = saved[entryKey(e)];
@@ -239,7 +239,7 @@ export class PartnerOutbox {
 
   private windowState(): unknown {
     const windows: Record<string, WindowState> = {};
-    this.o.cfg.send.forEach((e, i) => {
+    this.opts.cfg.send.forEach((e, i) => {
       const d = this.samplers[i];
       if (d) windows[entryKey(e)] = d.state();
     });
@@ -249,7 +249,7 @@ export class PartnerOutbox {
   private async loop(): Promise<void> {
     let next: { chunk: ChunkRef; result: Promise<ShareResult | undefined> } | undefined;
     const take = (): typeof next => {
-      const pos = this.o.journal.cursor(this.cursor).state.position;
+      const pos = this.opts.journal.cursor(this.cursor).state.position;
       while (this.queue.length) {
         const chunk = this.queue.shift()!;
         if (chunk.next <= pos) continue;
@@ -292,14 +292,14 @@ export class PartnerOutbox {
   private async decode(chunk: ChunkRef): Promise<ShareResult | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const data = await new Promise<Buffer | undefined>((res, rej) => this.o.journal.readChunk(chunk, (e, d) => (e ? rej(e) : res(d))));
+        const data = await new Promise<Buffer | undefined>((res, rej) => this.opts.journal.readChunk(chunk, (e, d) => (e ? rej(e) : res(d))));
         if (!data) return undefined;
-        return await this.o.decode(data, this.spec);
+        return await this.opts.decode(data, this.spec);
       } catch (err) {
         if (this.stopping) throw new Stopped();
         if (attempt >= 4) {
-          this.o.log.error({ partner: this.name, chunk: chunk.id, records: chunk.records, err: errorMessage(err) }, 'partner: a chunk cannot be read or decoded; it is skipped for this partner');
-          this.o.metrics.partnerErrors.inc({ partner: this.name, reason: 'unreadable' });
+          this.opts.log.error({ partner: this.name, chunk: chunk.id, records: chunk.records, err: errorMessage(err) }, 'partner: a chunk cannot be read or decoded; it is skipped for this partner');
+          this.opts.metrics.partnerErrors.inc({ partner: this.name, reason: 'unreadable' });
           return undefined;
         }
         await this.pause.sleep(Math.min(30_000, 200 * 2 ** attempt));
@@ -309,7 +309,7 @@ export class PartnerOutbox {
 
   /** A chunk's messages: values in journal order per entry, intervals as they close. */
   private build(chunk: ChunkRef, r: ShareResult): OutMessage[] {
-    const { cfg } = this.o;
+    const { cfg } = this.opts;
     const items: Item[][] = cfg.send.map(() => []);
     for (const v of r.values) {
       const d = this.samplers[v.entry];
@@ -326,13 +326,13 @@ export class PartnerOutbox {
       });
     }
     const out: OutMessage[] = [];
-    const ctx = { gateway: this.o.gateway, partner: this.name, idPrefix: this.o.idPrefix };
+    const ctx = { gateway: this.opts.gateway, partner: this.name, idPrefix: this.opts.idPrefix };
     cfg.send.forEach((e, i) => formatItems(ctx, i, e, items[i], out));
     return out;
   }
 
   private async take(n: number): Promise<void> {
-    const rate = this.o.cfg.max_rate;
+    const rate = this.opts.cfg.max_rate;
     if (rate <= 0) return;
     for (;;) {
       const now = Date.now();
@@ -350,9 +350,9 @@ export class PartnerOutbox {
 
   /** Sends until the partner acknowledged every message (or refused some for good). */
   private async deliver(msgs: OutMessage[], chunk: ChunkRef, r: ShareResult): Promise<void> {
-    const { cfg, metrics, log } = this.o;
+    const { cfg, metrics, log } = this.opts;
     const backoff = new Backoff(cfg.retry_initial, cfg.retry_max);
-    const key = `${this.o.idPrefix}:${this.name}:${chunk.id}`;
+    const key = `${this.opts.idPrefix}:${this.name}:${chunk.id}`;
     for (;;) {
       if (this.stopping) throw new Stopped();
       this.lastAttempt = Date.now();
@@ -379,7 +379,7 @@ export class PartnerOutbox {
         }
         metrics.partnerSentValues.inc({ partner: this.name }, values);
         for (const f of res.refused) await this.deadLetter(f.messages, f.reason, chunk.id);
-        this.o.metrics.partnerBacklogSeconds.set({ partner: this.name }, Math.max(0, (Date.now() - r.lastReceived) / 1000));
+        this.opts.metrics.partnerBacklogSeconds.set({ partner: this.name }, Math.max(0, (Date.now() - r.lastReceived) / 1000));
         return;
       } catch (err) {
         if (this.stopping || err instanceof Stopped) throw new Stopped();
@@ -398,16 +398,16 @@ export class PartnerOutbox {
   }
 
   private async deadLetter(msgs: OutMessage[], reason: string, chunk: number): Promise<void> {
-    const dir = join(this.o.stateDir, 'deadletter', 'partners');
+    const dir = join(this.opts.stateDir, 'deadletter', 'partners');
     const at = new Date().toISOString();
     const text = msgs.map((m) => JSON.stringify({ at, partner: this.name, chunk, reason, message: m.kind === 'topic' ? { topic: m.topic, ...m.body } : m })).join('\n') + '\n';
-    this.o.metrics.partnerDeadLetters.inc({ partner: this.name }, msgs.length);
-    this.o.log.error({ partner: this.name, messages: msgs.length, reason: reason.slice(0, 300) }, 'partner: the partner refused messages for good; written to the dead letters');
+    this.opts.metrics.partnerDeadLetters.inc({ partner: this.name }, msgs.length);
+    this.opts.log.error({ partner: this.name, messages: msgs.length, reason: reason.slice(0, 300) }, 'partner: the partner refused messages for good; written to the dead letters');
     try {
       await mkdir(dir, { recursive: true });
       await appendFile(join(dir, `${this.name}.jsonl`), text);
     } catch (err) {
-      this.o.log.error({ partner: this.name, err: errorMessage(err) }, 'partner: writing dead letters failed; the refused messages are only in this log');
+      this.opts.log.error({ partner: this.name, err: errorMessage(err) }, 'partner: writing dead letters failed; the refused messages are only in this log');
     }
   }
 
@@ -416,39 +416,39 @@ export class PartnerOutbox {
     const extra = this.windowState();
     for (;;) {
       try {
-        await this.o.journal.acknowledge(this.cursor, c, extra);
+        await this.opts.journal.acknowledge(this.cursor, c, extra);
         return;
       } catch (err) {
         if (this.stopping) throw new Stopped();
         this.lastError = `cursor write failing: ${errorMessage(err)}`;
-        this.o.metrics.journalCursorErrors.inc({ sink: this.cursor });
+        this.opts.metrics.journalCursorErrors.inc({ sink: this.cursor });
         await this.pause.sleep(backoff.next());
       }
     }
   }
 
   private syncDropped(): void {
-    const d = this.o.journal.droppedFor.get(this.cursor) ?? 0;
+    const d = this.opts.journal.droppedFor.get(this.cursor) ?? 0;
     if (d > this.droppedSeen) {
-      this.o.metrics.partnerDropped.inc({ partner: this.name }, d - this.droppedSeen);
+      this.opts.metrics.partnerDropped.inc({ partner: this.name }, d - this.droppedSeen);
       this.droppedSeen = d;
     }
   }
 
   /** A message from the partner: journaled under $partner/<name>/, acknowledged once committed. */
   private received(topic: string, payload: Buffer, qos: number, done: (err?: Error | null) => void): void {
-    const j = this.o.journal;
-    if (payload.length > this.o.cfg.receive_max_bytes) {
+    const j = this.opts.journal;
+    if (payload.length > this.opts.cfg.receive_max_bytes) {
       // Acknowledged (a partner would otherwise send it again forever), not stored.
-      this.o.metrics.partnerErrors.inc({ partner: this.name, reason: 'too_large' });
-      this.noisy.warn('too_large', { partner: this.name, topic: topic.slice(0, 200), bytes: payload.length, max: this.o.cfg.receive_max_bytes }, 'partner: a message larger than receive_max_bytes was dropped');
+      this.opts.metrics.partnerErrors.inc({ partner: this.name, reason: 'too_large' });
+      this.limitedLog.warn('too_large', { partner: this.name, topic: topic.slice(0, 200), bytes: payload.length, max: this.opts.cfg.receive_max_bytes }, 'partner: a message larger than receive_max_bytes was dropped');
       return done();
     }
     const go = () => {
       const now = Date.now();
       j.appendMqtt(now, qos, receivePrefix(this.name) + topic, `partner:${this.name}`, payload);
-      this.o.metrics.partnerReceivedMessages.inc({ partner: this.name });
-      this.o.metrics.partnerReceivedBytes.inc({ partner: this.name }, payload.length);
+      this.opts.metrics.partnerReceivedMessages.inc({ partner: this.name });
+      this.opts.metrics.partnerReceivedBytes.inc({ partner: this.name }, payload.length);
       this.audit.receivedMessage(topic, now);
       if (qos === 0) return done();
       j.whenCommitted((err) => done(err));
@@ -460,12 +460,12 @@ export class PartnerOutbox {
 
   /** For /metrics and /readyz. */
   status(): PartnerStatus {
-    const backlog = this.o.journal.backlogRecords(this.cursor);
+    const backlog = this.opts.journal.backlogRecords(this.cursor);
     const seconds = backlog > 0 && this.inHand && Number.isFinite(this.inHand.firstReceived) ? Math.max(0, (Date.now() - this.inHand.firstReceived) / 1000) : 0;
-    this.o.metrics.partnerBacklogRecords.set({ partner: this.name }, backlog);
-    this.o.metrics.partnerBacklogSeconds.set({ partner: this.name }, seconds);
+    this.opts.metrics.partnerBacklogRecords.set({ partner: this.name }, backlog);
+    this.opts.metrics.partnerBacklogSeconds.set({ partner: this.name }, seconds);
     this.syncDropped();
-    return { name: this.name, target: this.o.cfg.broker ? this.o.cfg.broker.url : this.o.cfg.webhook!.url, state: this.state, ...(this.lastError ? { lastError: this.lastError } : {}), backlogRecords: backlog, backlogSeconds: Math.round(seconds) };
+    return { name: this.name, target: this.opts.cfg.broker ? this.opts.cfg.broker.url : this.opts.cfg.webhook!.url, state: this.state, ...(this.lastError ? { lastError: this.lastError } : {}), backlogRecords: backlog, backlogSeconds: Math.round(seconds) };
   }
 
   async stop(): Promise<void> {
@@ -477,7 +477,7 @@ export class PartnerOutbox {
     await this.target.close().catch(() => undefined);
     await Promise.race([Promise.all([this.running, this.linking]), new Promise((res) => setTimeout(res, 5000))]);
     await this.audit.flush();
-    this.o.metrics.partnerConnected.set({ partner: this.name }, 0);
+    this.opts.metrics.partnerConnected.set({ partner: this.name }, 0);
   }
 }
 

@@ -51,9 +51,9 @@ export class MqttTarget implements Target {
   private readonly group: string;
   private readonly edge: string;
 
-  constructor(private readonly o: MqttTargetOptions) {
-    this.group = o.cfg.sparkplug.group_id;
-    this.edge = spId(o.cfg.sparkplug.edge_node_id || o.gateway);
+  constructor(private readonly opts: MqttTargetOptions) {
+    this.group = opts.cfg.sparkplug.group_id;
+    this.edge = spId(opts.cfg.sparkplug.edge_node_id || opts.gateway);
   }
 
   get connected(): boolean {
@@ -61,7 +61,7 @@ export class MqttTarget implements Target {
   }
 
   private options(): IClientOptions {
-    const b = this.o.cfg.broker!;
+    const b = this.opts.cfg.broker!;
     const tls = b.url.startsWith('mqtts:');
     // Certificates are read at every connect: a renewed one is used without a restart.
     const opts: IClientOptions = {
@@ -83,7 +83,7 @@ export class MqttTarget implements Target {
           }
         : {}),
     };
-    if (this.o.sparkplug) {
+    if (this.opts.sparkplug) {
       opts.will = { topic: `spBv1.0/${this.group}/NDEATH/${this.edge}`, payload: encodePayload(Date.now(), 0, [], [{ name: 'bdSeq', long: this.bdSeq }]), qos: 1, retain: false };
     }
     return opts;
@@ -115,12 +115,12 @@ export class MqttTarget implements Target {
     } catch (err) {
       throw new LinkError('config', `reading the partner's certificates failed: ${(err as Error).message}`);
     }
-    const client = mqtt.connect(this.o.cfg.broker!.url, opts);
+    const client = mqtt.connect(this.opts.cfg.broker!.url, opts);
     this.client = client;
     // Messages from the partner: the PUBACK waits until the journal holds them.
     (client as unknown as { handleMessage: (p: Packet, cb: (err?: Error | null) => void) => void }).handleMessage = (p, cb) => {
       const pub = p as Packet & { topic: string; payload: Buffer | string; qos: number };
-      this.o.onReceive(pub.topic, Buffer.isBuffer(pub.payload) ? pub.payload : Buffer.from(pub.payload), pub.qos, (err) => cb(err ?? undefined));
+      this.opts.onReceive(pub.topic, Buffer.isBuffer(pub.payload) ? pub.payload : Buffer.from(pub.payload), pub.qos, (err) => cb(err ?? undefined));
     };
     await new Promise<void>((resolve, reject) => {
       const fail = (err: unknown) => {
@@ -139,17 +139,17 @@ export class MqttTarget implements Target {
       this.drop();
       throw err;
     });
-    client.on('error', (err) => this.o.warn({ err: err.message }, 'partner: MQTT error'));
+    client.on('error', (err) => this.opts.warn({ err: err.message }, 'partner: MQTT error'));
     client.on('close', () => this.lost('the partner broker closed the connection'));
     client.on('offline', () => this.lost('the link to the partner broker went down'));
     this.up = true;
     this.seq = 0;
     this.born.clear();
-    for (const s of this.o.subscriptions) {
+    for (const s of this.opts.subscriptions) {
       const granted = await new Promise<number>((resolve, reject) => client.subscribe(s.filter, { qos: s.qos }, (err, g) => (err ? reject(classify(err)) : resolve(g?.[0]?.qos ?? 128))));
-      if (granted === 128) this.o.warn({ filter: s.filter }, 'partner: the partner broker refused a receive subscription (its ACL?); nothing arrives on it');
+      if (granted === 128) this.opts.warn({ filter: s.filter }, 'partner: the partner broker refused a receive subscription (its ACL?); nothing arrives on it');
     }
-    if (this.o.sparkplug) {
+    if (this.opts.sparkplug) {
       await this.publish(`spBv1.0/${this.group}/NBIRTH/${this.edge}`, encodePayload(Date.now(), this.nextSeq(), [], [{ name: 'bdSeq', long: this.bdSeq }]), 1);
       this.bdSeq = (this.bdSeq + 1) % 256;
     }
@@ -162,7 +162,7 @@ export class MqttTarget implements Target {
     for (const f of this.failers) f(e);
     this.failers.clear();
     for (const w of this.downWaiters.splice(0)) w();
-    this.o.onDown(why);
+    this.opts.onDown(why);
   }
 
   private drop(): void {

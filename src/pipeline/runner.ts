@@ -65,16 +65,16 @@ export class SinkRunner {
   /** A chunk is in hand while the loop waits (paused, or retrying its cursor). */
   private holding = false;
 
-  constructor(private readonly o: RunnerOptions) {
-    this.sampleLog = new RateLimitedLog(o.log);
+  constructor(private readonly opts: RunnerOptions) {
+    this.sampleLog = new RateLimitedLog(opts.log);
     const self = this;
     this.probe = {
-      loop: `sink:${o.sink.name}`,
-      stallAfterMs: o.stallAfterMs,
+      loop: `sink:${opts.sink.name}`,
+      stallAfterMs: opts.stallAfterMs,
       hasWork: () => this.hasWork,
       detail: () => this.what,
       get lastBeat(): number {
-        return Math.max(self.lastProgress, o.sink.lastActivityAt);
+        return Math.max(self.lastProgress, opts.sink.lastActivityAt);
       },
     };
   }
@@ -85,7 +85,7 @@ export class SinkRunner {
 
   /** The loop never ends while the sink is configured: an unexpected failure restarts it after a backoff. */
   private async supervise(): Promise<void> {
-    const { journal, sink } = this.o;
+    const { journal, sink } = this.opts;
     if (!this.listening) {
       this.listening = true;
       journal.onChunk((c) => {
@@ -106,13 +106,13 @@ export class SinkRunner {
       },
       failed: (err, delay) => {
         this.what = `restarting after: ${errorMessage(err)}`;
-        this.o.log.error({ sink: sink.name, err: errorMessage(err), retry_ms: delay }, 'pipeline: sink loop failed; it starts again from its cursor');
+        this.opts.log.error({ sink: sink.name, err: errorMessage(err), retry_ms: delay }, 'pipeline: sink loop failed; it starts again from its cursor');
       },
     });
   }
 
   private async loop(): Promise<void> {
-    const { sink } = this.o;
+    const { sink } = this.opts;
     this.what = 'connecting';
     await sink.connect();
     this.what = undefined;
@@ -130,10 +130,10 @@ export class SinkRunner {
       this.fill();
       if ('dropped' in r) continue; // dropped by the journal (on_full: drop_oldest)
       if ('ok' in r) this.account(r.ok);
-      if (this.o.paused?.()) {
+      if (this.opts.paused?.()) {
         this.what = 'paused: the disk is below journal.min_free_bytes';
         this.holding = true;
-        while (this.o.paused?.() && !this.stopping) await this.pause.sleep(250);
+        while (this.opts.paused?.() && !this.stopping) await this.pause.sleep(250);
         this.holding = false;
         this.what = undefined;
       }
@@ -147,8 +147,8 @@ export class SinkRunner {
           await sink.deadLetterChunk(next.chunk.id, r.data, r.failed);
         } else {
           // The bytes cannot be read back (an I/O error of the card): nothing to send or keep.
-          this.o.metrics.journalDroppedRecords.inc({ reason: 'unreadable' }, next.chunk.records);
-          this.o.log.error({ sink: sink.name, chunk: next.chunk.id, records: next.chunk.records, err: r.failed }, 'pipeline: a chunk cannot be read from the journal; its records are lost (counted in fieldgate_journal_dropped_records_total{reason="unreadable"})');
+          this.opts.metrics.journalDroppedRecords.inc({ reason: 'unreadable' }, next.chunk.records);
+          this.opts.log.error({ sink: sink.name, chunk: next.chunk.id, records: next.chunk.records, err: r.failed }, 'pipeline: a chunk cannot be read from the journal; its records are lost (counted in fieldgate_journal_dropped_records_total{reason="unreadable"})');
         }
         await this.acknowledge(next.chunk);
         this.lastProgress = Date.now();
@@ -163,16 +163,16 @@ export class SinkRunner {
     const backoff = new Backoff(200, 10_000);
     for (;;) {
       try {
-        await this.o.journal.acknowledge(this.o.sink.name, c);
-        if (backoff.attempts > 0) this.o.log.info({ sink: this.o.sink.name, chunk: c.id }, 'journal: cursor written again');
+        await this.opts.journal.acknowledge(this.opts.sink.name, c);
+        if (backoff.attempts > 0) this.opts.log.info({ sink: this.opts.sink.name, chunk: c.id }, 'journal: cursor written again');
         this.what = undefined;
         return;
       } catch (err) {
         if (this.stopping) throw new Stopped();
         const delay = backoff.next();
-        this.o.metrics.journalCursorErrors.inc({ sink: this.o.sink.name });
+        this.opts.metrics.journalCursorErrors.inc({ sink: this.opts.sink.name });
         this.what = `cursor write failing: ${errorMessage(err)}`;
-        if (backoff.attempts === 1) this.o.log.error({ sink: this.o.sink.name, chunk: c.id, err: errorMessage(err), retry_ms: delay }, 'journal: cursor write failed; retrying with backoff (the chunk is stored; only its acknowledgement waits)');
+        if (backoff.attempts === 1) this.opts.log.error({ sink: this.opts.sink.name, chunk: c.id, err: errorMessage(err), retry_ms: delay }, 'journal: cursor write failed; retrying with backoff (the chunk is stored; only its acknowledgement waits)');
         await this.pause.sleep(delay);
       }
     }
@@ -182,13 +182,13 @@ export class SinkRunner {
   private fill(): void {
     while (this.pending.length < PREFETCH && this.queue.length > 0 && !this.stopping) {
       const chunk = this.queue.shift()!;
-      if (chunk.next <= this.o.journal.cursor(this.o.sink.name).state.position) continue;
+      if (chunk.next <= this.opts.journal.cursor(this.opts.sink.name).state.position) continue;
       this.pending.push({ chunk, result: this.encode(chunk) });
     }
   }
 
   private read(chunk: Chunk): Promise<Buffer | undefined> {
-    return new Promise<Buffer | undefined>((res, rej) => this.o.journal.readChunk(chunk, (e, d) => (e ? rej(e) : res(d))));
+    return new Promise<Buffer | undefined>((res, rej) => this.opts.journal.readChunk(chunk, (e, d) => (e ? rej(e) : res(d))));
   }
 
   private async encode(chunk: Chunk): Promise<Encoded> {
@@ -206,7 +206,7 @@ export class SinkRunner {
         data = await this.read(chunk);
       } catch (err) {
         last = `reading it failed: ${errorMessage(err)}`;
-        this.o.log.error({ chunk: chunk.id, err: errorMessage(err), attempt }, 'pipeline: reading a chunk failed; retrying');
+        this.opts.log.error({ chunk: chunk.id, err: errorMessage(err), attempt }, 'pipeline: reading a chunk failed; retrying');
         continue;
       }
       if (!data) return { dropped: true };
@@ -214,25 +214,25 @@ export class SinkRunner {
       const t0 = process.hrtime.bigint();
       try {
         // The bytes move to the worker (no copy kept: a chunk given up on is read again for its dead letters).
-        const routes = this.o.routes();
-        const task: EncodeTask = { chunk: data, schemas: this.o.sink.tableSchemas, mqtt: routes.cfg, mqttVersion: routes.version, ...(this.o.spoolDir ? { spool: `${this.o.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
+        const routes = this.opts.routes();
+        const task: EncodeTask = { chunk: data, schemas: this.opts.sink.tableSchemas, mqtt: routes.cfg, mqttVersion: routes.version, ...(this.opts.spoolDir ? { spool: `${this.opts.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
         // Our own timer, cleared at once: AbortSignal.timeout() kept each finished task (and its
         // rows) reachable until it fired, which cost ~60 MB of RSS at 50,000 msg/s.
         const ac = new AbortController();
-        const timer = setTimeout(() => ac.abort(new Error(`encoding took longer than ${this.o.encodeTimeoutMs} ms`)), this.o.encodeTimeoutMs);
+        const timer = setTimeout(() => ac.abort(new Error(`encoding took longer than ${this.opts.encodeTimeoutMs} ms`)), this.opts.encodeTimeoutMs);
         let r: EncodeResult;
         try {
-          r = (await this.o.pool.run(task, { transferList: [data.buffer as ArrayBuffer], signal: ac.signal })) as EncodeResult;
+          r = (await this.opts.pool.run(task, { transferList: [data.buffer as ArrayBuffer], signal: ac.signal })) as EncodeResult;
         } finally {
           clearTimeout(timer);
         }
-        this.o.metrics.encodeSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+        this.opts.metrics.encodeSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
         return { ok: r };
       } catch (err) {
         // A worker crash, or a chunk over its time: the chunk is still in the journal; try again, then give up on it.
         const timedOut = err instanceof Error && (err.name === 'AbortError' || /abort|took longer/i.test(err.message));
-        last = timedOut ? `encoding took longer than ${this.o.encodeTimeoutMs} ms` : `encoding failed: ${errorMessage(err)}`;
-        this.o.log.error({ chunk: chunk.id, err: last, attempt }, 'pipeline: encoding a chunk failed; retrying');
+        last = timedOut ? `encoding took longer than ${this.opts.encodeTimeoutMs} ms` : `encoding failed: ${errorMessage(err)}`;
+        this.opts.log.error({ chunk: chunk.id, err: last, attempt }, 'pipeline: encoding a chunk failed; retrying');
         if (timedOut) break;
       }
     }
@@ -243,7 +243,7 @@ export class SinkRunner {
   }
 
   private account(r: EncodeResult): void {
-    const m = this.o.metrics;
+    const m = this.opts.metrics;
     for (const t of r.tables) m.pointsDecoded.inc({ table: t.table }, t.rows);
     for (const [reason, n] of Object.entries(r.rejects)) {
       if (!n) continue;
@@ -261,15 +261,15 @@ export class SinkRunner {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((res) => {
       timer = setTimeout(() => {
-        this.o.sink.stop();
+        this.opts.sink.stop();
         res();
       }, timeoutMs);
     });
     // An insert that is going through may finish; one waiting out a retry is abandoned at once.
-    if (!this.inFlight || this.o.sink.state !== 'connected') this.o.sink.stop();
+    if (!this.inFlight || this.opts.sink.state !== 'connected') this.opts.sink.stop();
     await Promise.race([this.running, timeout]);
     clearTimeout(timer);
-    this.o.sink.stop();
+    this.opts.sink.stop();
     await Promise.race([this.running, new Promise((res) => setTimeout(res, 1000))]);
     await Promise.allSettled(this.pending.map((p) => p.result));
   }

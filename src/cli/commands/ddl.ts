@@ -5,8 +5,8 @@ import { createTransport } from '../../pipeline/gateway.js';
 import { pointsDdl, type ServerFeatures } from '../../sinks/clickhouse/ddl.js';
 import { detectFeatures } from '../../sinks/clickhouse/sink.js';
 
-export async function ddl(a: Args): Promise<number> {
-  const cfg = configOf(a);
+export async function ddl(args: Args): Promise<number> {
+  const cfg = configOf(args);
   let f: ServerFeatures = { version: 'chDB', major: 26, minor: 0, dedupToken: true, dedupWindow: true, embedded: true };
   if (cfg.clickhouse.url) {
     const t = createTransport(cfg);

@@ -9,10 +9,10 @@ import { createMetrics } from '../../telemetry/metrics.js';
 import { Journal } from '../../journal/journal.js';
 import { tryLockStateDir } from '../lock.js';
 
-export async function deadletter(a: Args): Promise<number> {
-  const cfg = configOf(a);
+export async function deadletter(args: Args): Promise<number> {
+  const cfg = configOf(args);
   const dir = join(cfg.state_dir, 'deadletter');
-  const sub = a.rest[0];
+  const sub = args.rest[0];
   if (sub === 'list') {
     for (const f of await listLetterFiles(dir)) process.stdout.write(`${f.path}\n`);
     return EXIT.ok;

@@ -16,7 +16,7 @@ import { run } from './run.js';
 import { simulate } from './simulate.js';
 
 export interface Command {
-  run(a: Args): Promise<number>;
+  run(args: Args): Promise<number>;
   /** Flags of this command that take a value (`--format F`). */
   valueFlags?: string[];
 }
@@ -24,9 +24,9 @@ export interface Command {
 export const COMMANDS: Record<string, Command> = {
   run: { run },
   validate: {
-    run: (a) => {
-      configOf(a);
-      process.stdout.write(`ok: ${String(a.flags.get('-c'))}\n`);
+    run: (args) => {
+      configOf(args);
+      process.stdout.write(`ok: ${String(args.flags.get('-c'))}\n`);
       return Promise.resolve(EXIT.ok);
     },
   },

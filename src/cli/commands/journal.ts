@@ -6,13 +6,13 @@ import { partnerCursors } from '../../pipeline/partners.js';
 import { lockHolderText, tryLockStateDir } from '../lock.js';
 import { checkJournal, repairJournal } from '../../journal/check.js';
 
-export async function journalCmd(a: Args): Promise<number> {
-  if (a.rest[0] !== 'check') throw new FgError('FG_E_USAGE', 'journal takes check, e.g. fieldgate journal check -c FILE [--repair]');
-  const cfg = configOf(a);
+export async function journalCmd(args: Args): Promise<number> {
+  if (args.rest[0] !== 'check') throw new FgError('FG_E_USAGE', 'journal takes check, e.g. fieldgate journal check -c FILE [--repair]');
+  const cfg = configOf(args);
   const unlock = await tryLockStateDir(cfg.state_dir);
   try {
     const r = checkJournal(cfg.state_dir, [SINK_NAME, ...partnerCursors(cfg.partners).names], cfg.journal.fsync === 'always');
-    if (a.flags.has('--json')) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    if (args.flags.has('--json')) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {
       const out: string[] = [`journal ${r.dir}${r.identity ? ` (identity ${r.identity})` : ''}${unlock ? '' : `, in use by fieldgate (${lockHolderText(cfg.state_dir)})`}`];
       out.push(`  ${r.segments.length} segment(s), ${r.segments.reduce((x, s) => x + s.bytes, 0)} bytes, ${r.records} record(s) in the scanned segments, ${r.chunks} chunk(s), end at position ${r.end}`);
@@ -23,7 +23,7 @@ export async function journalCmd(a: Args): Promise<number> {
       out.push('a start would:', ...r.actions.map((x) => `  ${x}`));
       process.stdout.write(`${out.join('\n')}\n`);
     }
-    if (a.flags.has('--repair') && r.refuse) {
+    if (args.flags.has('--repair') && r.refuse) {
       if (!unlock) throw new FgError('FG_E_STATE_LOCKED', `state_dir ${cfg.state_dir} is in use by fieldgate (${lockHolderText(cfg.state_dir)}); stop it before --repair`);
       for (const line of repairJournal(cfg.state_dir, r)) process.stdout.write(`repaired: ${line}\n`);
       return EXIT.ok;

@@ -9,12 +9,12 @@ import { runQuery } from './query.js';
  * `partners preview`: which devices and tags in the store each partner's send entries select,
  * and which never leave, before anything is enabled.
  */
-export async function partners(a: Args): Promise<number> {
-  if (a.rest[0] !== 'preview') throw new FgError('FG_E_USAGE', 'partners takes preview: fieldgate partners preview -c FILE [NAME] [--json]');
-  const cfg = configOf(a);
-  const name = a.rest[1];
+export async function partners(args: Args): Promise<number> {
+  if (args.rest[0] !== 'preview') throw new FgError('FG_E_USAGE', 'partners takes preview: fieldgate partners preview -c FILE [NAME] [--json]');
+  const cfg = configOf(args);
+  const name = args.rest[1];
   const list = name === undefined ? cfg.partners : cfg.partners.filter((p) => p.name === name);
-  if (!list.length) throw new FgError('FG_E_USAGE', name === undefined ? `${a.flags.get('-c')} configures no partners` : `no partner named ${JSON.stringify(name)} (configured: ${cfg.partners.map((p) => p.name).join(', ') || 'none'})`);
+  if (!list.length) throw new FgError('FG_E_USAGE', name === undefined ? `${args.flags.get('-c')} configures no partners` : `no partner named ${JSON.stringify(name)} (configured: ${cfg.partners.map((p) => p.name).join(', ') || 'none'})`);
   const db = `\`${cfg.clickhouse.database}\`.\`${cfg.clickhouse.table}\``;
   const rows = (await runQuery(cfg, `SELECT device, tag, count() FROM ${db} WHERE source NOT LIKE 'partner:%' GROUP BY device, tag ORDER BY device, tag`, 'JSONCompact'))
     .toString('utf8');
@@ -30,7 +30,7 @@ export async function partners(a: Args): Promise<number> {
     }
     return { partner: p.name, enabled: p.enabled, target: p.broker?.url ?? p.webhook!.url, receive: p.receive.map((r) => r.topic), sent, withheld };
   });
-  if (a.flags.has('--json')) {
+  if (args.flags.has('--json')) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     return EXIT.ok;
   }

@@ -37,8 +37,8 @@ function readSecret(prompt: string): Promise<string> {
   });
 }
 
-export async function passwd(a: Args): Promise<number> {
-  const user = a.rest[0];
+export async function passwd(args: Args): Promise<number> {
+  const user = args.rest[0];
   if (user !== undefined && (user.includes(':') || !user)) throw new FgError('FG_E_USAGE', `passwd: ${JSON.stringify(user)}: a username cannot contain ":"`);
   const pw = await readSecret('Password: ');
   if (!pw) throw new FgError('FG_E_USAGE', 'passwd: the password is empty');

@@ -4,10 +4,10 @@ import { dirname, join, resolve } from 'node:path';
 import { FgError } from '../../core/errors.js';
 import { loadClientModule } from '../../sources/opcua/vendor.js';
 
-export async function pki(a: Args): Promise<number> {
-  const cfg = configOf(a);
+export async function pki(args: Args): Promise<number> {
+  const cfg = configOf(args);
   const dir = join(cfg.state_dir, 'pki');
-  const [sub, file] = a.rest;
+  const [sub, file] = args.rest;
   const { certificateSummary, trustCertificateFile } = await loadClientModule();
   if (sub === 'trust') {
     if (!file) throw new FgError('FG_E_USAGE', 'pki trust takes the certificate file, e.g. one printed by the gateway from pki/rejected');

@@ -5,11 +5,11 @@ import type { Config } from '../../config/schema.js';
 import { createTransport } from '../../pipeline/gateway.js';
 import { lockHolderText, tryLockStateDir } from '../lock.js';
 
-export async function query(a: Args): Promise<number> {
-  const cfg = configOf(a);
-  const sql = a.rest.join(' ').trim();
+export async function query(args: Args): Promise<number> {
+  const cfg = configOf(args);
+  const sql = args.rest.join(' ').trim();
   if (!sql) throw new FgError('FG_E_USAGE', 'query needs SQL, e.g. fieldgate query -c FILE "SELECT count() FROM fieldgate.points"');
-  const format = typeof a.flags.get('--format') === 'string' ? String(a.flags.get('--format')) : 'TabSeparated';
+  const format = typeof args.flags.get('--format') === 'string' ? String(args.flags.get('--format')) : 'TabSeparated';
   process.stdout.write(await runQuery(cfg, sql, format));
   return EXIT.ok;
 }

@@ -10,11 +10,11 @@ import { lockStateDir } from '../lock.js';
 import { PlantSimulator } from '../simulate.js';
 import { SystemdNotifier } from '../notify.js';
 
-export async function run(a: Args): Promise<number> {
-  const cfg = configOf(a);
+export async function run(args: Args): Promise<number> {
+  const cfg = configOf(args);
   const log = createLogger(cfg.log.level);
   const unlock = await lockStateDir(cfg.state_dir);
-  const gw = new Gateway(cfg, createMetrics(), log, { configFile: String(a.flags.get('-c')) });
+  const gw = new Gateway(cfg, createMetrics(), log, { configFile: String(args.flags.get('-c')) });
   let sim: PlantSimulator | undefined;
   process.on('uncaughtException', (err) => {
     // The journal is crash-safe: exit and let the supervisor restart us.
@@ -30,7 +30,7 @@ export async function run(a: Args): Promise<number> {
   const notifier = new SystemdNotifier(log);
   notifier.send(`READY=1\nSTATUS=listening on ${gw.broker.bound.map((b) => `${b.host}:${b.port}`).join(', ')}`);
   notifier.startWatchdog(() => gw.progressing());
-  if (a.flags.has('--simulate')) {
+  if (args.flags.has('--simulate')) {
     const l = cfg.broker.listeners[0];
     const bound = gw.broker.bound[0];
     if (l && bound) {
@@ -60,7 +60,7 @@ export async function run(a: Args): Promise<number> {
     // SIGHUP: re-read the file; a configuration that fails validation is refused and the running one stays.
     // The file is read and checked on a worker thread, so a huge or hostile one never stalls the broker.
     process.on('SIGHUP', () => {
-      loadConfigOffThread(String(a.flags.get('-c'))).then(
+      loadConfigOffThread(String(args.flags.get('-c'))).then(
         (next) => gw.reload(next).catch((err: unknown) => log.error({ err: errorMessage(err) }, 'reload: failed to apply')),
         (err: unknown) => log.error({ err: errorMessage(err) }, 'reload: refused; the running configuration stays'),
       );

@@ -10,21 +10,21 @@ export const DEMO_MODBUS_PORT = 1502;
 
 export const DEMO_OPCUA_PORT = 4841;
 
-export async function simulate(a: Args): Promise<number> {
+export async function simulate(args: Args): Promise<number> {
   let host = '127.0.0.1';
   let port = 1883;
-  if (typeof a.flags.get('-c') === 'string') {
-    const cfg = configOf(a);
+  if (typeof args.flags.get('-c') === 'string') {
+    const cfg = configOf(args);
     const l = cfg.broker.listeners[0];
     if (l) ({ host, port } = loopbackOf(l.bind));
   }
-  if (typeof a.flags.get('--host') === 'string') host = String(a.flags.get('--host'));
-  if (typeof a.flags.get('--port') === 'string') port = Number(a.flags.get('--port'));
-  const interval = parseDuration(String(a.flags.get('--interval') ?? '1s'));
+  if (typeof args.flags.get('--host') === 'string') host = String(args.flags.get('--host'));
+  if (typeof args.flags.get('--port') === 'string') port = Number(args.flags.get('--port'));
+  const interval = parseDuration(String(args.flags.get('--interval') ?? '1s'));
   if (interval === undefined) throw new FgError('FG_E_USAGE', '--interval takes a duration such as 500ms or 1s');
-  const rounds = Number(a.flags.get('--rounds') ?? 0);
-  const modbusPort = Number(a.flags.get('--modbus-port') ?? DEMO_MODBUS_PORT);
-  const opcuaPort = Number(a.flags.get('--opcua-port') ?? DEMO_OPCUA_PORT);
+  const rounds = Number(args.flags.get('--rounds') ?? 0);
+  const modbusPort = Number(args.flags.get('--modbus-port') ?? DEMO_MODBUS_PORT);
+  const opcuaPort = Number(args.flags.get('--opcua-port') ?? DEMO_OPCUA_PORT);
   const opcuaPkiDir = join(tmpdir(), `fieldgate-simulate-${process.getuid?.() ?? 0}`, 'pki');
   const sim = new PlantSimulator({ host, port, modbusPort, opcuaPort, opcuaPkiDir, intervalMs: interval, rounds, log: (s) => process.stderr.write(`${s}\n`) });
   process.once('SIGINT', () => sim.stop());

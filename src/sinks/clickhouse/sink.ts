@@ -80,13 +80,13 @@ export class ClickHouseSink {
   /** Column types of the custom tables, read from system.columns at connect. */
   tableSchemas: Record<string, Record<string, string>> = {};
 
-  constructor(private readonly o: SinkOptions) {
-    this.name = o.name;
-    this.backoff = new Backoff(o.cfg.retry_initial, o.cfg.retry_max);
+  constructor(private readonly opts: SinkOptions) {
+    this.name = opts.name;
+    this.backoff = new Backoff(opts.cfg.retry_initial, opts.cfg.retry_max);
   }
 
   get embedded(): boolean {
-    return this.o.transport.kind === 'embedded';
+    return this.opts.transport.kind === 'embedded';
   }
 
   status(lag: { bytes: number; chunks: number }): SinkStatus {
@@ -99,11 +99,11 @@ export class ClickHouseSink {
       this.checkStopped();
       try {
         const f = await this.detect();
-        if (this.o.cfg.create_tables) await this.createTables(f);
+        if (this.opts.cfg.create_tables) await this.createTables(f);
         await this.readSchemas();
         this.features = f;
         this.setUp(true);
-        this.o.log.info({ sink: this.name, target: this.o.transport.target, version: f.version, dedup_token: f.dedupToken }, 'clickhouse: connected');
+        this.opts.log.info({ sink: this.name, target: this.opts.transport.target, version: f.version, dedup_token: f.dedupToken }, 'clickhouse: connected');
         return f;
       } catch (err) {
         if (err instanceof Stopped) throw err;
@@ -113,41 +113,41 @@ export class ClickHouseSink {
   }
 
   private detect(): Promise<ServerFeatures> {
-    return detectFeatures(this.o.transport);
+    return detectFeatures(this.opts.transport);
   }
 
   private async createTables(f: ServerFeatures): Promise<void> {
-    for (const sql of pointsDdl(f, { database: this.o.cfg.database, table: this.o.cfg.table, ttlMs: this.o.cfg.ttl, dedupWindow: this.o.cfg.dedup_window })) {
-      await this.o.transport.exec(sql);
+    for (const sql of pointsDdl(f, { database: this.opts.cfg.database, table: this.opts.cfg.table, ttlMs: this.opts.cfg.ttl, dedupWindow: this.opts.cfg.dedup_window })) {
+      await this.opts.transport.exec(sql);
     }
-    for (const sql of this.o.cfg.init_sql) await this.o.transport.exec(sql);
+    for (const sql of this.opts.cfg.init_sql) await this.opts.transport.exec(sql);
   }
 
   /** Custom tables are the user's: their column types are read, never created or changed. */
   private async readSchemas(): Promise<void> {
-    const db = this.o.cfg.database.replace(/'/g, "\\'");
-    for (const table of Object.keys(this.o.customTables ?? {})) {
-      const text = await this.o.transport.exec(`SELECT name, type FROM system.columns WHERE database = '${db}' AND table = '${table.replace(/'/g, "\\'")}'`);
+    const db = this.opts.cfg.database.replace(/'/g, "\\'");
+    for (const table of Object.keys(this.opts.customTables ?? {})) {
+      const text = await this.opts.transport.exec(`SELECT name, type FROM system.columns WHERE database = '${db}' AND table = '${table.replace(/'/g, "\\'")}'`);
       const cols: Record<string, string> = {};
       for (const line of text.split('\n')) {
         const [name, type] = line.split('\t');
         if (name && type) cols[name] = type.replace(/\\'/g, "'");
       }
       if (Object.keys(cols).length) this.tableSchemas[table] = cols;
-      else this.o.log.error({ sink: this.name, table, database: this.o.cfg.database }, 'clickhouse: custom table not found; its rows go to the dead letters until it exists (restart after creating it)');
+      else this.opts.log.error({ sink: this.name, table, database: this.opts.cfg.database }, 'clickhouse: custom table not found; its rows go to the dead letters until it exists (restart after creating it)');
     }
   }
 
   private tableName(table: string): string {
-    if (table !== 'points' && this.o.customTables?.[table]) {
-      return `${quoteIdent(this.o.cfg.database)}.${quoteIdent(table)} (${this.o.customTables[table].map(quoteIdent).join(', ')})`;
+    if (table !== 'points' && this.opts.customTables?.[table]) {
+      return `${quoteIdent(this.opts.cfg.database)}.${quoteIdent(table)} (${this.opts.customTables[table].map(quoteIdent).join(', ')})`;
     }
-    const name = table === 'points' ? this.o.cfg.table : table;
-    return `${quoteIdent(this.o.cfg.database)}.${quoteIdent(name)}`;
+    const name = table === 'points' ? this.opts.cfg.table : table;
+    return `${quoteIdent(this.opts.cfg.database)}.${quoteIdent(name)}`;
   }
 
   private structure(table: string, f: ServerFeatures): string {
-    const cols = table !== 'points' ? this.o.customTables?.[table] : undefined;
+    const cols = table !== 'points' ? this.opts.customTables?.[table] : undefined;
     if (!cols) return pointsStructure(f);
     return cols.map((c) => `${quoteIdent(c)} ${this.tableSchemas[table]?.[c] ?? 'String'}`).join(', ');
   }
@@ -159,15 +159,15 @@ export class ClickHouseSink {
       for (const l of c.letters ?? []) await this.deadLetterRecord(c, l.table, l.record, l.reason);
       for (let i = 0; i < c.tables.length; i++) {
         const t = c.tables[i];
-        const token = `${this.o.tokenPrefix}:${this.name}:${c.chunkId}:${t.table}`;
+        const token = `${this.opts.tokenPrefix}:${this.name}:${c.chunkId}:${t.table}`;
         await this.insertRange(c, t, 0, t.rows, token, c.spooled[i]);
       }
       // Written once everything else of the chunk is stored: a chunk retried later (stop, crash) writes them then.
-      await this.o.deadLetters.write(this.name, this.letters.list);
+      await this.opts.deadLetters.write(this.name, this.letters.list);
       const now = Date.now();
       if (c.tables.length > 0) {
-        this.o.metrics.endToEndSeconds.observe({ sink: this.name }, Math.max(0, now - c.firstReceived) / 1000);
-        this.o.metrics.endToEndSeconds.observe({ sink: this.name }, Math.max(0, now - c.lastReceived) / 1000);
+        this.opts.metrics.endToEndSeconds.observe({ sink: this.name }, Math.max(0, now - c.firstReceived) / 1000);
+        this.opts.metrics.endToEndSeconds.observe({ sink: this.name }, Math.max(0, now - c.lastReceived) / 1000);
       }
     } finally {
       for (const f of c.spooled) unlink(f, () => undefined);
@@ -183,21 +183,21 @@ export class ClickHouseSink {
       this.checkStopped();
       const settings: Record<string, string | number> = {};
       if (features.dedupToken) settings.insert_deduplication_token = token;
-      if (features.embedded) settings.max_memory_usage = this.o.cfg.embedded_max_memory;
+      if (features.embedded) settings.max_memory_usage = this.opts.cfg.embedded_max_memory;
       const t0 = process.hrtime.bigint();
       try {
         const f = injectedFault('sink_request');
         if (f) throw faultError(f, 'insert');
-        await this.o.transport.insert(this.tableName(t.table), { data, ...(whole && file ? { file } : {}), structure: this.structure(t.table, features) }, settings);
-        this.o.metrics.sinkInsertSeconds.observe({ sink: this.name }, Number(process.hrtime.bigint() - t0) / 1e9);
-        this.o.metrics.sinkInserts.inc({ sink: this.name, outcome: 'ok' });
-        this.o.metrics.sinkRowsInserted.inc({ sink: this.name, table: t.table }, to - from);
+        await this.opts.transport.insert(this.tableName(t.table), { data, ...(whole && file ? { file } : {}), structure: this.structure(t.table, features) }, settings);
+        this.opts.metrics.sinkInsertSeconds.observe({ sink: this.name }, Number(process.hrtime.bigint() - t0) / 1e9);
+        this.opts.metrics.sinkInserts.inc({ sink: this.name, outcome: 'ok' });
+        this.opts.metrics.sinkRowsInserted.inc({ sink: this.name, table: t.table }, to - from);
         this.setUp(true);
         return;
       } catch (err) {
-        const k = classify({ message: errorMessage(err), status: err instanceof TransportError ? err.status : undefined, sysCode: err instanceof TransportError ? err.sysCode : systemCode(err), attempt, createTables: this.o.cfg.create_tables });
+        const k = classify({ message: errorMessage(err), status: err instanceof TransportError ? err.status : undefined, sysCode: err instanceof TransportError ? err.sysCode : systemCode(err), attempt, createTables: this.opts.cfg.create_tables });
         if (k.decision === 'reject_rows') {
-          this.o.metrics.sinkInserts.inc({ sink: this.name, outcome: 'rejected' });
+          this.opts.metrics.sinkInserts.inc({ sink: this.name, outcome: 'rejected' });
           if (to - from === 1) return this.deadLetter(c, t, from, errorMessage(err));
           const mid = from + Math.floor((to - from) / 2);
           await this.insertRange(c, t, from, mid, `${token}:${from}-${mid}`, undefined);
@@ -206,14 +206,14 @@ export class ClickHouseSink {
         }
         if (k.decision === 'retry_now') {
           attempt++;
-          this.o.metrics.sinkRetries.inc({ sink: this.name, reason: k.reason });
+          this.opts.metrics.sinkRetries.inc({ sink: this.name, reason: k.reason });
           continue;
         }
         if (k.decision === 'recreate') {
           // Once at once; again only after a backoff (a table that keeps vanishing must not spin DDL).
           if (attempt > 0) await this.failed(err, attempt);
           this.checkStopped();
-          this.o.log.warn({ sink: this.name, err: errorMessage(err) }, 'clickhouse: table missing; creating it again');
+          this.opts.log.warn({ sink: this.name, err: errorMessage(err) }, 'clickhouse: table missing; creating it again');
           try {
             await this.createTables(features);
           } catch (e) {
@@ -231,29 +231,29 @@ export class ClickHouseSink {
   /** Records a failure, sets the state, waits the backoff (interrupted by stop). */
   private async failed(err: unknown, attempt: number): Promise<void> {
     const msg = errorMessage(err);
-    const k = classify({ message: msg, status: err instanceof TransportError ? err.status : undefined, sysCode: err instanceof TransportError ? err.sysCode : systemCode(err), attempt: attempt + 1, createTables: this.o.cfg.create_tables });
+    const k = classify({ message: msg, status: err instanceof TransportError ? err.status : undefined, sysCode: err instanceof TransportError ? err.sysCode : systemCode(err), attempt: attempt + 1, createTables: this.opts.cfg.create_tables });
     const fatal = k.decision === 'fatal' || (err instanceof Error && 'code' in err && (err as { code: unknown }).code === 'FG_E_CHDB_MISSING');
-    this.o.metrics.sinkInserts.inc({ sink: this.name, outcome: 'error' });
-    this.o.metrics.sinkRetries.inc({ sink: this.name, reason: k.reason });
+    this.opts.metrics.sinkInserts.inc({ sink: this.name, outcome: 'error' });
+    this.opts.metrics.sinkRetries.inc({ sink: this.name, reason: k.reason });
     const wasUp = this.state === 'connected';
     this.setUp(false);
     this.state = fatal ? 'failing' : 'buffering';
     const first = this.lastError !== msg || wasUp;
     this.lastError = msg.split('\n')[0].slice(0, 500);
-    const delay = fatal ? this.o.cfg.retry_max : this.backoff.next();
+    const delay = fatal ? this.opts.cfg.retry_max : this.backoff.next();
     if (first) {
-      const fields = { sink: this.name, target: this.o.transport.target, err: this.lastError, reason: k.reason, retry_ms: delay };
-      if (fatal) this.o.log.error(fields, 'clickhouse: request refused; fix the cause, values wait in the journal');
-      else this.o.log.warn(fields, 'clickhouse: unreachable or failing; values wait in the journal and are retried');
+      const fields = { sink: this.name, target: this.opts.transport.target, err: this.lastError, reason: k.reason, retry_ms: delay };
+      if (fatal) this.opts.log.error(fields, 'clickhouse: request refused; fix the cause, values wait in the journal');
+      else this.opts.log.warn(fields, 'clickhouse: unreachable or failing; values wait in the journal and are retried');
     }
     await this.pause.sleep(delay);
   }
 
   private setUp(up: boolean): void {
     this.lastActivityAt = Date.now();
-    this.o.metrics.sinkUp.set({ sink: this.name }, up ? 1 : 0);
+    this.opts.metrics.sinkUp.set({ sink: this.name }, up ? 1 : 0);
     if (up) {
-      if (this.state !== 'connected' && this.state !== 'starting') this.o.log.info({ sink: this.name }, 'clickhouse: inserting again');
+      if (this.state !== 'connected' && this.state !== 'starting') this.opts.log.info({ sink: this.name }, 'clickhouse: inserting again');
       this.state = 'connected';
       this.lastError = undefined;
       this.backoff.reset();
@@ -270,11 +270,11 @@ export class ClickHouseSink {
   private async deadLetterRecord(c: ChunkTables, table: string, rec: number, reason: string): Promise<void> {
     const batch = this.letters!;
     // The chunk's bytes are read back once per chunk, however many of its rows were refused.
-    if (batch.bytes === undefined) batch.bytes = (await this.o.reread(c.chunkId)) ?? null;
+    if (batch.bytes === undefined) batch.bytes = (await this.opts.reread(c.chunkId)) ?? null;
     const base = { at: new Date().toISOString(), sink: this.name, table, chunk: c.chunkId, reason: reason.split('\n')[0].slice(0, 1000) };
     batch.list.push((batch.bytes ? letterOf(batch.bytes, c.recordStarts[rec], base) : undefined) ?? { ...base, kind: 'mqtt', received: 0 });
-    this.o.metrics.sinkDeadLetterRows.inc({ sink: this.name, table });
-    this.o.log.warn({ sink: this.name, table, chunk: c.chunkId, reason: base.reason }, 'clickhouse: a row was refused and goes to the dead-letter folder');
+    this.opts.metrics.sinkDeadLetterRows.inc({ sink: this.name, table });
+    this.opts.log.warn({ sink: this.name, table, chunk: c.chunkId, reason: base.reason }, 'clickhouse: a row was refused and goes to the dead-letter folder');
   }
 
   /**
@@ -289,9 +289,9 @@ export class ClickHouseSink {
       const l = letterOf(bytes, fs, base);
       if (l) letters.push(l);
     });
-    await this.o.deadLetters.write(this.name, letters);
-    this.o.metrics.sinkDeadLetterRows.inc({ sink: this.name, table: 'points' }, letters.length);
-    this.o.log.error({ sink: this.name, chunk: chunkId, records: letters.length, reason: base.reason }, 'pipeline: a chunk could not be encoded; its records were written to the dead-letter folder');
+    await this.opts.deadLetters.write(this.name, letters);
+    this.opts.metrics.sinkDeadLetterRows.inc({ sink: this.name, table: 'points' }, letters.length);
+    this.opts.log.error({ sink: this.name, chunk: chunkId, records: letters.length, reason: base.reason }, 'pipeline: a chunk could not be encoded; its records were written to the dead-letter folder');
     return letters.length;
   }
 
