@@ -290,6 +290,8 @@ export class PartnerOutbox {
 
   /** Reads and selects a chunk; undefined when its bytes are gone. Retries a failing worker a few times. */
   private async decode(chunk: ChunkRef): Promise<ShareResult | undefined> {
+    // A partner that only receives has nothing to select: its cursor just follows the journal.
+    if (this.spec.entries.length === 0) return { values: [], firstReceived: Number.NaN, lastReceived: Number.NaN };
     for (let attempt = 0; ; attempt++) {
       try {
         const data = await new Promise<Buffer | undefined>((res, rej) => this.opts.journal.readChunk(chunk, (e, d) => (e ? rej(e) : res(d))));
