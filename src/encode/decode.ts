@@ -173,6 +173,11 @@ export class ChunkDecoder {
   private device = '';
   private source = 'mqtt';
   private keep: RowFilter | undefined;
+  /**
+   * Points rows of this chunk so far, kept or not. With `keep`, a row's record slot holds this
+   * ordinal instead: a value's place in its chunk, whatever a share selects (stable message ids).
+   */
+  private ordinal = 0;
   /** Sparkplug alias tables of this chunk, from its Birth records (so a replay decodes the same). */
   private births = new Map<string, { aliases: Map<number, BirthMetric>; metrics: BirthMetric[] }>();
 
@@ -196,6 +201,7 @@ export class ChunkDecoder {
    */
   decode(chunk: Buffer, schemas: TableSchemas = {}, keep?: RowFilter): ChunkResult {
     this.keep = keep;
+    this.ordinal = 0;
     this.schemas = schemas;
     this.custom = new Map();
     this.letters = [];
@@ -232,7 +238,9 @@ export class ChunkDecoder {
           readPoint(chunk, s, e, this.pv);
           this.recv = this.pv.receivedMs;
           const p = this.pv;
-          if (!this.keep || this.keep(p.device, p.tag, 'poll')) this.points.row(p.ts, p.device, p.tag, p.value, p.text, p.quality, 'poll', this.record);
+          const n = this.ordinal++;
+          if (!this.keep) this.points.row(p.ts, p.device, p.tag, p.value, p.text, p.quality, 'poll', this.record);
+          else if (this.keep(p.device, p.tag, 'poll')) this.points.row(p.ts, p.device, p.tag, p.value, p.text, p.quality, 'poll', n);
         } else {
           this.reject('bad_record', `record kind ${kind}`);
         }
@@ -481,11 +489,15 @@ export class ChunkDecoder {
   }
 
   private emit(ts: number, tag: string, value: number, text: string, q: number): void {
-    if (!this.keep || this.keep(this.device, tag, this.source)) this.points.row(ts, this.device, tag, value, text, q, this.source, this.record);
+    const n = this.ordinal++;
+    if (!this.keep) this.points.row(ts, this.device, tag, value, text, q, this.source, this.record);
+    else if (this.keep(this.device, tag, this.source)) this.points.row(ts, this.device, tag, value, text, q, this.source, n);
   }
 
   private emitText(ts: number, tag: string, text: string, q: number): void {
-    if (!this.keep || this.keep(this.device, tag, this.source)) this.points.row(ts, this.device, tag, Number.NaN, text, q, this.source, this.record);
+    const n = this.ordinal++;
+    if (!this.keep) this.points.row(ts, this.device, tag, Number.NaN, text, q, this.source, this.record);
+    else if (this.keep(this.device, tag, this.source)) this.points.row(ts, this.device, tag, Number.NaN, text, q, this.source, n);
   }
 
   private reject(reason: RejectReason, detail: string): void {

@@ -63,7 +63,7 @@ export function selectShared(r: ChunkResult, spec: ShareSpec): ShareResult {
       for (let e = 0; e < matchers.length; e++) {
         if (!matchers[e](device, tag)) continue;
         text ??= b.toString('utf8', textAt, textAt + textLen);
-        values.push({ entry: e, seq: i, ts, device, tag, value, text, quality });
+        values.push({ entry: e, seq: pts.rowRecords[i], ts, device, tag, value, text, quality });
       }
     }
   }

@@ -7,6 +7,10 @@ import { fillTopic, formatItems, type OutMessage } from '../../src/partners/form
 import { templateFilter } from '../../src/partners/outbox.js';
 import { Downsampler, aggregateOf, type WindowState } from '../../src/partners/window.js';
 import type { SendEntry } from '../../src/partners/config.js';
+import type { ShareSpec } from '../../src/core/ports.js';
+import { ChunkDecoder } from '../../src/encode/decode.js';
+import { selectShared, shareFilter } from '../../src/encode/share.js';
+import { TEST_MQTT, mqttChunk } from '../helpers/frames.js';
 
 describe('globs', () => {
   it.each([
@@ -116,6 +120,16 @@ describe('message formats', () => {
   it('receive templates become subscription filters', () => {
     expect(templateFilter('orders/acme/{device}/{tag+}')).toBe('orders/acme/+/#');
     expect(templateFilter('orders/+/x/#')).toBe('orders/+/x/#');
+  });
+});
+
+describe('worker selection', () => {
+  it('names a value by its place among all the chunk\'s values, whatever the selection (ids stay stable across a reload)', () => {
+    const bytes = mqttChunk([{ topic: 'plant/p1/a', body: '1' }, { topic: 'plant/p1/b', body: '2' }, { topic: 'json/p2', body: '{"c":3,"d":4}' }]);
+    const run = (spec: ShareSpec) => selectShared(new ChunkDecoder(TEST_MQTT).decode(bytes, {}, shareFilter(spec)), spec).values.map((v) => `${v.device}/${v.tag}#${v.seq}`);
+    expect(run({ entries: [[{ device: '*', tag: '*' }]] })).toEqual(['p1/a#0', 'p1/b#1', 'p2/c#2', 'p2/d#3']);
+    expect(run({ entries: [[{ device: 'p2', tag: 'd' }]] })).toEqual(['p2/d#3']);
+    expect(run({ entries: [[{ device: 'p1', tag: 'b' }], [{ device: '*', tag: 'c' }]] })).toEqual(['p1/b#1', 'p2/c#2']);
   });
 });
 
