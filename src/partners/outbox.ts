@@ -143,6 +143,7 @@ export class PartnerOutbox {
             opts.metrics.partnerErrors.inc({ partner: cfg.name, reason: 'closed' });
             opts.log.warn({ partner: cfg.name, why }, 'partner: link lost; unsent values wait in the journal');
           },
+          onConnectFailed: (e) => opts.metrics.partnerErrors.inc({ partner: cfg.name, reason: e.reason }),
           sparkplug: cfg.send.some((e) => e.format === 'sparkplug'),
           warn: (obj, msg) => opts.log.warn({ partner: cfg.name, ...obj }, msg),
         })
@@ -187,7 +188,6 @@ export class PartnerOutbox {
       } catch (err) {
         if (this.stopping) return;
         const e = err instanceof LinkError ? err : new LinkError('connect', errorMessage(err));
-        this.opts.metrics.partnerErrors.inc({ partner: this.name, reason: e.reason });
         this.state = e.reason === 'auth' || e.reason === 'tls' || e.reason === 'config' ? 'failing' : 'buffering';
         this.lastError = e.message;
         this.lastAttempt = Date.now();
@@ -359,6 +359,7 @@ export class PartnerOutbox {
       if (this.stopping) throw new Stopped();
       this.lastAttempt = Date.now();
       try {
+        // A failed connect is counted by the target, once per attempt (the link loop may wait on the same one).
         await this.target.connect();
         this.linkUp();
         const t0 = process.hrtime.bigint();
@@ -386,7 +387,7 @@ export class PartnerOutbox {
       } catch (err) {
         if (this.stopping || err instanceof Stopped) throw new Stopped();
         const e = err instanceof LinkError ? err : new LinkError('send', errorMessage(err));
-        metrics.partnerErrors.inc({ partner: this.name, reason: e.reason });
+        if (!e.counted) metrics.partnerErrors.inc({ partner: this.name, reason: e.reason });
         metrics.partnerConnected.set({ partner: this.name }, this.target.connected ? 1 : 0);
         const delay = Math.max(backoff.next(), e.retryAfterMs ?? 0);
         const first = this.state !== 'buffering' && this.state !== 'failing';

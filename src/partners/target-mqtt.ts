@@ -23,6 +23,8 @@ export interface MqttTargetOptions {
   subscriptions: Array<{ filter: string; qos: 0 | 1 }>;
   onReceive: OnReceive;
   onDown: (why: string) => void;
+  /** A connection attempt failed (called once per attempt, however many loops wait on it). */
+  onConnectFailed: (e: LinkError) => void;
   /** Sparkplug B send entries exist: publish NBIRTH, keep NDEATH as the will. */
   sparkplug: boolean;
   warn: (obj: object, msg: string) => void;
@@ -94,7 +96,14 @@ export class MqttTarget implements Target {
   /** Opens the link; one attempt at a time (the send loop and the receive side share it). */
   connect(): Promise<void> {
     if (this.up && this.client) return Promise.resolve();
-    this.connecting ??= this.open().finally(() => (this.connecting = undefined));
+    this.connecting ??= this.open()
+      .catch((err: unknown) => {
+        const e = err instanceof LinkError ? err : new LinkError('connect', String(err));
+        this.opts.onConnectFailed(e);
+        e.counted = true;
+        throw e;
+      })
+      .finally(() => (this.connecting = undefined));
     return this.connecting;
   }
 
@@ -239,6 +248,10 @@ export class MqttTarget implements Target {
   async close(): Promise<void> {
     const c = this.client;
     for (const w of this.downWaiters.splice(0)) w();
+    // Publishes still waiting for a PUBACK end now (their chunk is sent again after a restart).
+    const e = new LinkError('closed', 'the partner link was closed');
+    for (const f of this.failers) f(e);
+    this.failers.clear();
     if (!c) return;
     this.up = false;
     c.removeAllListeners('close');

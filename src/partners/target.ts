@@ -19,6 +19,9 @@ export class LinkError extends Error {
   ) {
     super(message);
   }
+
+  /** Already counted in fieldgate_partner_errors_total (a failed connect, counted once by the target). */
+  counted = false;
 }
 
 export interface Target {

@@ -94,7 +94,7 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     partnerAckSeconds: new Histogram({ name: 'fieldgate_partner_ack_seconds', help: "From sending a chunk's messages to the partner's last acknowledgement.", labelNames: ['partner'], buckets: LATENCY_BUCKETS, registers: r }),
     partnerErrors: new Counter({ name: 'fieldgate_partner_errors_total', help: 'Failed connections and sends, by reason (connect, tls, auth, closed, timeout, http_5xx, http_429, rejected …).', labelNames: ['partner', 'reason'], registers: r }),
     partnerDropped: new Counter({ name: 'fieldgate_partner_dropped_records_total', help: 'Records dropped by a full journal (on_full: drop_oldest) before they were sent to the partner.', labelNames: ['partner'], registers: r }),
-    partnerDeadLetters: new Counter({ name: 'fieldgate_partner_dead_letter_messages_total', help: 'Messages the partner refused for good (a webhook 4xx), written to state_dir/deadletter/partner-<name>.jsonl.', labelNames: ['partner'], registers: r }),
+    partnerDeadLetters: new Counter({ name: 'fieldgate_partner_dead_letter_messages_total', help: 'Messages the partner refused for good (a webhook 4xx), written to state_dir/deadletter/partners/<name>.jsonl.', labelNames: ['partner'], registers: r }),
     // queries through the gateway
     fdUsage: new Gauge({ name: 'fieldgate_fd_usage_ratio', help: 'Share of the process\'s file descriptor limit in use (checked every 2 s).', registers: r }),
     fdExhausted: new Counter({ name: 'fieldgate_fd_exhausted_total', help: 'Checks that found 95 % or more of the file descriptor limit in use (new connections are then dropped).', registers: r }),

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PROMISED_PARTNER_METRICS } from '../../src/telemetry/metrics.js';
 import { cleanupsAfterAll } from '../helpers/cleanups.js';
 import { TestGateway } from '../helpers/gateway.js';
 import { qos1Load } from '../helpers/load.js';
@@ -145,7 +146,9 @@ describe('partners: a durable, allow-listed share over MQTT with TLS', () => {
     await waitFor('the huge order to be refused', async () => (await gw.metric('fieldgate_partner_errors_total{partner="oem",reason="too_large"}')) === 1, 15_000, 100);
     expect(await gw.query("SELECT count() FROM fieldgate.points WHERE tag LIKE 'huge%'")).toBe('0');
 
-    // What the gateway reports of it.
+    // What the gateway reports of it: every metric the list promises for partners.
+    const text = await gw.metrics();
+    for (const name of PROMISED_PARTNER_METRICS) expect(text, name).toMatch(new RegExp(`^${name}`, 'm'));
     expect(await gw.metric('fieldgate_partner_connected{partner="oem"}')).toBe(1);
     expect(await gw.metric('fieldgate_partner_received_messages_total{partner="oem"}')).toBeGreaterThanOrEqual(1);
     const r = await gw.readyz();
