@@ -72,6 +72,9 @@ export function routeVendorLogs(log: { debug(o: object, m: string): void; warn(o
 export class OpcuaPki {
   readonly manager: OPCUACertificateManager;
   private initialized: Promise<void> | undefined;
+  /** What trusted/ and issuers/ held when the manager last read them. */
+  private seen = '';
+  private refreshing: Promise<void> | undefined;
 
   constructor(readonly dir: string) {
     this.manager = new OPCUACertificateManager({ rootFolder: dir, automaticallyAcceptUnknownCertificate: false, name: 'fieldgate', disableFileWatchers: true });
@@ -81,8 +84,59 @@ export class OpcuaPki {
     this.initialized ??= (async () => {
       mkdirSync(this.dir, { recursive: true });
       await this.manager.initialize();
+      this.seen = this.listing();
     })();
     return this.initialized;
+  }
+
+  /**
+   * Re-reads the folders when trusted/ or issuers/ changed since the manager
+   * last read them: the operator trusts a certificate from another process
+   * (`fieldgate pki trust`), and the running gateway must use it on its next
+   * attempt. Called before each connect, so it reads only when something
+   * changed (a reload empties the manager's index while it reads, which a
+   * neighbour's handshake must not meet), and one reload at a time for all
+   * the servers sharing this PKI.
+   */
+  async refresh(): Promise<void> {
+    await this.init();
+    while (this.refreshing) await this.refreshing;
+    const now = this.listing();
+    if (now === this.seen) return;
+    this.refreshing = this.manager.reloadCertificates().then(
+      () => {
+        this.seen = now;
+      },
+      () => undefined,
+    );
+    try {
+      await this.refreshing;
+    } finally {
+      this.refreshing = undefined;
+    }
+  }
+
+  /** Names, sizes and times of the files the manager trusts by. */
+  private listing(): string {
+    const parts: string[] = [];
+    for (const sub of ['trusted/certs', 'trusted/crl', 'issuers/certs', 'issuers/crl']) {
+      const d = join(this.dir, sub);
+      let names: string[];
+      try {
+        names = readdirSync(d).sort();
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        try {
+          const st = statSync(join(d, n));
+          parts.push(`${sub}/${n}:${st.size}:${st.mtimeMs}`);
+        } catch {
+          // removed while listed
+        }
+      }
+    }
+    return parts.join('\n');
   }
 
   get rejectedDir(): string {
@@ -204,7 +258,7 @@ export class OpcuaLink {
   ) {}
 
   static async open(o: LinkOptions, pki: OpcuaPki, onLost: (reason: string) => void): Promise<OpcuaLink> {
-    await pki.init();
+    await pki.refresh();
     const client = OPCUAClient.create({
       applicationName: 'fieldgate',
       clientName: o.clientName,

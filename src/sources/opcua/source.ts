@@ -169,8 +169,7 @@ export class OpcuaServer {
         if (f.untrusted) {
           const file = v.pki.newestRejected(t0);
           if (!repeated) this.log.error({ server: this.cfg.name, endpoint: this.cfg.endpoint, certificate: file }, `opcua: ${f.reason}; it was stored in pki/rejected. Check its thumbprint with the server's operator, then trust it: fieldgate pki trust ${file ? shellQuote(file) : '<file>'}${this.trustHint}`);
-          // The operator may trust it from another process: look at the folders again before the next try.
-          await v.pki.manager.reloadCertificates().catch(() => undefined);
+          // The operator may trust it from another process: the next attempt looks at the folders again (OpcuaPki.refresh).
         } else if (!repeated) {
           // Once per kind of failure, not once per retry.
           this.log.warn({ server: this.cfg.name, endpoint: this.cfg.endpoint, err: f.reason }, 'opcua: cannot open a session; retrying with backoff');

@@ -59,12 +59,14 @@ describe('OPC UA security: SignAndEncrypt, the trust flow, user names', () => {
     expect(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'line3' AND quality = 0")).toBe('0');
 
     // The operator trusts it from another process; the running gateway connects on its next attempt.
+    const trustedAt = Date.now();
     const out = await run(process.execPath, [BIN, 'pki', 'trust', file, '-c', g.config]);
     expect(out.stdout).toContain('trusted');
     expect(readdirSync(join(g.stateDir, 'pki', 'trusted', 'certs'))).toHaveLength(1);
     const listed = await run(process.execPath, [BIN, 'pki', 'list', '-c', g.config]);
     expect(listed.stdout).toMatch(/^trusted\t[0-9a-f]{40}\t/m);
     await waitFor('values over SignAndEncrypt', async () => Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'line3' AND quality = 0")) > 2, 20_000, 200);
+    console.log(`values over SignAndEncrypt stored ${Date.now() - trustedAt} ms after pki trust`);
     expect(g.logs).toContain('"security":"SignAndEncrypt/Basic256Sha256"');
 
     // A wrong password: refused with a clear error, never a session.
