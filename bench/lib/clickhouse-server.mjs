@@ -9,10 +9,12 @@ import { freePort } from './proc.mjs';
 export const CLICKHOUSE_BIN = ['/usr/sbin/clickhouse-server', '/usr/bin/clickhouse-server'].find((p) => existsSync(p));
 
 export class ClickHouseServer {
-  constructor(httpPort, tcpPort, dir) {
+  /** `extraXml`: more of config.xml (a cluster's zookeeper, macros, remote_servers, interserver port). */
+  constructor(httpPort, tcpPort, dir, extraXml = '') {
     this.httpPort = httpPort;
     this.tcpPort = tcpPort;
     this.dir = dir ?? mkdtempSync(join(tmpdir(), 'fg-ch-'));
+    this.extraXml = extraXml;
     this.proc = undefined;
   }
 
@@ -48,6 +50,7 @@ export class ClickHouseServer {
   <mark_cache_size>5368709</mark_cache_size>
   <uncompressed_cache_size>8388608</uncompressed_cache_size>
   <max_concurrent_queries>50</max_concurrent_queries>
+${this.extraXml}
 </yandex>
 `,
     );

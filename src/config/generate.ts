@@ -11,6 +11,7 @@ interface AnyNode extends SchemaNode<unknown> {
   fields?: Record<string, AnyNode>;
   required?: string[];
   item?: AnyNode;
+  commentedExample?: boolean;
 }
 
 function wrap(text: string, indent: string): string[] {
@@ -52,8 +53,9 @@ function fieldLines(key: string, n: AnyNode, indent: string, required: boolean):
       }
     }
     if (n.example) {
-      lines.push(`${indent}${key}:`);
-      for (const l of n.example.split('\n')) lines.push(`${indent}  ${l}`);
+      const c = n.commentedExample ? '# ' : '';
+      lines.push(`${indent}${c}${key}:`);
+      for (const l of n.example.split('\n')) lines.push(`${indent}${c}  ${l}`);
     } else lines.push(`${indent}${key}: ${yamlValue(n) ?? '[]'}`);
     return lines;
   }

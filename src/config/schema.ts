@@ -5,7 +5,7 @@ import { mqttReload, mqttSchema, templateError } from '../encode/config.js';
 import { partnersReload, partnersSchema } from '../partners/config.js';
 import { batchSchema, journalSchema } from '../journal/config.js';
 import { shutdownSchema, workersSchema } from '../pipeline/config.js';
-import { clickhouseSchema } from '../sinks/clickhouse/config.js';
+import { clickhouseSchema, serverUrls, sinksSchema, type SinkConfig } from '../sinks/clickhouse/config.js';
 import { httpSchema, logSchema } from '../telemetry/config.js';
 import { modbusReload, modbusSchema } from '../sources/modbus/config.js';
 import { opcuaReload, opcuaSchema } from '../sources/opcua/config.js';
@@ -22,6 +22,7 @@ export const rootSchema = object(
     journal: journalSchema,
     batch: batchSchema,
     clickhouse: clickhouseSchema,
+    sinks: sinksSchema,
     partners: partnersSchema,
     workers: workersSchema,
     http: httpSchema,
@@ -31,6 +32,13 @@ export const rootSchema = object(
     description: 'fieldgate configuration.',
     required: ['state_dir'],
     check(v, loc, _path, issues) {
+      if (v.sinks.length) {
+        const sat = entryPos(loc, 'sinks');
+        if (loc.kind === 'map' && loc.entries.some((e) => e.key === 'clickhouse')) issues.push({ pos: entryPos(loc, 'clickhouse'), path: 'clickhouse', message: 'give clickhouse (one store) or sinks (several), not both: move it into sinks as { name: clickhouse, clickhouse: {...} }' });
+        checkUnique(v.sinks, (s) => s.name, 'sink name', sat, 'sinks', issues);
+        const embedded = v.sinks.filter((s) => !serverUrls(s.clickhouse).length);
+        if (embedded.length > 1) issues.push({ pos: sat, path: 'sinks', message: `${embedded.map((s) => s.name).join(' and ')} are both the embedded store (no url): there is one per gateway, under state_dir/store` });
+      }
       const at = entryPos(loc, 'partners');
       checkUnique(v.partners, (p) => p.name, 'partner name', at, 'partners', issues);
       v.partners.forEach((p, i) =>
@@ -57,6 +65,7 @@ export const RELOAD: { [K in keyof Config]: Reload<Config[K]> } = {
   journal: 'restart',
   batch: 'restart',
   clickhouse: 'restart',
+  sinks: 'restart',
   partners: partnersReload,
   workers: 'restart',
   http: 'restart',
@@ -75,4 +84,9 @@ export function planReload(running: Config, next: Config): { config: Config; app
     if (JSON.stringify(r.value) !== JSON.stringify(running[k])) applied.push(k);
   }
   return { config: config as Config, applied, restart };
+}
+
+/** The sinks to run: `sinks`, or the one store of `clickhouse:` under the name `clickhouse`. */
+export function sinkConfigs(cfg: Config): SinkConfig[] {
+  return cfg.sinks.length ? cfg.sinks : [{ name: 'clickhouse', clickhouse: cfg.clickhouse, select: undefined }];
 }

@@ -233,12 +233,14 @@ export function object<S extends Shape>(
   return node;
 }
 
-export function array<T>(item: SchemaNode<T>, opts: { description: string; example?: string }): SchemaNode<T[]> & { item: SchemaNode<T> } {
+/** `commentedExample`: the example YAML shows it commented out (live, it would change what a plain configuration does). */
+export function array<T>(item: SchemaNode<T>, opts: { description: string; example?: string; commentedExample?: boolean }): SchemaNode<T[]> & { item: SchemaNode<T>; commentedExample?: boolean } {
   return {
     kind: 'array',
     optional: false,
     description: opts.description,
     example: opts.example,
+    commentedExample: opts.commentedExample,
     item,
     validate(loc, path, issues) {
       if (loc.kind === 'scalar' && loc.value === null) return [];

@@ -174,10 +174,11 @@ export class ChunkDecoder {
   private source = 'mqtt';
   private keep: RowFilter | undefined;
   /**
-   * Points rows of this chunk so far, kept or not. With `keep`, a row's record slot holds this
+   * Points rows of this chunk so far, kept or not. With `ordinals`, a row's record slot holds this
    * ordinal instead: a value's place in its chunk, whatever a share selects (stable message ids).
    */
   private ordinal = 0;
+  private ordinals = false;
   /** Sparkplug alias tables of this chunk, from its Birth records (so a replay decodes the same). */
   private births = new Map<string, { aliases: Map<number, BirthMetric>; metrics: BirthMetric[] }>();
 
@@ -197,10 +198,14 @@ export class ChunkDecoder {
 
   /**
    * `keep`: only rows it accepts are written (a partner's share reads a chunk for the few values it
-   * selects; a large payload nobody shares is then never copied into a row).
+   * selects; a large payload nobody shares is then never copied into a row; a sink with `select`
+   * stores only what it names). `ordinals`: a row's record slot holds its place among the chunk's
+   * values (a share's stable ids) instead of its record. `gateway`: the gateway_id column's value.
    */
-  decode(chunk: Buffer, schemas: TableSchemas = {}, keep?: RowFilter): ChunkResult {
-    this.keep = keep;
+  decode(chunk: Buffer, schemas: TableSchemas = {}, o: { keep?: RowFilter; ordinals?: boolean; gateway?: string } = {}): ChunkResult {
+    this.keep = o.keep;
+    this.ordinals = o.ordinals === true;
+    this.points.setGateway(o.gateway);
     this.ordinal = 0;
     this.schemas = schemas;
     this.custom = new Map();
@@ -239,8 +244,7 @@ export class ChunkDecoder {
           this.recv = this.pv.receivedMs;
           const p = this.pv;
           const n = this.ordinal++;
-          if (!this.keep) this.points.row(p.ts, p.device, p.tag, p.value, p.text, p.quality, 'poll', this.record);
-          else if (this.keep(p.device, p.tag, 'poll')) this.points.row(p.ts, p.device, p.tag, p.value, p.text, p.quality, 'poll', n);
+          if (!this.keep || this.keep(p.device, p.tag, 'poll')) this.points.row(p.ts, p.device, p.tag, p.value, p.text, p.quality, 'poll', this.ordinals ? n : this.record);
         } else {
           this.reject('bad_record', `record kind ${kind}`);
         }
@@ -490,14 +494,12 @@ export class ChunkDecoder {
 
   private emit(ts: number, tag: string, value: number, text: string, q: number): void {
     const n = this.ordinal++;
-    if (!this.keep) this.points.row(ts, this.device, tag, value, text, q, this.source, this.record);
-    else if (this.keep(this.device, tag, this.source)) this.points.row(ts, this.device, tag, value, text, q, this.source, n);
+    if (!this.keep || this.keep(this.device, tag, this.source)) this.points.row(ts, this.device, tag, value, text, q, this.source, this.ordinals ? n : this.record);
   }
 
   private emitText(ts: number, tag: string, text: string, q: number): void {
     const n = this.ordinal++;
-    if (!this.keep) this.points.row(ts, this.device, tag, Number.NaN, text, q, this.source, this.record);
-    else if (this.keep(this.device, tag, this.source)) this.points.row(ts, this.device, tag, Number.NaN, text, q, this.source, n);
+    if (!this.keep || this.keep(this.device, tag, this.source)) this.points.row(ts, this.device, tag, Number.NaN, text, q, this.source, this.ordinals ? n : this.record);
   }
 
   private reject(reason: RejectReason, detail: string): void {

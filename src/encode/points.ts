@@ -1,11 +1,10 @@
 /**
  * The default narrow table: one row per value.
- * points(ts DateTime64(3,'UTC'), device, tag, value Float64, text String, quality UInt32, source)
+ * points(ts DateTime64(3,'UTC'), device, tag, value Float64, text String, quality UInt32, source[, gateway_id])
  */
 import { RowBinaryWriter } from './rowbinary.js';
 
 export const POINTS_COLUMNS = ['ts', 'device', 'tag', 'value', 'text', 'quality', 'source'] as const;
-
 
 /** Encodes rows of the points table, remembering where each row starts and which record it came from. */
 export class PointsEncoder {
@@ -13,6 +12,19 @@ export class PointsEncoder {
   rows = 0;
   private starts = new Uint32Array(1024);
   private origin = new Uint32Array(1024);
+  /** The gateway_id column's bytes (length and UTF-8), the same in every row; undefined when the table has no such column. */
+  private gateway: Buffer | undefined;
+
+  /** Every row written from now on ends with this gateway_id (undefined: rows without the column). */
+  setGateway(id: string | undefined): void {
+    if (id === undefined) {
+      this.gateway = undefined;
+      return;
+    }
+    const w = new RowBinaryWriter(8 + id.length * 3);
+    w.string(id);
+    this.gateway = w.take();
+  }
 
   row(ts: number, device: string, tag: string, value: number, text: string, quality: number, source: string, record: number): void {
     if (this.rows === this.starts.length) {
@@ -34,6 +46,7 @@ export class PointsEncoder {
     w.string(text);
     w.uint32(quality);
     w.string(source);
+    if (this.gateway) w.raw(this.gateway);
   }
 
   finish(): { data: Buffer; rows: number; rowStarts: Uint32Array; rowRecords: Uint32Array } {

@@ -102,6 +102,13 @@ export class RowBinaryWriter {
     this.len += n;
   }
 
+  /** Bytes already in RowBinary form. */
+  raw(src: Buffer): void {
+    this.ensure(src.length);
+    src.copy(this.buf, this.len);
+    this.len += src.length;
+  }
+
   /** A copy of what was written, sized exactly. */
   take(): Buffer {
     const out = Buffer.allocUnsafeSlow(this.len); // own ArrayBuffer: it is transferred between threads

@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { Piscina } from 'piscina';
 import { faultError, injectedFault } from '../core/faults.js';
+import { compileSelects, type Select } from '../core/glob.js';
 import type { MqttConfig } from './config.js';
 import { ChunkDecoder, type ChunkResult, type TableSchemas } from './decode.js';
 import { selectShared, shareFilter, type ShareSpec } from './share.js';
@@ -20,6 +21,10 @@ export interface EncodeTask {
   mqttVersion: number;
   /** A partner's share: return the values its send entries select instead of table rows. */
   share?: ShareSpec;
+  /** A sink's allow-list: only the points rows it selects (and no custom tables' rows). */
+  select?: Select[];
+  /** The gateway_id column's value, when the sink's points table has the column. */
+  gateway?: string;
 }
 
 export interface EncodeResult extends ChunkResult {
@@ -27,6 +32,14 @@ export interface EncodeResult extends ChunkResult {
 }
 
 let decoder: ChunkDecoder | undefined;
+let filter: { key: string; keep: (device: string, tag: string) => boolean } | undefined;
+
+/** A sink's select, compiled once for as long as it is the same. */
+function sinkFilter(select: Select[]): (device: string, tag: string) => boolean {
+  const key = JSON.stringify(select);
+  if (filter?.key !== key) filter = { key, keep: compileSelects(select) };
+  return filter.keep;
+}
 let version = -1;
 
 export default function encode(task: EncodeTask): unknown {
@@ -38,8 +51,13 @@ export default function encode(task: EncodeTask): unknown {
     version = task.mqttVersion;
   }
   const buf = Buffer.from(task.chunk.buffer, task.chunk.byteOffset, task.chunk.byteLength);
-  if (task.share) return selectShared(decoder.decode(buf, task.schemas, shareFilter(task.share)), task.share);
-  const r = decoder.decode(buf, task.schemas);
+  if (task.share) return selectShared(decoder.decode(buf, task.schemas, { keep: shareFilter(task.share), ordinals: true }), task.share);
+  const r = decoder.decode(buf, task.schemas, { keep: task.select ? sinkFilter(task.select) : undefined, gateway: task.gateway });
+  if (task.select) {
+    // A sink with select stores values it names, and nothing of the custom tables.
+    r.tables = r.tables.filter((t) => t.table === 'points');
+    r.letters = r.letters.filter((l) => l.table === 'points');
+  }
   const spooled: string[] = [];
   if (task.spool) {
     for (const t of r.tables) {

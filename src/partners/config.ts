@@ -1,3 +1,4 @@
+import { selectSchema } from '../core/glob.js';
 import { array, bool, bytes, duration, entryPos, int, object, oneOf, oneOrMany, optional, readNamedFile, secretOf, str, type Infer, type Reload } from '../core/schema.js';
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -6,17 +7,9 @@ export const TOPIC_FIELDS = ['gateway', 'partner', 'device', 'tag'] as const;
 export const AGGREGATES = ['last', 'first', 'min', 'max', 'avg', 'sum', 'count'] as const;
 export type Aggregate = (typeof AGGREGATES)[number];
 
-const select = object(
-  {
-    device: str({ description: 'Glob over device names: * any run of characters (also /), ? one character.', default: '*' }),
-    tag: str({ description: 'Glob over tag names.', default: '*' }),
-  },
-  { description: 'Which values: a device glob and a tag glob, both must match.' },
-);
-
 const sendEntry = object(
   {
-    select: oneOrMany(select, { description: 'The values this entry sends: one select or a list (any may match). Values no entry selects never leave.', example: '{ device: "press*", tag: "count*" }' }),
+    select: oneOrMany(selectSchema, { description: 'The values this entry sends: one select or a list (any may match). Values no entry selects never leave.', example: '{ device: "press*", tag: "count*" }' }),
     every: optional(duration({ description: 'At most one message per tag per interval of this length (aligned to the clock, by the values\' own timestamps): the last value, or the aggregates. Computed from the journal, so a replay sends what live operation did.', min: 100, example: '10s' })),
     aggregate: array(oneOf(AGGREGATES, { description: 'An aggregate over the interval.' }), { description: 'With every: aggregates of each interval, each a field of the message (empty: the last value).', example: '[last, min, max, avg, count]' }),
     topic: str({ description: 'The MQTT topic of each message: {gateway}, {partner}, {device}, {tag} are filled in (+ and # in names become _). For a webhook, a field of each message.', default: 'fieldgate/{gateway}/{device}/{tag}' }),

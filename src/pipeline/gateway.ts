@@ -13,12 +13,14 @@ import { stalledLoops, type LoopProbe, type Stall } from '../core/heartbeat.js';
 import { MAX_UNCOMMITTED, type Point } from '../core/ports.js';
 import { SerialQueue } from '../core/serial.js';
 import { Broker, parseBind } from '../broker/broker.js';
-import { planReload, type Config } from '../config/schema.js';
+import { planReload, sinkConfigs, type Config } from '../config/schema.js';
 import { Journal } from '../journal/journal.js';
 import { DiskGuard } from '../journal/disk.js';
 import { ChdbTransport, loadChdb } from '../sinks/clickhouse/chdb-client.js';
 import { DeadLetters, replayDeadLetters } from '../sinks/clickhouse/deadletter.js';
 import { HttpTransport } from '../sinks/clickhouse/http-client.js';
+import { serverUrls, type ClickHouseConfig, type SinkConfig } from '../sinks/clickhouse/config.js';
+import { ReplicaSet, type ReplicaHealth } from '../sinks/clickhouse/replicas.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
 import type { Transport } from '../sinks/clickhouse/transport.js';
 import { FdWatch } from '../telemetry/fds.js';
@@ -33,7 +35,11 @@ import type { ShareResult, ShareSpec } from '../core/ports.js';
 import { ModbusSource } from '../sources/modbus/poller.js';
 import { OpcuaSource, shellQuote } from '../sources/opcua/source.js';
 
-export const SINK_NAME = 'clickhouse';
+/** The journal consumers of the sinks and the partners, for the commands that open the journal. */
+export function consumers(cfg: Config): { names: string[]; startAtEnd: string[] } {
+  const pc = partnerCursors(cfg.partners);
+  return { names: [...sinkConfigs(cfg).map((s) => s.name), ...pc.names], startAtEnd: pc.startAtEnd };
+}
 
 /** A filesystem smaller than the watermark would keep the journal and the store paused forever. */
 export function checkDiskSize(dir: string, minFree: number): void {
@@ -49,10 +55,25 @@ export function workerThreads(configured: number): number {
   return configured > 0 ? configured : Math.max(1, availableParallelism() - 1);
 }
 
-export function createTransport(cfg: Config): Transport {
-  const ch = cfg.clickhouse;
+/** A sink's store: the embedded one, one server, or replicas (urls, or a cluster). */
+export function transportFor(ch: ClickHouseConfig, stateDir: string, events?: { health(h: ReplicaHealth): void; failover(): void }): Transport {
+  const urls = serverUrls(ch);
+  if (ch.urls.length || ch.cluster) return new ReplicaSet(urls, ch, ch.password, events);
   if (ch.url) return new HttpTransport({ ...ch, url: ch.url }, ch.password);
-  return new ChdbTransport(join(cfg.state_dir, 'store'));
+  return new ChdbTransport(join(stateDir, 'store'));
+}
+
+/** The store queries go to (fieldgate query, POST /query): the first sink's. */
+export function createTransport(cfg: Config): Transport {
+  return transportFor(sinkConfigs(cfg)[0].clickhouse, cfg.state_dir);
+}
+
+/** One sink: its store, the sink and the loop that moves it along the journal. */
+interface SinkSlot {
+  cfg: SinkConfig;
+  transport: Transport;
+  sink: ClickHouseSink;
+  runner: SinkRunner;
 }
 
 /** The routes the workers decode with: the partners' receive routes first (their topics start with $partner/), then the MQTT routes. */
@@ -68,9 +89,8 @@ export class Gateway {
   readonly opcua: OpcuaSource;
   readonly http: HttpEndpoint;
   private pool: Piscina | undefined;
-  private transport: Transport | undefined;
-  private sink: ClickHouseSink | undefined;
-  private runner: SinkRunner | undefined;
+  /** The sinks, in the order configured; the first answers queries. */
+  private sinks: SinkSlot[] = [];
   private partners: PartnerSet | undefined;
   /** The routes every worker task carries: the MQTT routes and the partners' receive routes; SIGHUP bumps the version. */
   private routes: { cfg: MqttConfig; version: number };
@@ -88,8 +108,8 @@ export class Gateway {
     private readonly log: Logger,
     opts: { configFile?: string } = {},
   ) {
-    const pc = partnerCursors(cfg.partners);
-    this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME, ...pc.names], startAtEnd: pc.startAtEnd, metrics, log });
+    const cs = consumers(cfg);
+    this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: cs.names, startAtEnd: cs.startAtEnd, metrics, log });
     this.routes = { cfg: workerRoutes(cfg), version: 0 };
     const sparkplug = cfg.mqtt.routes.some((r) => r.format === 'sparkplug') ? { hostId: cfg.mqtt.sparkplug.host_id, rebirthMs: cfg.mqtt.sparkplug.rebirth_interval, file: join(cfg.state_dir, 'sparkplug', 'births.json') } : undefined;
     this.broker = new Broker(cfg.broker, this.journal, metrics, log, join(cfg.state_dir, 'broker'), sparkplug);
@@ -119,7 +139,7 @@ export class Gateway {
 
   async start(): Promise<void> {
     // Without chdb the embedded store can never open: say so now, not in a retry loop.
-    if (!this.cfg.clickhouse.url) loadChdb();
+    if (sinkConfigs(this.cfg).some((s) => !serverUrls(s.clickhouse).length)) loadChdb();
     mkdirSync(this.cfg.state_dir, { recursive: true });
     checkDiskSize(this.cfg.state_dir, this.cfg.journal.min_free_bytes);
     removeStalePartnerCursors(this.cfg.state_dir, this.cfg.partners, this.log);
@@ -137,31 +157,43 @@ export class Gateway {
 
     const threads = workerThreads(this.cfg.workers.threads);
     this.pool = new Piscina({ filename: new URL('../encode/worker.js', import.meta.url).href, minThreads: threads, maxThreads: threads, maxQueue: 64 });
-    this.transport = createTransport(this.cfg);
-    const spoolDir = this.transport instanceof ChdbTransport ? this.transport.spoolDir : undefined;
+    const deadLetters = new DeadLetters(this.deadLetterDir, Math.max(...sinkConfigs(this.cfg).map((c) => c.clickhouse.deadletter_max_bytes)), this.log);
+    for (const sc of sinkConfigs(this.cfg)) this.sinks.push(this.startSink(sc, this.pool, deadLetters));
+    this.partners = new PartnerSet({ journal: this.journal, gateway: this.gatewayId, idPrefix: () => `${this.gatewayId}:${this.journal.id}`, decode: (data, spec) => this.share(data, spec), metrics: this.metrics, log: this.log, stateDir: this.cfg.state_dir });
+    this.partners.start(this.cfg.partners);
+    this.log.info({ workers: threads, sinks: this.sinks.map((x) => ({ name: x.sink.name, kind: x.transport.kind, target: x.transport.target })) }, 'fieldgate: started');
+  }
+
+  private startSink(sc: SinkConfig, pool: Piscina, deadLetters: DeadLetters): SinkSlot {
+    const ch = sc.clickhouse;
+    const m = this.metrics;
+    const transport = transportFor(ch, this.cfg.state_dir, {
+      health: (h) => m.sinkReplicaUp.set({ sink: sc.name, url: h.url, shard: h.shard ?? '' }, h.up ? 1 : 0),
+      failover: () => m.sinkFailovers.inc({ sink: sc.name }),
+    });
+    const spoolDir = transport instanceof ChdbTransport ? transport.spoolDir : undefined;
     if (spoolDir) {
       // Files of inserts that a crash interrupted: their chunks replay from the journal.
       rmSync(spoolDir, { recursive: true, force: true });
       mkdirSync(spoolDir, { recursive: true });
     }
-    this.sink = new ClickHouseSink({
-      name: SINK_NAME,
-      cfg: this.cfg.clickhouse,
-      transport: this.transport,
-      metrics: this.metrics,
+    const sink = new ClickHouseSink({
+      name: sc.name,
+      cfg: ch,
+      transport,
+      metrics: m,
       log: this.log,
-      deadLetters: new DeadLetters(this.deadLetterDir, this.cfg.clickhouse.deadletter_max_bytes, this.log),
+      deadLetters,
       reread: (id) => this.reread(id),
       customTables: Object.fromEntries(this.cfg.mqtt.routes.filter((r) => r.table !== undefined).map((r) => [r.table!, r.columns.map((c) => c.name)])),
       tokenPrefix: `${this.gatewayId}:${this.journal.id}`,
+      gatewayId: this.gatewayId,
+      ...(sc.select ? { select: sc.select } : {}),
     });
     const disk = this.disk;
-    const ch = this.cfg.clickhouse;
-    this.runner = new SinkRunner({ journal: this.journal, pool: this.pool, sink: this.sink, metrics: this.metrics, log: this.log, routes: () => this.routes, encodeTimeoutMs: this.cfg.workers.encode_timeout, stallAfterMs: 2 * ch.request_timeout + ch.retry_max + 5_000, ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}) });
-    this.runner.start();
-    this.partners = new PartnerSet({ journal: this.journal, gateway: this.gatewayId, idPrefix: () => `${this.gatewayId}:${this.journal.id}`, decode: (data, spec) => this.share(data, spec), metrics: this.metrics, log: this.log, stateDir: this.cfg.state_dir });
-    this.partners.start(this.cfg.partners);
-    this.log.info({ workers: threads, sink: this.transport.kind, target: this.transport.target }, 'fieldgate: started');
+    const runner = new SinkRunner({ journal: this.journal, pool, sink, metrics: m, log: this.log, routes: () => this.routes, encodeTimeoutMs: this.cfg.workers.encode_timeout, stallAfterMs: 2 * ch.request_timeout + ch.retry_max + 5_000, ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}) });
+    runner.start();
+    return { cfg: sc, transport, sink, runner };
   }
 
   /** A worker selects what a partner's send entries name from a chunk (the bytes move to the worker). */
@@ -185,7 +217,7 @@ export class Gateway {
 
   /** Every loop's heartbeat. */
   probes(): LoopProbe[] {
-    return [this.commitProbe, ...(this.runner ? [this.runner.probe] : []), ...(this.partners?.probes() ?? []), ...this.modbus.probes(), ...this.opcua.probes()];
+    return [this.commitProbe, ...this.sinks.map((x) => x.runner.probe), ...(this.partners?.probes() ?? []), ...this.modbus.probes(), ...this.opcua.probes()];
   }
 
   stalled(now = Date.now()): Stall[] {
@@ -206,9 +238,9 @@ export class Gateway {
     await this.opcua.stop();
     await this.partners?.stop();
     await this.journal.flush();
-    await this.runner?.stop(this.cfg.shutdown.timeout);
+    await Promise.all(this.sinks.map((x) => x.runner.stop(this.cfg.shutdown.timeout)));
     await this.pool?.destroy();
-    await this.transport?.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'clickhouse: close failed'));
+    for (const x of this.sinks) await x.transport.close().catch((err: unknown) => this.log.warn({ sink: x.sink.name, err: errorMessage(err) }, 'clickhouse: close failed'));
     await this.journal.close();
     await this.http.stop();
     this.disk.stop();
@@ -266,7 +298,7 @@ export class Gateway {
    */
   progressing(now = Date.now()): boolean {
     // The watchdog restarts the process: only for the journal and the sink, and only after 30 s.
-    return stalledLoops([this.commitProbe, ...(this.runner ? [this.runner.probe] : [])], now - 20_000).length === 0;
+    return stalledLoops([this.commitProbe, ...this.sinks.map((x) => x.runner.probe)], now - 20_000).length === 0;
   }
 
   // ---- HTTP handlers ----
@@ -291,11 +323,11 @@ export class Gateway {
   }
 
   ready(): { ready: boolean; body: unknown } {
-    const sink = this.sink?.status(this.journal.lag(SINK_NAME));
+    const sinks = this.sinks.map((x) => ({ ...x.sink.status(this.journal.lag(x.sink.name)), ...(x.transport instanceof ReplicaSet ? { replicas: x.transport.health() } : {}) }));
     const blocked = this.journal.blocked;
     const stalled = this.stalled();
-    const ok = !blocked && stalled.length === 0 && (sink === undefined || sink.state !== 'failing');
-    return { ready: ok, body: { ready: ok, journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition }, disk: { low: this.disk.low, free_bytes: this.disk.free }, fds: { open: this.fds.open, max: this.fds.max }, sinks: sink ? [sink] : [], partners: this.partners?.statuses() ?? [], stalled } };
+    const ok = !blocked && stalled.length === 0 && sinks.every((x) => x.state !== 'failing');
+    return { ready: ok, body: { ready: ok, journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition }, disk: { low: this.disk.low, free_bytes: this.disk.free }, fds: { open: this.fds.open, max: this.fds.max }, sinks, partners: this.partners?.statuses() ?? [], stalled } };
   }
 
   status(): unknown {
@@ -303,18 +335,26 @@ export class Gateway {
     return {
       ...(this.ready().body as object),
       broker: { listeners: this.broker.bound, messages: this.broker.counters.total },
-      store: this.transport ? { kind: this.transport.kind, target: this.transport.target, version: this.sink?.features?.version } : undefined,
+      // The store queries go to (the first sink), and every sink's.
+      store: this.sinks[0] ? this.storeOf(this.sinks[0]) : undefined,
+      stores: this.sinks.map((x) => ({ sink: x.sink.name, ...this.storeOf(x) })),
     };
   }
 
-  /** One query at a time, read-only, with time and memory limits. */
+  private storeOf(x: SinkSlot): { kind: string; target: string; version: string | undefined } {
+    return { kind: x.transport.kind, target: x.transport.target, version: x.sink.features?.version };
+  }
+
+  /** One query at a time, read-only, with time and memory limits, in the first sink's store. */
   query(sql: string, format: string): Promise<Buffer> {
-    const t = this.transport;
-    if (!t) return Promise.reject(new Error('the store is not open yet'));
+    const first = this.sinks[0];
+    if (!first) return Promise.reject(new Error('the store is not open yet'));
+    const t = first.transport;
+    const ch = first.cfg.clickhouse;
     const run = async (): Promise<Buffer> => {
       const t0 = process.hrtime.bigint();
       try {
-        const r = await t.query(sql, format, { timeoutMs: this.cfg.clickhouse.query_timeout, maxMemory: this.cfg.clickhouse.query_max_memory });
+        const r = await t.query(sql, format, { timeoutMs: ch.query_timeout, maxMemory: ch.query_max_memory });
         this.metrics.queries.inc({ outcome: 'ok' });
         return r;
       } catch (err) {

@@ -215,7 +215,7 @@ export class SinkRunner {
       try {
         // The bytes move to the worker (no copy kept: a chunk given up on is read again for its dead letters).
         const routes = this.opts.routes();
-        const task: EncodeTask = { chunk: data, schemas: this.opts.sink.tableSchemas, mqtt: routes.cfg, mqttVersion: routes.version, ...(this.opts.spoolDir ? { spool: `${this.opts.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
+        const task: EncodeTask = { chunk: data, schemas: this.opts.sink.tableSchemas, mqtt: routes.cfg, mqttVersion: routes.version, ...this.opts.sink.encodeOptions, ...(this.opts.spoolDir ? { spool: `${this.opts.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
         // Our own timer, cleared at once: AbortSignal.timeout() kept each finished task (and its
         // rows) reachable until it fired, which cost ~60 MB of RSS at 50,000 msg/s.
         const ac = new AbortController();

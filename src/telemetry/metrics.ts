@@ -61,6 +61,8 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     sinkRetries: new Counter({ name: 'fieldgate_sink_retries_total', help: 'Insert retries, by error class.', labelNames: ['sink', 'reason'], registers: r }),
     sinkDeadLetterRows: new Counter({ name: 'fieldgate_sink_dead_letter_rows_total', help: 'Rows the store rejected, written to the dead-letter folder.', labelNames: ['sink', 'table'], registers: r }),
     sinkUp: new Gauge({ name: 'fieldgate_sink_up', help: '1 when the last request to the sink succeeded.', labelNames: ['sink'], registers: r }),
+    sinkReplicaUp: new Gauge({ name: 'fieldgate_sink_replica_up', help: 'Per server of a sink with urls: 1 when its last request succeeded, 0 while it rests after a refusal or timeout (inserts go to the next replica of its shard).', labelNames: ['sink', 'url', 'shard'], registers: r }),
+    sinkFailovers: new Counter({ name: 'fieldgate_sink_failovers_total', help: 'Requests sent to another replica because one refused or timed out.', labelNames: ['sink'], registers: r }),
     endToEndSeconds: new Histogram({ name: 'fieldgate_end_to_end_seconds', help: 'Receive to acknowledged insert, observed for the oldest and newest record of each chunk.', labelNames: ['sink'], buckets: LATENCY_BUCKETS, registers: r }),
     // modbus (label: the device name as configured)
     modbusRequests: new Counter({ name: 'fieldgate_modbus_requests_total', help: 'Modbus read requests sent.', labelNames: ['device'], registers: r }),

@@ -1,9 +1,8 @@
 import { EXIT, type Args, configOf, post, loopbackOf } from '../args.js';
 import { join } from 'node:path';
 import { FgError } from '../../core/errors.js';
-import { SINK_NAME } from '../../pipeline/gateway.js';
+import { consumers } from '../../pipeline/gateway.js';
 import { listLetterFiles, replayDeadLetters } from '../../sinks/clickhouse/deadletter.js';
-import { partnerCursors } from '../../pipeline/partners.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { createMetrics } from '../../telemetry/metrics.js';
 import { Journal } from '../../journal/journal.js';
@@ -26,7 +25,7 @@ export async function deadletter(args: Args): Promise<number> {
     return r.status === 200 ? EXIT.ok : EXIT.failure;
   }
   const log = createLogger(cfg.log.level);
-  const journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: [SINK_NAME, ...partnerCursors(cfg.partners).names], startAtEnd: partnerCursors(cfg.partners).startAtEnd, metrics: createMetrics(undefined, false), log });
+  const journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: consumers(cfg).names, startAtEnd: consumers(cfg).startAtEnd, metrics: createMetrics(undefined, false), log });
   try {
     journal.recover();
     const r = await replayDeadLetters(dir, journal, log);

@@ -1,8 +1,7 @@
 import { EXIT, type Args, configOf } from '../args.js';
 
 import { FgError } from '../../core/errors.js';
-import { SINK_NAME } from '../../pipeline/gateway.js';
-import { partnerCursors } from '../../pipeline/partners.js';
+import { consumers } from '../../pipeline/gateway.js';
 import { lockHolderText, tryLockStateDir } from '../lock.js';
 import { checkJournal, repairJournal } from '../../journal/check.js';
 
@@ -11,7 +10,7 @@ export async function journalCmd(args: Args): Promise<number> {
   const cfg = configOf(args);
   const unlock = await tryLockStateDir(cfg.state_dir);
   try {
-    const r = checkJournal(cfg.state_dir, [SINK_NAME, ...partnerCursors(cfg.partners).names], cfg.journal.fsync === 'always');
+    const r = checkJournal(cfg.state_dir, consumers(cfg).names, cfg.journal.fsync === 'always');
     if (args.flags.has('--json')) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {
       const out: string[] = [`journal ${r.dir}${r.identity ? ` (identity ${r.identity})` : ''}${unlock ? '' : `, in use by fieldgate (${lockHolderText(cfg.state_dir)})`}`];

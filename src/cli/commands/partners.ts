@@ -1,3 +1,4 @@
+import { sinkConfigs } from '../../config/schema.js';
 import { EXIT, type Args, configOf } from '../args.js';
 
 import { FgError } from '../../core/errors.js';
@@ -15,7 +16,8 @@ export async function partners(args: Args): Promise<number> {
   const name = args.rest[1];
   const list = name === undefined ? cfg.partners : cfg.partners.filter((p) => p.name === name);
   if (!list.length) throw new FgError('FG_E_USAGE', name === undefined ? `${args.flags.get('-c')} configures no partners` : `no partner named ${JSON.stringify(name)} (configured: ${cfg.partners.map((p) => p.name).join(', ') || 'none'})`);
-  const db = `\`${cfg.clickhouse.database}\`.\`${cfg.clickhouse.table}\``;
+  const ch = sinkConfigs(cfg)[0].clickhouse;
+  const db = `\`${ch.database}\`.\`${ch.table}\``;
   const rows = (await runQuery(cfg, `SELECT device, tag, count() FROM ${db} WHERE source NOT LIKE 'partner:%' GROUP BY device, tag ORDER BY device, tag`, 'JSONCompact'))
     .toString('utf8');
   const pairs = (JSON.parse(rows) as { data: Array<[string, string, string | number]> }).data.map(([device, tag, n]) => ({ device, tag, values: Number(n) }));

@@ -1,7 +1,8 @@
 import { EXIT, type Args, configOf, post, loopbackOf } from '../args.js';
 
 import { FgError, errorMessage } from '../../core/errors.js';
-import type { Config } from '../../config/schema.js';
+import { sinkConfigs, type Config } from '../../config/schema.js';
+import { serverUrls } from '../../sinks/clickhouse/config.js';
 import { createTransport } from '../../pipeline/gateway.js';
 import { lockHolderText, tryLockStateDir } from '../lock.js';
 
@@ -17,8 +18,9 @@ export async function query(args: Args): Promise<number> {
 /** A read-only query through the running gateway, or on the store directly when it is not running. */
 export async function runQuery(cfg: Config, sql: string, format: string): Promise<Buffer> {
   const { host, port } = loopbackOf(cfg.http.bind);
-  // Not running: open the store ourselves, holding the lock so a gateway cannot start meanwhile.
-  const unlock = cfg.clickhouse.url ? () => Promise.resolve() : await tryLockStateDir(cfg.state_dir);
+  // Queries go to the first sink's store. Not running: open the store ourselves, holding the lock so a gateway cannot start meanwhile.
+  const ch = sinkConfigs(cfg)[0].clickhouse;
+  const unlock = serverUrls(ch).length ? () => Promise.resolve() : await tryLockStateDir(cfg.state_dir);
   if (!unlock) {
     const holder = lockHolderText(cfg.state_dir);
     let r: { status: number; data: Buffer };
@@ -32,7 +34,7 @@ export async function runQuery(cfg: Config, sql: string, format: string): Promis
   }
   const t = createTransport(cfg);
   try {
-    return await t.query(sql, format, { timeoutMs: cfg.clickhouse.query_timeout, maxMemory: cfg.clickhouse.query_max_memory });
+    return await t.query(sql, format, { timeoutMs: ch.query_timeout, maxMemory: ch.query_max_memory });
   } catch (err) {
     if (err instanceof FgError) throw err;
     throw new FgError('FG_E_QUERY', errorMessage(err).trim());

@@ -1,10 +1,15 @@
-import { array, bool, bytes, duration, entryPos, int, object, optional, readNamedFile, secretOf, str, type Infer } from '../../core/schema.js';
+import { selectSchema } from '../../core/glob.js';
+import { array, bool, bytes, duration, entryPos, int, object, oneOf, oneOrMany, optional, readNamedFile, secretOf, str, type Infer } from '../../core/schema.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const URL_RE = /^https?:\/\/[^\s/]+(\/.*)?$/;
 
 export const clickhouseSchema = object(
   {
-    url: optional(str({ description: 'A ClickHouse server over HTTP(S). Leave out for the embedded store (chDB) under state_dir/store.', pattern: /^https?:\/\/[^\s/]+(\/.*)?$/, expected: 'an http:// or https:// URL such as http://127.0.0.1:8123', example: 'http://127.0.0.1:8123' })),
+    url: optional(str({ description: 'A ClickHouse server over HTTP(S). Leave out for the embedded store (chDB) under state_dir/store.', pattern: URL_RE, expected: 'an http:// or https:// URL such as http://127.0.0.1:8123', example: 'http://127.0.0.1:8123' })),
+    urls: array(str({ description: 'One replica.', pattern: URL_RE, expected: 'an http:// or https:// URL such as http://ch-a:8123' }), { description: 'Replicas of a cluster (or several servers holding the same tables): the sink inserts into one healthy replica of each shard and fails over to the next; a replica that refuses or times out rests for a backoff. Instead of url.', example: '[ "http://ch-a:8123", "http://ch-b:8123" ]' }),
+    cluster: optional(str({ description: 'The cluster name in the servers\' remote_servers: the DDL runs ON CLUSTER, rows go into <table>_local (ReplicatedMergeTree with the {shard} and {replica} macros) and <table> is a Distributed table over them.', pattern: IDENT, expected: 'a cluster name (letters, digits, _)', example: 'plant' })),
+    insert_via: oneOf(['local', 'distributed'], { description: 'With cluster: local inserts each chunk into the local table of one healthy replica of a shard (the chunk\'s shard is fixed by its id, so a retry after failover is deduplicated by that shard\'s replicas); distributed inserts through the Distributed table (insert_distributed_sync on; the server routes rows by device).', default: 'local' }),
     database: str({ description: 'Database of the tables; created if missing when create_tables is on.', default: 'fieldgate', pattern: IDENT, expected: 'a database name (letters, digits, _)' }),
     table: str({ description: 'The narrow points table: one row per value.', default: 'points', pattern: IDENT, expected: 'a table name (letters, digits, _)' }),
     user: str({ description: 'Server user.', default: 'default' }),
@@ -29,12 +34,15 @@ export const clickhouseSchema = object(
       if (v.password !== undefined && v.password_file !== undefined) {
         issues.push({ pos: loc.pos, path: `${path}.password_file`, message: 'give password or password_file, not both' });
       }
-      if (v.url === undefined) {
-        for (const key of ['password', 'password_file', 'tls_ca_file'] as const) {
-          if (v[key] !== undefined) issues.push({ pos: entryPos(loc, key), path: `${path}.${key}`, message: `${key} needs clickhouse.url; the embedded store has no login` });
+      if (v.url !== undefined && v.urls.length) issues.push({ pos: entryPos(loc, 'urls'), path: `${path}.urls`, message: 'give url (one server) or urls (replicas), not both' });
+      if (v.url === undefined && !v.urls.length) {
+        for (const key of ['password', 'password_file', 'tls_ca_file', 'cluster'] as const) {
+          if (v[key] !== undefined) issues.push({ pos: entryPos(loc, key), path: `${path}.${key}`, message: `${key} needs url or urls; the embedded store has no login and no cluster` });
         }
         return;
       }
+      if (v.insert_via === 'distributed' && v.cluster === undefined) issues.push({ pos: entryPos(loc, 'insert_via'), path: `${path}.insert_via`, message: 'distributed needs cluster (the Distributed table is made over the cluster\'s replicated tables)' });
+      if (new Set(v.urls).size !== v.urls.length) issues.push({ pos: entryPos(loc, 'urls'), path: `${path}.urls`, message: 'a URL is listed twice' });
       for (const key of ['password_file', 'tls_ca_file'] as const) {
         const file = v[key];
         if (file === undefined) continue;
@@ -46,3 +54,26 @@ export const clickhouseSchema = object(
   },
 );
 export type ClickHouseConfig = Infer<typeof clickhouseSchema>;
+
+/** The servers of a sink: its replicas, or its one server; empty for the embedded store. */
+export function serverUrls(c: ClickHouseConfig): string[] {
+  return c.urls.length ? c.urls : c.url ? [c.url] : [];
+}
+
+export const SINK_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+export const sinkSchema = object(
+  {
+    name: str({ description: 'The label in metrics (sink), logs, /readyz and the cursor file (cursors/<name>.json).', pattern: SINK_NAME_RE, expected: 'up to 64 letters, digits, _ or -' }),
+    clickhouse: clickhouseSchema,
+    select: optional(oneOrMany(selectSchema, { description: 'An allow-list: this sink stores only the values a select names (one or a list); custom tables\' rows go only to sinks without select. Leave out for everything.', example: '{ device: "press*" }' })),
+  },
+  { description: 'One store the journal is delivered to, with its own cursor, retries and readiness.', required: ['name'] },
+);
+export type SinkConfig = Infer<typeof sinkSchema>;
+
+export const sinksSchema = array(sinkSchema, {
+  description: 'Several stores, each a journal consumer of its own (one down never holds up another): e.g. the embedded store on the box for local history, and a central cluster. Leave out for the one store of `clickhouse:`.',
+  commentedExample: true,
+  example: '- { name: local, clickhouse: { } }\n- name: central\n  clickhouse: { urls: [ "http://ch-a:8123", "http://ch-b:8123" ], cluster: plant, user: fieldgate }   # password_file: /etc/fieldgate/ch.pass\n  select: { device: "*" }',
+});

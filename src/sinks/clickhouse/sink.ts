@@ -15,7 +15,9 @@ import type { Logger } from '../../telemetry/logger.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { ClickHouseConfig } from './config.js';
 import { letterOf, type DeadLetter, type DeadLetters } from './deadletter.js';
-import { parseVersion, pointsDdl, pointsStructure, quoteIdent, type ServerFeatures } from './ddl.js';
+import { addGatewayColumnDdl, localTable, parseVersion, pointsDdl, pointsStructure, quoteIdent, type PointsDdlOptions, type ServerFeatures } from './ddl.js';
+import { ReplicaSet } from './replicas.js';
+import type { Select } from '../../core/glob.js';
 import { classify } from './retry.js';
 import { TransportError, type Transport } from './transport.js';
 
@@ -65,6 +67,10 @@ export interface SinkOptions {
    * journal's identity (a reset journal starts its chunk ids at 1 again; two gateways share a server).
    */
   tokenPrefix: string;
+  /** Written into the gateway_id column of every points row (when the table has it). */
+  gatewayId: string;
+  /** Only the values these name go to this sink (and no custom tables' rows). */
+  select?: Select[];
 }
 
 export class ClickHouseSink {
@@ -79,6 +85,8 @@ export class ClickHouseSink {
   private readonly backoff: Backoff;
   /** Column types of the custom tables, read from system.columns at connect. */
   tableSchemas: Record<string, Record<string, string>> = {};
+  /** The points table has the gateway_id column (a table made before it, whose ALTER failed, has not). */
+  gatewayColumn = false;
 
   constructor(private readonly opts: SinkOptions) {
     this.name = opts.name;
@@ -99,7 +107,9 @@ export class ClickHouseSink {
       this.checkStopped();
       try {
         const f = await this.detect();
+        if (this.opts.transport instanceof ReplicaSet && this.opts.cfg.insert_via === 'local') await this.opts.transport.discover(this.opts.cfg.cluster);
         if (this.opts.cfg.create_tables) await this.createTables(f);
+        await this.readPointsColumns(f);
         await this.readSchemas();
         this.features = f;
         this.setUp(true);
@@ -116,11 +126,49 @@ export class ClickHouseSink {
     return detectFeatures(this.opts.transport);
   }
 
+  private get ddlOptions(): PointsDdlOptions {
+    const c = this.opts.cfg;
+    return { database: c.database, table: c.table, ttlMs: c.ttl, dedupWindow: c.dedup_window, cluster: c.cluster };
+  }
+
+  /** The table points rows are inserted into: with a cluster and local inserts, the replicated table behind the Distributed one. */
+  private get pointsTable(): string {
+    return this.opts.cfg.insert_via === 'local' ? localTable(this.opts.cfg.table, this.opts.cfg.cluster) : this.opts.cfg.table;
+  }
+
+  private async tableColumns(table: string): Promise<string[] | undefined> {
+    const q = (s: string) => s.replace(/'/g, "\\'");
+    const text = await this.opts.transport.exec(`SELECT name FROM system.columns WHERE database = '${q(this.opts.cfg.database)}' AND table = '${q(table)}'`);
+    const cols = text.split('\n').filter(Boolean);
+    return cols.length ? cols : undefined;
+  }
+
   private async createTables(f: ServerFeatures): Promise<void> {
-    for (const sql of pointsDdl(f, { database: this.opts.cfg.database, table: this.opts.cfg.table, ttlMs: this.opts.cfg.ttl, dedupWindow: this.opts.cfg.dedup_window })) {
-      await this.opts.transport.exec(sql);
-    }
+    // ON CLUSTER DDL waits for every replica (distributed_ddl_task_timeout): with one down, tables
+    // that are there already must not keep the sink from connecting.
+    const there = this.opts.cfg.cluster ? (await this.tableColumns(this.pointsTable)) && (await this.tableColumns(this.opts.cfg.table)) : undefined;
+    if (!there) for (const sql of pointsDdl(f, this.ddlOptions)) await this.opts.transport.exec(sql);
     for (const sql of this.opts.cfg.init_sql) await this.opts.transport.exec(sql);
+  }
+
+  /** Whether the points table has gateway_id; one made before the column gets it (create_tables on) where the server allows. */
+  private async readPointsColumns(f: ServerFeatures): Promise<void> {
+    let cols = await this.tableColumns(this.pointsTable);
+    if (cols && !cols.includes('gateway_id') && this.opts.cfg.create_tables) {
+      try {
+        for (const sql of addGatewayColumnDdl(f, this.ddlOptions)) await this.opts.transport.exec(sql);
+        this.opts.log.info({ sink: this.name, table: this.pointsTable }, 'clickhouse: added the gateway_id column to the points table');
+      } catch (err) {
+        this.opts.log.warn({ sink: this.name, table: this.pointsTable, err: errorMessage(err).split('\n')[0] }, 'clickhouse: could not add the gateway_id column; rows are written without it');
+      }
+      cols = await this.tableColumns(this.pointsTable);
+    }
+    this.gatewayColumn = cols?.includes('gateway_id') ?? false;
+  }
+
+  /** What the workers need to encode for this sink: its selection and the gateway_id column's value. */
+  get encodeOptions(): { select?: Select[]; gateway?: string } {
+    return { ...(this.opts.select ? { select: this.opts.select } : {}), ...(this.gatewayColumn ? { gateway: this.opts.gatewayId } : {}) };
   }
 
   /** Custom tables are the user's: their column types are read, never created or changed. */
@@ -142,13 +190,13 @@ export class ClickHouseSink {
     if (table !== 'points' && this.opts.customTables?.[table]) {
       return `${quoteIdent(this.opts.cfg.database)}.${quoteIdent(table)} (${this.opts.customTables[table].map(quoteIdent).join(', ')})`;
     }
-    const name = table === 'points' ? this.opts.cfg.table : table;
+    const name = table === 'points' ? this.pointsTable : table;
     return `${quoteIdent(this.opts.cfg.database)}.${quoteIdent(name)}`;
   }
 
   private structure(table: string, f: ServerFeatures): string {
     const cols = table !== 'points' ? this.opts.customTables?.[table] : undefined;
-    if (!cols) return pointsStructure(f);
+    if (!cols) return pointsStructure(f, this.gatewayColumn);
     return cols.map((c) => `${quoteIdent(c)} ${this.tableSchemas[table]?.[c] ?? 'String'}`).join(', ');
   }
 
@@ -184,11 +232,13 @@ export class ClickHouseSink {
       const settings: Record<string, string | number> = {};
       if (features.dedupToken) settings.insert_deduplication_token = token;
       if (features.embedded) settings.max_memory_usage = this.opts.cfg.embedded_max_memory;
+      // Through the Distributed table: the insert returns once every shard has its rows (so a retry is deduplicated there, not queued twice).
+      if (this.opts.cfg.cluster && this.opts.cfg.insert_via === 'distributed') settings.insert_distributed_sync = 1;
       const t0 = process.hrtime.bigint();
       try {
         const f = injectedFault('sink_request');
         if (f) throw faultError(f, 'insert');
-        await this.opts.transport.insert(this.tableName(t.table), { data, ...(whole && file ? { file } : {}), structure: this.structure(t.table, features) }, settings);
+        await this.opts.transport.insert(this.tableName(t.table), { data, ...(whole && file ? { file } : {}), structure: this.structure(t.table, features), route: c.chunkId }, settings);
         this.opts.metrics.sinkInsertSeconds.observe({ sink: this.name }, Number(process.hrtime.bigint() - t0) / 1e9);
         this.opts.metrics.sinkInserts.inc({ sink: this.name, outcome: 'ok' });
         this.opts.metrics.sinkRowsInserted.inc({ sink: this.name, table: t.table }, to - from);
@@ -232,7 +282,8 @@ export class ClickHouseSink {
   private async failed(err: unknown, attempt: number): Promise<void> {
     const msg = errorMessage(err);
     const k = classify({ message: msg, status: err instanceof TransportError ? err.status : undefined, sysCode: err instanceof TransportError ? err.sysCode : systemCode(err), attempt: attempt + 1, createTables: this.opts.cfg.create_tables });
-    const fatal = k.decision === 'fatal' || (err instanceof Error && 'code' in err && (err as { code: unknown }).code === 'FG_E_CHDB_MISSING');
+    const code = err instanceof Error && 'code' in err ? (err as { code: unknown }).code : undefined;
+    const fatal = k.decision === 'fatal' || code === 'FG_E_CHDB_MISSING' || code === 'FG_E_CONFIG';
     this.opts.metrics.sinkInserts.inc({ sink: this.name, outcome: 'error' });
     this.opts.metrics.sinkRetries.inc({ sink: this.name, reason: k.reason });
     const wasUp = this.state === 'connected';

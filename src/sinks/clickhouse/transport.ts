@@ -7,6 +7,8 @@ export interface InsertBody {
   file?: string;
   /** Column structure of the RowBinary (for file() inserts). */
   structure: string;
+  /** The chunk id: with replicas in several shards, it fixes the chunk's shard (the same on every retry). */
+  route?: number;
 }
 
 export interface QueryLimits {
