@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 // Heavy and timing-sensitive files (floods, a long outage, latency and jitter bounds) run one at
 // a time after the rest, so on a 2-core machine they neither disturb nor get disturbed.
 const EXCLUSIVE = [
+  'test/sinks/cluster.test.ts',
   'test/broker/flood.test.ts',
   'test/e2e/outage.test.ts',
   'test/e2e/query-load.test.ts',

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 export const CLICKHOUSE_BIN: string | undefined;
 export class ClickHouseServer {
-  constructor(httpPort: number, tcpPort: number, dir?: string);
+  constructor(httpPort: number, tcpPort: number, dir?: string, extraXml?: string);
   readonly httpPort: number;
   readonly tcpPort: number;
   readonly dir: string;

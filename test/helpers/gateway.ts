@@ -29,6 +29,8 @@ export interface GatewayOptions {
   routes?: string[];
   /** More keys of the broker section, e.g. 'users: [...], acl: [...]'. */
   brokerYaml?: string;
+  /** The items of `sinks:` (each line as written under it), instead of the clickhouse section. */
+  sinks?: string[];
 }
 
 export class TestGateway {
@@ -77,7 +79,7 @@ export class TestGateway {
         `http: { bind: "127.0.0.1:${this.httpPort}" }`,
         `batch: { max_delay: ${this.o.batchMaxDelay ?? '200ms'} }`,
         'workers: { threads: 1 }',
-        `clickhouse: { ${ch ? `url: "${ch.url}", database: ${ch.database}, ` : ''}retry_max: 1s${this.o.clickhouseYaml ? `, ${this.o.clickhouseYaml}` : ''} }`,
+        ...(this.o.sinks ? ['sinks:', ...this.o.sinks.map((l) => `  ${l}`)] : [`clickhouse: { ${ch ? `url: "${ch.url}", database: ${ch.database}, ` : ''}retry_max: 1s${this.o.clickhouseYaml ? `, ${this.o.clickhouseYaml}` : ''} }`]),
         this.o.yaml ?? '',
       ].join('\n') + '\n',
     );
@@ -135,12 +137,11 @@ export class TestGateway {
     return { status: r.status, body: (await r.json()) as never };
   }
 
-  /** Waits until the sink has acknowledged everything committed. */
+  /** Waits until every sink has acknowledged everything committed. */
   async drained(timeoutMs = 60_000): Promise<void> {
-    await waitFor('the sink to catch up', async () => {
+    await waitFor('the sinks to catch up', async () => {
       const r = await this.readyz();
-      const s = r.body.sinks[0];
-      return s && s.state === 'connected' && s.lagChunks === 0 && (await this.metric('fieldgate_journal_chunks_sealed_total')) >= 0 && s.lagBytes === 0;
+      return r.body.sinks.length > 0 && r.body.sinks.every((s) => s.state === 'connected' && s.lagChunks === 0 && s.lagBytes === 0);
     }, timeoutMs, 100);
   }
 }

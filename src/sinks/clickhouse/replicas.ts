@@ -59,6 +59,32 @@ export class ReplicaSet implements Transport {
       return { url: t.target, t, shard: undefined, up: true, downUntil: 0, backoff: new Backoff(cfg.retry_initial, cfg.retry_max) };
     });
     this.target = this.replicas.map((r) => r.url).join(',');
+    // A resting replica is asked again once its rest is over, even while no request needs it,
+    // so its health (and the metric) follows it back.
+    this.probe = setInterval(() => void this.probeResting(), Math.min(5_000, Math.max(100, cfg.retry_max)));
+    this.probe.unref();
+  }
+
+  private readonly probe: NodeJS.Timeout;
+  private probing = false;
+
+  private async probeResting(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      for (const r of this.replicas) {
+        if (r.up || r.downUntil > this.now()) continue;
+        try {
+          await r.t.exec('SELECT 1');
+          this.ok(r);
+          if (r.shard === undefined) await this.readShard(r).catch(() => undefined);
+        } catch (err) {
+          if (movesOn(err)) this.down(r);
+        }
+      }
+    } finally {
+      this.probing = false;
+    }
   }
 
   /** Every replica's health, for /status. */
@@ -170,6 +196,7 @@ export class ReplicaSet implements Transport {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.probe);
     await Promise.all(this.replicas.map((r) => r.t.close()));
   }
 }

@@ -48,7 +48,7 @@ function sinkWith(store: FakeStore) {
   const cfg = parseConfig('state_dir: /tmp/x\nclickhouse: { url: "http://127.0.0.1:1", retry_initial: 1ms, retry_max: 5ms }', 'f.yaml', {}).config!;
   const metrics = createMetrics(new Registry(), false);
   const log = createLogger('silent');
-  const sink = new ClickHouseSink({ name: 'clickhouse', cfg: cfg.clickhouse, transport: store, metrics, log, deadLetters: new DeadLetters(tempDir('fg-dl-'), 1 << 20, log), reread: () => Promise.resolve(undefined), tokenPrefix: 'gw:j1' });
+  const sink = new ClickHouseSink({ name: 'clickhouse', cfg: cfg.clickhouse, transport: store, metrics, log, deadLetters: new DeadLetters(tempDir('fg-dl-'), 1 << 20, log), reread: () => Promise.resolve(undefined), tokenPrefix: 'gw:j1', gatewayId: 'gw' });
   return { sink, metrics };
 }
 
@@ -116,7 +116,7 @@ describe('ClickHouseSink at its port', () => {
       }
     })(dir, 1 << 20, log);
     const cfg = parseConfig('state_dir: /tmp/x\nclickhouse: { url: "http://127.0.0.1:1", retry_initial: 1ms, retry_max: 5ms }', 'f.yaml', {}).config!;
-    const sink = new ClickHouseSink({ name: 'clickhouse', cfg: cfg.clickhouse, transport: store, metrics: createMetrics(new Registry(), false), log, deadLetters: letters, reread: () => Promise.resolve(bytes), tokenPrefix: 'gw:j1' });
+    const sink = new ClickHouseSink({ name: 'clickhouse', cfg: cfg.clickhouse, transport: store, metrics: createMetrics(new Registry(), false), log, deadLetters: letters, reread: () => Promise.resolve(bytes), tokenPrefix: 'gw:j1', gatewayId: 'gw' });
     await sink.connect();
     store.insert = function (table: string, body: InsertBody, settings: Record<string, string | number>) {
       if (body.data.includes('BAD')) return Promise.reject(new TransportError('Code: 27. DB::Exception: Cannot parse input', 500));
