@@ -17,6 +17,7 @@ import { readJournalId } from './identity.js';
 import { SegmentReaders } from './reader.js';
 import { scanSegments } from './recover.js';
 import { writeBatch, type Batch, type Waiter } from './commit.js';
+import { Retention } from './retention.js';
 import { segmentName, type Chunk, type Segment } from './segment.js';
 
 const TAIL_BUFFER = 256 * 1024;
@@ -48,7 +49,7 @@ export class Journal implements JournalPort {
   private journalId = '';
   private readonly cursorDir: string;
   private readonly now: () => number;
-  private segments: Segment[] = [];
+  private readonly segments: Segment[] = [];
   private active!: Segment;
   /** Global position of the next append. */
   private position = 0;
@@ -74,7 +75,7 @@ export class Journal implements JournalPort {
   private chunkTimer: NodeJS.Timeout | undefined;
   private nextChunkId = 1;
   /** Cut but not yet committed. */
-  private sealed: Chunk[] = [];
+  private readonly sealed: Chunk[] = [];
   /** Committed chunks not yet passed by every cursor. */
   private readonly chunks: Chunk[] = [];
   private readonly chunkListeners: Array<(c: Chunk) => void> = [];
@@ -82,25 +83,44 @@ export class Journal implements JournalPort {
   private readonly cursors = new Map<string, JournalCursor>();
   private readonly readers = new SegmentReaders();
 
-  private isBlocked = false;
-  /** The disk guard says state_dir's filesystem is below its watermark. */
-  private diskLow = false;
-  private unblockWaiters: Array<() => void> = [];
   private closed = false;
-  private droppedSinceLog = 0;
   /** Plain counters on the hot path, copied to prom-client by syncMetrics(). */
   private readonly appended = { mqtt: 0, point: 0, birth: 0 };
   private readonly appendedSynced = { mqtt: 0, point: 0, birth: 0 };
-  private lastDropLog = 0;
+  /** Deletion of what every cursor passed; on_full and the disk watermark. */
+  private readonly retention: Retention;
 
   constructor(private readonly opts: JournalOptions) {
     this.segDir = join(opts.dir, 'journal');
     this.cursorDir = join(opts.dir, 'cursors');
     this.now = opts.now ?? Date.now;
+    const self = this;
+    this.retention = new Retention(
+      {
+        segments: this.segments,
+        chunks: this.chunks,
+        sealed: this.sealed,
+        cursors: this.cursors,
+        get totalBytes(): number {
+          return self.totalBytes;
+        },
+        cut: () => this.cut(),
+        roll: () => this.roll(),
+        deleteSegment: (seg) => this.deleteSegment(seg),
+        changed: () => {
+          this.updateLag();
+          this.updateGauges();
+        },
+      },
+      opts.journal,
+      opts.metrics,
+      opts.log,
+      this.now,
+    );
   }
 
   get blocked(): boolean {
-    return this.isBlocked;
+    return this.retention.blocked;
   }
 
   get endPosition(): number {
@@ -145,7 +165,7 @@ export class Journal implements JournalPort {
 
     const scan = scanSegments(this.segDir, minPos, this.opts.metrics, log);
     this.journalId = readJournalId(this.segDir, scan.segments.length > 0, log);
-    this.segments = scan.segments;
+    this.segments.push(...scan.segments);
     this.chunks.push(...scan.chunks);
     const { truncated, lastCut } = scan;
     let { openRecords, openBytes } = scan;
@@ -242,8 +262,7 @@ export class Journal implements JournalPort {
   }
 
   whenUnblocked(cb: () => void): void {
-    if (!this.isBlocked) cb();
-    else this.unblockWaiters.push(cb);
+    this.retention.whenUnblocked(cb);
   }
 
   /** Room for one frame of at most `payloadMax` bytes after the kind byte; returns its offset in `buf`. */
@@ -278,7 +297,7 @@ export class Journal implements JournalPort {
     if (this.chunkRecords >= this.opts.batch.max_rows || this.chunkBytes >= this.opts.batch.max_bytes) this.cut();
     else if (this.open.bytes >= this.opts.journal.commit_bytes) this.commitSoon(true);
     else if (!this.commitTimer) this.commitSoon(false);
-    if (this.totalBytes > this.opts.journal.max_bytes || (this.diskLow && !this.isBlocked && this.opts.journal.on_full === 'block')) this.enforceBound();
+    this.retention.afterAppend();
   }
 
   /** Moves the filled part of the tail buffer into the open batch. */
@@ -322,10 +341,7 @@ export class Journal implements JournalPort {
     this.segments.push(seg);
     this.active = seg;
     this.open = this.newBatch();
-    // Low disk with drop_oldest: a new segment costs the oldest one, so the journal does not grow.
-    if (this.diskLow && this.opts.journal.on_full === 'drop_oldest' && this.segments.length > 1) {
-      this.dropDown(this.totalBytes - this.segments[0].size, 'disk_low');
-    }
+    this.retention.afterRoll();
     this.updateGauges();
   }
 
@@ -453,7 +469,7 @@ export class Journal implements JournalPort {
     // A cursor only ever moves to the end of a committed chunk: never past what is durable.
     if (c.next > this.committed) throw new FgError('FG_E_JOURNAL_STATE', `sink ${sink} acknowledged chunk ${c.id} ending at ${c.next}, past the committed end ${this.committed}`);
     await this.cursor(sink).advance({ chunk: c.id, position: c.next, ...(extra !== undefined ? { extra } : {}) });
-    this.release();
+    this.retention.release();
   }
 
   /**
@@ -474,13 +490,15 @@ export class Journal implements JournalPort {
   /** A consumer removed (a partner removed or disabled): its cursor no longer holds segments back; its file goes. */
   removeCursor(name: string): void {
     if (!this.cursors.delete(name)) return;
-    this.droppedFor.delete(name);
+    this.retention.forget(name);
     unlink(cursorFile(this.cursorDir, name), () => undefined);
-    this.release();
+    this.retention.release();
   }
 
   /** Records dropped by on_full before this consumer had them (since start). */
-  readonly droppedFor = new Map<string, number>();
+  get droppedFor(): ReadonlyMap<string, number> {
+    return this.retention.droppedFor;
+  }
 
   /** Records this consumer has not acknowledged: in committed chunks, sealed ones and the open chunk. */
   backlogRecords(name: string): number {
@@ -492,23 +510,6 @@ export class Journal implements JournalPort {
     return n;
   }
 
-  private minCursor(): number {
-    let min = Number.MAX_SAFE_INTEGER;
-    for (const c of this.cursors.values()) min = Math.min(min, c.state.position);
-    return min;
-  }
-
-  private release(): void {
-    const min = this.minCursor();
-    while (this.chunks.length > 0 && this.chunks[0].next <= min) this.chunks.shift();
-    while (this.segments.length > 1 && this.segments[0].base + this.segments[0].size <= min) {
-      this.deleteSegment(this.segments.shift()!);
-    }
-    this.updateLag();
-    this.updateGauges();
-    if (this.isBlocked && !this.diskLow && this.totalBytes <= this.opts.journal.max_bytes) this.unblock();
-  }
-
   private deleteSegment(seg: Segment): void {
     seg.dropped = true;
     this.totalBytes -= seg.size;
@@ -518,75 +519,9 @@ export class Journal implements JournalPort {
     });
   }
 
-  /**
-   * The disk guard changed its mind. A low disk counts as full: with block, acceptance waits;
-   * with drop_oldest, every new segment drops the oldest one, so the journal stops growing.
-   */
+  /** The disk guard changed its mind (see Retention.setDiskLow). */
   setDiskLow(low: boolean): void {
-    this.diskLow = low;
-    if (low && this.opts.journal.on_full === 'block') this.enforceBound();
-    else if (!low && this.isBlocked && this.totalBytes <= this.opts.journal.max_bytes) this.unblock();
-  }
-
-  /** The journal passed max_bytes (or the disk is low, with block): drop the oldest segment or block, per on_full. */
-  private enforceBound(): void {
-    if (this.opts.journal.on_full === 'block') {
-      if (!this.isBlocked) {
-        this.isBlocked = true;
-        this.opts.metrics.journalBlocked.set(1);
-        this.opts.log.warn({ bytes: this.totalBytes, max_bytes: this.opts.journal.max_bytes }, 'journal: full; withholding acceptance until a sink catches up (on_full: block)');
-      }
-      return;
-    }
-    if (this.segments.length === 1) {
-      // One segment holds everything: close it at a cut so the oldest can go.
-      this.cut();
-      if (this.segments.length === 1) this.roll();
-    }
-    this.dropDown(this.opts.journal.max_bytes, 'journal_full');
-  }
-
-  /** Deletes the oldest segments until the journal holds at most `bound` bytes (one segment stays). */
-  private dropDown(bound: number, reason: 'journal_full' | 'disk_low'): void {
-    while (this.totalBytes > bound && this.segments.length > 1) {
-      const seg = this.segments.shift()!;
-      const end = seg.base + seg.size;
-      let dropped = 0;
-      for (const c of this.chunks) if (c.segment === seg.base && c.next > this.minCursor()) dropped += c.records;
-      const fresh = this.sealed.filter((c) => c.segment === seg.base);
-      for (const c of fresh) dropped += c.records;
-      this.sealed = this.sealed.filter((c) => c.segment !== seg.base);
-      for (const [name, cur] of this.cursors) {
-        if (cur.state.position < end) {
-          let mine = 0;
-          for (const c of this.chunks) if (c.segment === seg.base && c.start >= cur.state.position) mine += c.records;
-          for (const c of fresh) mine += c.records;
-          this.droppedFor.set(name, (this.droppedFor.get(name) ?? 0) + mine);
-          const lastId = this.chunks.filter((c) => c.segment === seg.base).reduce((a, c) => Math.max(a, c.id), cur.state.chunk);
-          void cur.advance({ chunk: lastId, position: end }).catch((e: unknown) => this.opts.log.error({ err: errorMessage(e) }, 'journal: cursor write failed'));
-        }
-      }
-      while (this.chunks.length > 0 && this.chunks[0].segment === seg.base) this.chunks.shift();
-      this.deleteSegment(seg);
-      this.opts.metrics.journalDroppedRecords.inc({ reason }, dropped);
-      this.droppedSinceLog += dropped;
-    }
-    const t = this.now();
-    if (t - this.lastDropLog >= 60_000 && this.droppedSinceLog > 0) {
-      this.opts.log.warn({ dropped_records: this.droppedSinceLog, reason, max_bytes: this.opts.journal.max_bytes }, 'journal: full; dropped the oldest unsent records (on_full: drop_oldest)');
-      this.droppedSinceLog = 0;
-      this.lastDropLog = t;
-    }
-    this.updateGauges();
-  }
-
-  private unblock(): void {
-    this.isBlocked = false;
-    this.opts.metrics.journalBlocked.set(0);
-    this.opts.log.info({ bytes: this.totalBytes }, 'journal: accepting again');
-    const ws = this.unblockWaiters;
-    this.unblockWaiters = [];
-    for (const w of ws) w();
+    this.retention.setDiskLow(low);
   }
 
   /** Copies the hot-path counters into the registry (before a scrape). */
@@ -642,7 +577,6 @@ export class Journal implements JournalPort {
       }
     }
     this.readers.closeAll();
-    for (const w of this.unblockWaiters) w();
-    this.unblockWaiters = [];
+    this.retention.close();
   }
 }

@@ -40,7 +40,7 @@ export interface OutboxJournal {
   readChunk(c: ChunkRef, cb: (err: Error | null, data?: Buffer) => void): void;
   onChunk(listener: (c: ChunkRef) => void): () => void;
   backlogRecords(name: string): number;
-  readonly droppedFor: Map<string, number>;
+  readonly droppedFor: ReadonlyMap<string, number>;
   appendMqtt(receivedMs: number, qos: number, topic: string, clientId: string, body: Buffer): void;
   whenCommitted(cb: (err?: Error | null) => void): void;
   readonly blocked: boolean;
