@@ -16,9 +16,11 @@ const SHORT = process.argv.includes('--short');
 const MESSAGES = SHORT ? 1_000 : 4_000;
 const POINTS = 100;
 const body = JSON.stringify(Array.from({ length: POINTS }, (_, i) => ({ tag: `t${i}`, value: i * 1.5 })));
-const ROUTES = 'mqtt:\n  routes:\n    - { topic: "plant/{device}/{tag+}", format: number }\n    - { topic: "json/{device}", format: json }\nworkers: { threads: 1 }\n';
+const ROUTES =
+  'mqtt:\n  routes:\n    - { topic: "plant/{device}/{tag+}", format: number }\n    - { topic: "json/{device}", format: json }\nworkers: { threads: 1 }\n';
 
-const count = async (url, table, device) => Number((await (await fetch(`${url}/`, { method: 'POST', body: `SELECT count() FROM fieldgate.${table} WHERE device = '${device}'` })).text()).trim());
+const count = async (url, table, device) =>
+  Number((await (await fetch(`${url}/`, { method: 'POST', body: `SELECT count() FROM fieldgate.${table} WHERE device = '${device}'` })).text()).trim());
 
 async function publish(port, device, n) {
   const pub = new RawPublisher({ port, clientId: `cl-bench-${device}`, qos: 1, inflight: 200 });
@@ -49,7 +51,9 @@ async function run(label, sinks, stores) {
   const cpu = cpuSeconds(g.proc.pid) - cpu0;
   await g.stop();
   const r = { label, pointsPerS: want / secs, cpuUsPerPoint: (cpu * 1e6) / want };
-  console.log(`  ${label.padEnd(44)} ${Math.round(r.pointsPerS).toLocaleString('en-US').padStart(10)} points/s stored  ${r.cpuUsPerPoint.toFixed(2).padStart(6)} µs CPU/point`);
+  console.log(
+    `  ${label.padEnd(44)} ${Math.round(r.pointsPerS).toLocaleString('en-US').padStart(10)} points/s stored  ${r.cpuUsPerPoint.toFixed(2).padStart(6)} µs CPU/point`,
+  );
   return r;
 }
 
@@ -60,11 +64,27 @@ try {
   const clus = `- { name: central, clickhouse: { urls: [ ${cluster.urls.map((u) => `"${u}"`).join(', ')} ], cluster: plant, retry_initial: 100ms, retry_max: 1s, request_timeout: 5s } }`;
   console.log(`sinks into ClickHouse 18.16 on loopback: ${MESSAGES.toLocaleString('en-US')} JSON arrays of ${POINTS} (QoS 1)`);
   // Tables first, so that no run pays for DDL.
-  await run('warm-up (both)', [one, clus], [{ url: server.url, table: 'points' }, { url: cluster.urls[1], table: 'points' }]);
+  await run(
+    'warm-up (both)',
+    [one, clus],
+    [
+      { url: server.url, table: 'points' },
+      { url: cluster.urls[1], table: 'points' },
+    ],
+  );
   const a = await run('one server', [one], [{ url: server.url, table: 'points' }]);
   const b = await run('cluster, 1 shard × 2 replicas', [clus], [{ url: cluster.urls[1], table: 'points' }]);
-  const c = await run('two sinks: the server and the cluster', [one, clus], [{ url: server.url, table: 'points' }, { url: cluster.urls[1], table: 'points' }]);
-  console.log(`  cluster / one server: ${(b.pointsPerS / a.pointsPerS).toFixed(2)}× the throughput; a second sink costs ${(c.cpuUsPerPoint - a.cpuUsPerPoint).toFixed(2)} µs CPU/point (${((c.cpuUsPerPoint / a.cpuUsPerPoint - 1) * 100).toFixed(0)} %)`);
+  const c = await run(
+    'two sinks: the server and the cluster',
+    [one, clus],
+    [
+      { url: server.url, table: 'points' },
+      { url: cluster.urls[1], table: 'points' },
+    ],
+  );
+  console.log(
+    `  cluster / one server: ${(b.pointsPerS / a.pointsPerS).toFixed(2)}× the throughput; a second sink costs ${(c.cpuUsPerPoint - a.cpuUsPerPoint).toFixed(2)} µs CPU/point (${((c.cpuUsPerPoint / a.cpuUsPerPoint - 1) * 100).toFixed(0)} %)`,
+  );
 
   // Failover gap: inserts go to the first replica; it dies; how long until the next one lands on the second.
   const g = await startGateway('fg-cl-bench-', `${ROUTES}batch: { max_delay: 50ms }\nsinks:\n  ${clus}\n`);

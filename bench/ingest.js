@@ -150,7 +150,18 @@ http: { bind: "127.0.0.1:${httpPort}" }
     probe.close();
     latencies.sort((a, b) => a - b);
     const q = (x) => latencies[Math.min(latencies.length - 1, Math.floor(x * latencies.length))];
-    return { label, acked: load.acked, ackRate: load.rate, points: want, storedRate: want / total, total, cpuUsPerPoint: (cpu * 1e6) / want, p50: q(0.5), p99: q(0.99), rss: peakRss(p.pid) };
+    return {
+      label,
+      acked: load.acked,
+      ackRate: load.rate,
+      points: want,
+      storedRate: want / total,
+      total,
+      cpuUsPerPoint: (cpu * 1e6) / want,
+      p50: q(0.5),
+      p99: q(0.99),
+      rss: peakRss(p.pid),
+    };
   } finally {
     await stopProcess(p);
     rmSync(dir, { recursive: true, force: true });
@@ -172,13 +183,30 @@ const bareBatched = await baseline(batched);
 const gwBatched = await gateway(batched, 100, 'JSON array of 100');
 
 console.log(row(['', 'bare msg/s', 'gw msg/s', 'ratio', 'stored pts/s', 'CPU µs/pt', 'p50 ms', 'p99 ms', 'peak RSS MB']));
-for (const [bare, gw] of [[bareSingle, gwSingle], [bareBatched, gwBatched]]) {
-  console.log(row([gw.label, Math.round(bare.rate), Math.round(gw.ackRate), (gw.ackRate / bare.rate).toFixed(2), Math.round(gw.storedRate), gw.cpuUsPerPoint.toFixed(2), gw.p50.toFixed(0), gw.p99.toFixed(0), (gw.rss / 1e6).toFixed(0)]));
+for (const [bare, gw] of [
+  [bareSingle, gwSingle],
+  [bareBatched, gwBatched],
+]) {
+  console.log(
+    row([
+      gw.label,
+      Math.round(bare.rate),
+      Math.round(gw.ackRate),
+      (gw.ackRate / bare.rate).toFixed(2),
+      Math.round(gw.storedRate),
+      gw.cpuUsPerPoint.toFixed(2),
+      gw.p50.toFixed(0),
+      gw.p99.toFixed(0),
+      (gw.rss / 1e6).toFixed(0),
+    ]),
+  );
 }
 // The guarded figure is end to end: points queryable in the store per second (load plus drain),
 // not only messages acknowledged, over the bare broker's acknowledged rate.
 const singleRatio = gwSingle.storedRate / bareSingle.rate;
-console.log(`single value: acknowledged ${(gwSingle.ackRate / bareSingle.rate).toFixed(2)} × the bare broker; stored ${singleRatio.toFixed(2)} × (target ≥ ${SINGLE_TARGET}, guard ≥ ${SINGLE_TARGET / 2})`);
+console.log(
+  `single value: acknowledged ${(gwSingle.ackRate / bareSingle.rate).toFixed(2)} × the bare broker; stored ${singleRatio.toFixed(2)} × (target ≥ ${SINGLE_TARGET}, guard ≥ ${SINGLE_TARGET / 2})`,
+);
 console.log(`batched: ${Math.round(gwBatched.storedRate)} points/s stored (target ≥ ${BATCH_TARGET})`);
 if (singleRatio < SINGLE_TARGET / 2) {
   console.log('FAIL: the single-value ratio fell below half its target');

@@ -30,7 +30,10 @@ for (let f = 0; f < FARMS; f++) {
 }
 
 const tags = Array.from({ length: TAGS }, (_, a) => `        - { name: r${a}, table: holding, address: ${a} }`).join('\n');
-const devices = Array.from({ length: DEVICES }, (_, i) => `    - name: dev${i}\n      transport: { type: tcp, host: 127.0.0.1, port: ${FIRST_PORT + i} }\n      poll_interval: 1s\n      tags:\n${tags}`).join('\n');
+const devices = Array.from(
+  { length: DEVICES },
+  (_, i) => `    - name: dev${i}\n      transport: { type: tcp, host: 127.0.0.1, port: ${FIRST_PORT + i} }\n      poll_interval: 1s\n      tags:\n${tags}`,
+).join('\n');
 const gw = await startGateway('fg-mbbench-', `modbus:\n  devices:\n${devices}\n`);
 const query = gw.query;
 for (;;) {
@@ -47,7 +50,9 @@ const share = (cpuSeconds(gw.proc.pid) - c0) / SECONDS;
 const t1 = Date.now();
 await sleep(2500); // the last chunk reaches the store
 const rows = Number(await query(`SELECT count() FROM fieldgate.points WHERE ts >= fromUnixTimestamp64Milli(${t0}) AND ts < fromUnixTimestamp64Milli(${t1})`));
-const jitter = await query(`SELECT quantile(0.99)(abs(d - 1000)), max(abs(d - 1000)) FROM (SELECT toUnixTimestamp64Milli(ts) - lagInFrame(toUnixTimestamp64Milli(ts)) OVER (PARTITION BY device, tag ORDER BY ts) AS d, row_number() OVER (PARTITION BY device, tag ORDER BY ts) AS n FROM fieldgate.points WHERE tag = 'r0' AND quality = 0 AND ts >= fromUnixTimestamp64Milli(${t0}) AND ts < fromUnixTimestamp64Milli(${t1})) WHERE n > 1`);
+const jitter = await query(
+  `SELECT quantile(0.99)(abs(d - 1000)), max(abs(d - 1000)) FROM (SELECT toUnixTimestamp64Milli(ts) - lagInFrame(toUnixTimestamp64Milli(ts)) OVER (PARTITION BY device, tag ORDER BY ts) AS d, row_number() OVER (PARTITION BY device, tag ORDER BY ts) AS n FROM fieldgate.points WHERE tag = 'r0' AND quality = 0 AND ts >= fromUnixTimestamp64Milli(${t0}) AND ts < fromUnixTimestamp64Milli(${t1})) WHERE n > 1`,
+);
 const skippedTotal = await gw.metric('fieldgate_modbus_polls_skipped_total');
 await gw.stop();
 for (const f of farms) f.kill('SIGKILL');
@@ -55,7 +60,9 @@ const [p99, max] = jitter.split('\t').map(Number);
 console.log(`modbus benchmark: ${DEVICES} devices × ${TAGS} tags at 1 s (${DEVICES * TAGS} tags/s), ${SECONDS} s measured`);
 console.log(`  gateway CPU: ${(share * 100).toFixed(1)} % of one core (target < ${TARGET * 100} %)`);
 console.log(`  poll jitter: p99 ${p99} ms, max ${max} ms; skipped poll cycles ${skippedTotal}`);
-console.log('  (jitter from the gaps between rows of a tag that changes every second; a poll that lands on the tick reads the old value and makes one 2 s gap, which shows in max)');
+console.log(
+  '  (jitter from the gaps between rows of a tag that changes every second; a poll that lands on the tick reads the old value and makes one 2 s gap, which shows in max)',
+);
 console.log(`  rows into the store: ${Math.round(rows / ((t1 - t0) / 1000))} rows/s (changing values only; ${DEVICES * 15} change each second)`);
 if (share > TARGET * 2) {
   console.log('FAIL: more than twice the CPU target');

@@ -28,7 +28,10 @@ const server = fork(join(ROOT, 'bench/lib/opcua-server.mjs'), [String(uaPort), j
 await new Promise((res) => server.once('message', res));
 
 const nodes = variables.map((v) => `        - { node_id: "nsu=${NS};s=Line3.${v.name}", tag: v${v.name.slice(1)} }`).join('\n');
-const gw = await startGateway('fg-uabench-gw-', `opcua:\n  servers:\n    - name: line3\n      endpoint: opc.tcp://127.0.0.1:${uaPort}\n      security: { mode: None }\n      publishing_interval: 1s\n      nodes:\n${nodes}\n`);
+const gw = await startGateway(
+  'fg-uabench-gw-',
+  `opcua:\n  servers:\n    - name: line3\n      endpoint: opc.tcp://127.0.0.1:${uaPort}\n      security: { mode: None }\n      publishing_interval: 1s\n      nodes:\n${nodes}\n`,
+);
 const { query, metric } = gw;
 const t00 = Date.now();
 for (;;) {
@@ -51,7 +54,9 @@ const share = (cpuSeconds(gw.proc.pid) - c0) / SECONDS;
 const serverShare = (cpuSeconds(server.pid) - s0) / SECONDS;
 const t1 = Date.now();
 await sleep(2500); // the last chunk reaches the store
-const rows = Number(await query(`SELECT count() FROM fieldgate.points WHERE quality = 0 AND ts >= fromUnixTimestamp64Milli(${t0}) AND ts < fromUnixTimestamp64Milli(${t1})`));
+const rows = Number(
+  await query(`SELECT count() FROM fieldgate.points WHERE quality = 0 AND ts >= fromUnixTimestamp64Milli(${t0}) AND ts < fromUnixTimestamp64Milli(${t1})`),
+);
 await gw.stop();
 server.kill('SIGKILL');
 rmSync(dir, { recursive: true, force: true });

@@ -12,7 +12,10 @@ const RATE = 50_000;
 const TARGET_MB = 250;
 
 async function run(label, clickhouse) {
-  const gw = await startGateway('fg-rss-', `mqtt: { routes: [ { topic: "plant/{device}/{tag+}", format: number } ] }\n${clickhouse ? `clickhouse: { url: "${clickhouse}", database: fg_rss }\n` : ''}`);
+  const gw = await startGateway(
+    'fg-rss-',
+    `mqtt: { routes: [ { topic: "plant/{device}/{tag+}", format: number } ] }\n${clickhouse ? `clickhouse: { url: "${clickhouse}", database: fg_rss }\n` : ''}`,
+  );
   const mqtt = gw.mqttPort;
   for (;;) {
     try {

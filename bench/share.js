@@ -60,7 +60,7 @@ async function publish(port, n, rate, payload = (i) => String(i), topic = (i) =>
     pubs.push(p);
   }
   const t0 = Date.now();
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     if (rate) {
       const due = Math.min(n, Math.floor(((Date.now() - t0) * rate) / 1000));
       while (i < due) pubs[i % 2].publish(topic(i), payload(i), i++);
@@ -116,7 +116,9 @@ const ok1 = await waitFor(BURST, 120_000);
 const sec1 = (Date.now() - t0) / 1000;
 const cpu1 = cpuSeconds(pid) - cpu0;
 const rate1 = received / sec1;
-console.log(`throughput: ${BURST} values, ${Math.round(rate1)} values/s acknowledged by the partner${ok1 ? '' : ' (INCOMPLETE)'}; gateway CPU ${(cpu1 / sec1 * 100).toFixed(0)} % of a core, ${((cpu1 / BURST) * 1e6).toFixed(1)} µs per value (ingest + journal + share)`);
+console.log(
+  `throughput: ${BURST} values, ${Math.round(rate1)} values/s acknowledged by the partner${ok1 ? '' : ' (INCOMPLETE)'}; gateway CPU ${((cpu1 / sec1) * 100).toFixed(0)} % of a core, ${((cpu1 / BURST) * 1e6).toFixed(1)} µs per value (ingest + journal + share)`,
+);
 
 // 2. outage and drain
 await stopProc(broker);
@@ -128,7 +130,9 @@ cpu0 = cpuSeconds(pid);
 const ok2 = await waitFor(before + OUTAGE_S * OUTAGE_RATE, 180_000);
 const sec2 = (Date.now() - t0) / 1000;
 const rate2 = (received - before) / sec2;
-console.log(`drain: ${OUTAGE_S} s outage at ${OUTAGE_RATE}/s = ${OUTAGE_S * OUTAGE_RATE} values, delivered in ${sec2.toFixed(1)} s after the partner came back: ${Math.round(rate2)} values/s${ok2 ? '' : ' (INCOMPLETE)'}; gateway CPU ${(((cpuSeconds(pid) - cpu0) / sec2) * 100).toFixed(0)} % of a core`);
+console.log(
+  `drain: ${OUTAGE_S} s outage at ${OUTAGE_RATE}/s = ${OUTAGE_S * OUTAGE_RATE} values, delivered in ${sec2.toFixed(1)} s after the partner came back: ${Math.round(rate2)} values/s${ok2 ? '' : ' (INCOMPLETE)'}; gateway CPU ${(((cpuSeconds(pid) - cpu0) / sec2) * 100).toFixed(0)} % of a core`,
+);
 
 // 3. a large backlog: 64 KiB payloads nobody shares, every 16th message a shared value
 await stopProc(broker);
@@ -136,7 +140,13 @@ const bulk = 'x'.repeat(64 * 1024);
 const nBulk = Math.ceil(BACKLOG / bulk.length);
 const before3 = received;
 let shared = 0;
-await publish(gw.mqttPort, nBulk, 0, (i) => (i % 16 === 0 ? String(i) : bulk), (i) => (i % 16 === 0 ? (shared++, `plant/line1/v${i % 20}`) : `bulk/m${i % 4}/blob`));
+await publish(
+  gw.mqttPort,
+  nBulk,
+  0,
+  (i) => (i % 16 === 0 ? String(i) : bulk),
+  (i) => (i % 16 === 0 ? (shared++, `plant/line1/v${i % 20}`) : `bulk/m${i % 4}/blob`),
+);
 // A fresh process with the backlog on disk (as after a reboot), so ingest's own memory does not count.
 // (Recovery scans whole segments, which peaks apart from the share: measured after it settled.)
 await gw.restart();
@@ -150,14 +160,16 @@ broker = await mosquitto(mport, dir);
 t0 = Date.now();
 const ok3 = await waitFor(before3 + shared, 300_000);
 clearInterval(sampler);
-console.log(`backlog: ${(journalBytes / 2 ** 20).toFixed(0)} MiB in the journal, ${shared} shared values among them, delivered in ${((Date.now() - t0) / 1000).toFixed(1)} s${ok3 ? '' : ' (INCOMPLETE)'}; gateway RSS ${(rssBefore / 1e6).toFixed(0)} MB before, peak while draining ${(peak / 1e6).toFixed(0)} MB (target < ${RSS_TARGET_MB} MB)`);
+console.log(
+  `backlog: ${(journalBytes / 2 ** 20).toFixed(0)} MiB in the journal, ${shared} shared values among them, delivered in ${((Date.now() - t0) / 1000).toFixed(1)} s${ok3 ? '' : ' (INCOMPLETE)'}; gateway RSS ${(rssBefore / 1e6).toFixed(0)} MB before, peak while draining ${(peak / 1e6).toFixed(0)} MB (target < ${RSS_TARGET_MB} MB)`,
+);
 
 await platform.endAsync(true);
 await gw.stop();
 await stopProc(broker);
 rmSync(dir, { recursive: true, force: true });
 let fail = false;
-if (!ok1 || !ok2 || !ok3) (fail = true), console.log('FAIL: values did not reach the partner');
-if (rate1 < RATE_FLOOR) (fail = true), console.log(`FAIL: the share delivers ${Math.round(rate1)} values/s, under ${RATE_FLOOR}`);
-if (peak > 2 * RSS_TARGET_MB * 1e6) (fail = true), console.log('FAIL: more than twice the memory target while draining the backlog');
+if (!ok1 || !ok2 || !ok3) ((fail = true), console.log('FAIL: values did not reach the partner'));
+if (rate1 < RATE_FLOOR) ((fail = true), console.log(`FAIL: the share delivers ${Math.round(rate1)} values/s, under ${RATE_FLOOR}`));
+if (peak > 2 * RSS_TARGET_MB * 1e6) ((fail = true), console.log('FAIL: more than twice the memory target while draining the backlog'));
 process.exit(fail ? 1 : 0);

@@ -11,10 +11,17 @@ if (!dir) {
   process.exit(2);
 }
 const c = await ClickHouseCluster.create({ shards: Number(shards), replicas: Number(replicas), dir });
-const info = { pid: process.pid, cluster: c.name, zookeeper: `127.0.0.1:${c.zk.port}`, nodes: c.nodes.map((n) => ({ shard: n.shard, replica: n.replica, url: n.server.url, tcp_port: n.server.tcpPort, dir: n.server.dir })) };
+const info = {
+  pid: process.pid,
+  cluster: c.name,
+  zookeeper: `127.0.0.1:${c.zk.port}`,
+  nodes: c.nodes.map((n) => ({ shard: n.shard, replica: n.replica, url: n.server.url, tcp_port: n.server.tcpPort, dir: n.server.dir })),
+};
 writeFileSync(join(dir, 'cluster.json'), JSON.stringify(info, null, 2) + '\n');
 const sinkYaml = `sinks:\n  - { name: local, clickhouse: { } }\n  - name: central\n    clickhouse: { urls: [ ${c.urls.map((u) => `"${u}"`).join(', ')} ], cluster: ${c.name} }\n`;
-console.log(`cluster ${c.name}: ${shards} shard(s) × ${replicas} replica(s), ZooKeeper on 127.0.0.1:${c.zk.port}\n${c.nodes.map((n) => `  shard ${n.shard} replica ${n.replica}: ${n.server.url}`).join('\n')}\nin a fieldgate config:\n${sinkYaml}`);
+console.log(
+  `cluster ${c.name}: ${shards} shard(s) × ${replicas} replica(s), ZooKeeper on 127.0.0.1:${c.zk.port}\n${c.nodes.map((n) => `  shard ${n.shard} replica ${n.replica}: ${n.server.url}`).join('\n')}\nin a fieldgate config:\n${sinkYaml}`,
+);
 const stop = async () => {
   await c.stop();
   process.exit(0);

@@ -30,8 +30,26 @@ export class ZooKeeper {
     if (!existsSync(ZOOKEEPER_SERVER)) throw new Error('zookeeper is not installed (apt-get install -y zookeeper)');
     mkdirSync(join(this.dir, 'data'), { recursive: true });
     const cfg = join(this.dir, 'zoo.cfg');
-    writeFileSync(cfg, [`tickTime=500`, `initLimit=10`, `syncLimit=5`, `dataDir=${this.dir}/data`, `clientPort=${this.port}`, `clientPortAddress=127.0.0.1`, `admin.enableServer=false`, `maxClientCnxns=500`, `4lw.commands.whitelist=ruok`, ''].join('\n'));
-    this.proc = spawn(ZOOKEEPER_SERVER, ['start-foreground', cfg], { env: { ...process.env, ZOO_LOG_DIR: this.dir, ZOO_LOG4J_PROP: 'WARN,CONSOLE', JVMFLAGS: '-Xmx256m' }, stdio: ['ignore', 'ignore', 'ignore'], detached: false });
+    writeFileSync(
+      cfg,
+      [
+        `tickTime=500`,
+        `initLimit=10`,
+        `syncLimit=5`,
+        `dataDir=${this.dir}/data`,
+        `clientPort=${this.port}`,
+        `clientPortAddress=127.0.0.1`,
+        `admin.enableServer=false`,
+        `maxClientCnxns=500`,
+        `4lw.commands.whitelist=ruok`,
+        '',
+      ].join('\n'),
+    );
+    this.proc = spawn(ZOOKEEPER_SERVER, ['start-foreground', cfg], {
+      env: { ...process.env, ZOO_LOG_DIR: this.dir, ZOO_LOG4J_PROP: 'WARN,CONSOLE', JVMFLAGS: '-Xmx256m' },
+      stdio: ['ignore', 'ignore', 'ignore'],
+      detached: false,
+    });
     const until = Date.now() + 60_000;
     while ((await this.ruok()) !== 'imok') {
       if (this.proc.exitCode !== null) throw new Error(`zookeeper exited with ${this.proc.exitCode}`);
@@ -79,10 +97,14 @@ export class ClickHouseCluster {
   static async create({ name = 'plant', shards = 1, replicas = 2, dir = mkdtempSync(join(tmpdir(), 'fg-cluster-')) } = {}) {
     const zk = await ZooKeeper.create(join(dir, 'zk'));
     const layout = [];
-    for (let s = 1; s <= shards; s++) for (let r = 1; r <= replicas; r++) layout.push({ shard: s, replica: r, http: await freePort(), tcp: await freePort(), inter: await freePort() });
+    for (let s = 1; s <= shards; s++)
+      for (let r = 1; r <= replicas; r++) layout.push({ shard: s, replica: r, http: await freePort(), tcp: await freePort(), inter: await freePort() });
     const remote = [];
     for (let s = 1; s <= shards; s++) {
-      const reps = layout.filter((n) => n.shard === s).map((n) => `<replica><host>127.0.0.1</host><port>${n.tcp}</port></replica>`).join('');
+      const reps = layout
+        .filter((n) => n.shard === s)
+        .map((n) => `<replica><host>127.0.0.1</host><port>${n.tcp}</port></replica>`)
+        .join('');
       remote.push(`<shard><internal_replication>true</internal_replication>${reps}</shard>`);
     }
     const nodes = layout.map((n) => {

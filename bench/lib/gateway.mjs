@@ -13,7 +13,10 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export async function startGateway(prefix, yaml) {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const [mqttPort, httpPort] = [await freePort(), await freePort()];
-  writeFileSync(join(dir, 'c.yaml'), `state_dir: ${join(dir, 'state')}\nlog: { level: warn }\nbroker: { listeners: [ { type: tcp, bind: "127.0.0.1:${mqttPort}" } ] }\nhttp: { bind: "127.0.0.1:${httpPort}" }\n${yaml}`);
+  writeFileSync(
+    join(dir, 'c.yaml'),
+    `state_dir: ${join(dir, 'state')}\nlog: { level: warn }\nbroker: { listeners: [ { type: tcp, bind: "127.0.0.1:${mqttPort}" } ] }\nhttp: { bind: "127.0.0.1:${httpPort}" }\n${yaml}`,
+  );
   const launch = () => spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '-c', join(dir, 'c.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
   const url = `http://127.0.0.1:${httpPort}`;
   const healthy = async () => {

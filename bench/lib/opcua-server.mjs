@@ -30,7 +30,9 @@ const server = new OPCUAServer({
   securityPolicies: [...(allowNone ? [SecurityPolicy.None] : []), SecurityPolicy.Basic256Sha256],
   allowAnonymous: !spec.users,
   userManager: spec.users ? { isValidUser: (u, p) => spec.users[u] !== undefined && spec.users[u] === p } : undefined,
-  serverCapabilities: { operationLimits: { maxMonitoredItemsPerCall: spec.limits?.maxMonitoredItemsPerCall ?? 0, maxNodesPerRead: spec.limits?.maxNodesPerRead ?? 0 } },
+  serverCapabilities: {
+    operationLimits: { maxMonitoredItemsPerCall: spec.limits?.maxMonitoredItemsPerCall ?? 0, maxNodesPerRead: spec.limits?.maxNodesPerRead ?? 0 },
+  },
 });
 await server.initialize();
 const addressSpace = server.engine.addressSpace;
@@ -41,7 +43,13 @@ const press = ns.addObject({ componentOf: line, browseName: 'Press', nodeId: 's=
 const moving = [];
 for (const v of spec.variables) {
   const dataType = DataType[v.type];
-  const opts = { componentOf: v.name.startsWith('Press.') ? press : line, browseName: v.name.replace(/^Press\./, ''), nodeId: `s=Line3.${v.name}`, dataType: v.type, minimumSamplingInterval: 50 };
+  const opts = {
+    componentOf: v.name.startsWith('Press.') ? press : line,
+    browseName: v.name.replace(/^Press\./, ''),
+    nodeId: `s=Line3.${v.name}`,
+    dataType: v.type,
+    minimumSamplingInterval: 50,
+  };
   const node = v.euRange
     ? ns.addAnalogDataItem({ ...opts, engineeringUnitsRange: { low: v.euRange[0], high: v.euRange[1] }, dataType: v.type })
     : ns.addVariable(v.array ? { ...opts, valueRank: 1, arrayDimensions: [v.array] } : opts);
@@ -49,7 +57,11 @@ for (const v of spec.variables) {
   const make = (x) =>
     v.array
       ? new Variant({ dataType, arrayType: VariantArrayType.Array, value: Array.from({ length: v.array }, (_, i) => x + i) })
-      : new Variant({ dataType, arrayType: VariantArrayType.Scalar, value: wide ? (Array.isArray(x) ? x : [0, x]) : v.type === 'Boolean' ? x % 2 === 1 : v.type === 'String' ? `s${x}` : x });
+      : new Variant({
+          dataType,
+          arrayType: VariantArrayType.Scalar,
+          value: wide ? (Array.isArray(x) ? x : [0, x]) : v.type === 'Boolean' ? x % 2 === 1 : v.type === 'String' ? `s${x}` : x,
+        });
   let x = v.value ?? 1;
   node.setValueFromSource(make(x), StatusCodes.Good);
   if (v.moving) moving.push(() => node.setValueFromSource(make(++x), StatusCodes.Good, new Date()));

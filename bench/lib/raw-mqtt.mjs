@@ -43,12 +43,15 @@ function encodeConnect(clientId, keepalive = 60) {
   let o = 0;
   buf[o++] = 0x10;
   buf[o++] = rem;
-  buf.writeUInt16BE(4, o); o += 2;
+  buf.writeUInt16BE(4, o);
+  o += 2;
   o += buf.write('MQTT', o);
   buf[o++] = 4; // protocol level 3.1.1
   buf[o++] = 0x02; // clean session
-  buf.writeUInt16BE(keepalive, o); o += 2;
-  buf.writeUInt16BE(id.length, o); o += 2;
+  buf.writeUInt16BE(keepalive, o);
+  o += 2;
+  buf.writeUInt16BE(id.length, o);
+  o += 2;
   id.copy(buf, o);
   return buf;
 }

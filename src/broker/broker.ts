@@ -27,7 +27,6 @@ import { limitPacketSize } from './packet-limit.js';
 
 export { parseBind };
 
-
 export class Broker {
   private aedes: Aedes | undefined;
   private readonly servers: Listening[] = [];
@@ -95,7 +94,17 @@ export class Broker {
     const states = this.states;
     const limitedLog = this.limitedLog;
     const limits = this.cfg.limits;
-    const ctx: HookContext = { states, security, metrics: this.metrics, limitedLog, limits, journal, counters, connectedClients: () => this.aedes?.connectedClients ?? 0, accept };
+    const ctx: HookContext = {
+      states,
+      security,
+      metrics: this.metrics,
+      limitedLog,
+      limits,
+      journal,
+      counters,
+      connectedClients: () => this.aedes?.connectedClients ?? 0,
+      accept,
+    };
     const persistence = this.openPersistence();
     this.aedes = await Aedes.createBroker({
       ...(persistence ? { persistence } : {}),
@@ -122,10 +131,23 @@ export class Broker {
       limitPacketSize(client._parser, limits.max_packet_size);
     };
     for (const l of this.cfg.listeners) {
-      const s = await listen(l, onStream, (err) => this.log.debug({ err: errorMessage(err), bind: l.bind }, 'broker: TLS handshake failed'), (err) => acceptFailed(this.metrics, this.limitedLog, `broker:${l.type}`, err));
+      const s = await listen(
+        l,
+        onStream,
+        (err) => this.log.debug({ err: errorMessage(err), bind: l.bind }, 'broker: TLS handshake failed'),
+        (err) => acceptFailed(this.metrics, this.limitedLog, `broker:${l.type}`, err),
+      );
       this.bound.push({ host: s.host, port: s.port });
       this.servers.push(s);
-      this.log.info({ listener: l.type, bind: l.bind, ...(l.type === 'ws' || l.type === 'wss' ? { path: l.path } : {}), anonymous: BrokerSecurity.anonymousAllowed(l, isLoopbackBind(l.bind)) }, 'broker: listening');
+      this.log.info(
+        {
+          listener: l.type,
+          bind: l.bind,
+          ...(l.type === 'ws' || l.type === 'wss' ? { path: l.path } : {}),
+          anonymous: BrokerSecurity.anonymousAllowed(l, isLoopbackBind(l.bind)),
+        },
+        'broker: listening',
+      );
     }
     this.log.info(loaded, 'broker: users and access rules loaded');
     sparkplug?.start();

@@ -17,7 +17,13 @@ export function countEvents(aedes: Aedes, metrics: Metrics, limitedLog: RateLimi
   // aedes reports one error per failed delivery of a dropped slow consumer: count the client once.
   const ended = new WeakSet<object>();
   aedes.on('clientError', (c, err) => {
-    const flood = /drain timeout/i.test(err.message) ? 'slow_consumer' : /queue limit/i.test(err.message) ? 'queue_limit' : /too large/.test(err.message) ? 'packet_too_large' : undefined;
+    const flood = /drain timeout/i.test(err.message)
+      ? 'slow_consumer'
+      : /queue limit/i.test(err.message)
+        ? 'queue_limit'
+        : /too large/.test(err.message)
+          ? 'packet_too_large'
+          : undefined;
     if (flood) metrics.brokerFloodDrops.inc({ reason: flood });
     if (c && ended.has(c)) return;
     if (c) ended.add(c);
@@ -30,7 +36,12 @@ export function countEvents(aedes: Aedes, metrics: Metrics, limitedLog: RateLimi
   aedes.on('keepaliveTimeout', () => metrics.brokerDisconnects.inc({ reason: 'keepalive' }));
   aedes.on('connectionError', (_c, err) => {
     // MQTT 5 clients get CONNACK 1 (unacceptable protocol version) from aedes; say so once a minute.
-    if (/protocol/i.test(err.message)) limitedLog.warn('mqtt5', { err: errorMessage(err) }, 'broker: refused a client for its protocol version (fieldgate speaks MQTT 3.1 and 3.1.1; MQTT 5 clients are refused with CONNACK 1)');
+    if (/protocol/i.test(err.message))
+      limitedLog.warn(
+        'mqtt5',
+        { err: errorMessage(err) },
+        'broker: refused a client for its protocol version (fieldgate speaks MQTT 3.1 and 3.1.1; MQTT 5 clients are refused with CONNACK 1)',
+      );
     log.debug({ err: errorMessage(err) }, 'broker: connection error');
   });
 }

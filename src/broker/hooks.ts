@@ -2,7 +2,15 @@
  * The aedes hooks, one named function each (aedes keeps one handler per packet type the same way).
  * Each takes the broker's HookContext and returns the hook aedes calls.
  */
-import type { AuthenticateHandler, AuthorizeForwardHandler, AuthorizePublishHandler, AuthorizeSubscribeHandler, Client, PreConnectHandler, PublishPacket } from 'aedes';
+import type {
+  AuthenticateHandler,
+  AuthorizeForwardHandler,
+  AuthorizePublishHandler,
+  AuthorizeSubscribeHandler,
+  Client,
+  PreConnectHandler,
+  PublishPacket,
+} from 'aedes';
 import { errorMessage } from '../core/errors.js';
 import type { JournalPort } from '../core/ports.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -77,7 +85,11 @@ export function authenticate(ctx: HookContext): AuthenticateHandler {
           return cb(null, true);
         }
         metrics.brokerAuthFailures.inc({ reason: r.reason });
-        limitedLog.warn(`auth:${r.reason}`, { remote: st.info.remote, listener: st.info.listener.bind, username, reason: r.reason }, 'broker: connection refused');
+        limitedLog.warn(
+          `auth:${r.reason}`,
+          { remote: st.info.remote, listener: st.info.listener.bind, username, reason: r.reason },
+          'broker: connection refused',
+        );
         cb(Object.assign(new Error(r.reason), { returnCode: r.code }), false);
       },
       (err: unknown) => cb(Object.assign(new Error(errorMessage(err)), { returnCode: Connack.ServerUnavailable }), false),
@@ -97,13 +109,21 @@ export function authorizePublish(ctx: HookContext): AuthorizePublishHandler {
     // U+FFFD) and [MQTT-1.5.3-2] U+0000 in a topic: the connection is closed, nothing is stored.
     if (packet.topic.includes('\uFFFD') || packet.topic.includes('\u0000')) {
       metrics.brokerDisconnects.inc({ reason: 'malformed_topic' });
-      limitedLog.warn('malformed-topic', { client: client.id, topic: JSON.stringify(packet.topic).slice(0, 200) }, 'broker: a topic that is not well-formed UTF-8; closing the connection [MQTT-1.5.3-1]');
+      limitedLog.warn(
+        'malformed-topic',
+        { client: client.id, topic: JSON.stringify(packet.topic).slice(0, 200) },
+        'broker: a topic that is not well-formed UTF-8; closing the connection [MQTT-1.5.3-1]',
+      );
       return cb(new Error('topic is not well-formed UTF-8 [MQTT-1.5.3-1]'));
     }
     if (security.hasRules && !security.canPublish(who(ctx, client), packet.topic)) {
       // [MQTT-3.3.5-2]: acknowledge as usual and drop it; the client has no way to be told.
       metrics.brokerAclDenied.inc({ action: 'publish' });
-      limitedLog.warn('acl:publish', { client: client.id, username: states.get(client)?.username, topic: packet.topic }, 'broker: publish denied by the ACL (dropped, counted)');
+      limitedLog.warn(
+        'acl:publish',
+        { client: client.id, username: states.get(client)?.username, topic: packet.topic },
+        'broker: publish denied by the ACL (dropped, counted)',
+      );
       packet.topic = '$fieldgate/denied';
       packet.payload = Buffer.alloc(0);
       packet.retain = false;
@@ -120,7 +140,11 @@ export function authorizeSubscribe(ctx: HookContext): AuthorizeSubscribeHandler 
   return (client, sub, cb) => {
     if (sub.topic.startsWith('$fieldgate/') || (security.hasRules && !security.canSubscribe(who(ctx, client), sub.topic))) {
       metrics.brokerAclDenied.inc({ action: 'subscribe' });
-      limitedLog.warn('acl:subscribe', { client: client.id, username: states.get(client)?.username, filter: sub.topic }, 'broker: subscription denied by the ACL (SUBACK 0x80)');
+      limitedLog.warn(
+        'acl:subscribe',
+        { client: client.id, username: states.get(client)?.username, filter: sub.topic },
+        'broker: subscription denied by the ACL (SUBACK 0x80)',
+      );
       return cb(null, null);
     }
     cb(null, sub);

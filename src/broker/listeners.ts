@@ -51,7 +51,12 @@ export function isLoopbackBind(bind: string): boolean {
 }
 
 /** Opens one listener; `onStream` gets each client's stream and where it came from. */
-export async function listen(l: ListenerConfig, onStream: (stream: Duplex, info: ConnInfo) => void, onError: (err: Error) => void, onAcceptError: (err: Error) => void): Promise<Listening> {
+export async function listen(
+  l: ListenerConfig,
+  onStream: (stream: Duplex, info: ConnInfo) => void,
+  onError: (err: Error) => void,
+  onAcceptError: (err: Error) => void,
+): Promise<Listening> {
   const { host, port } = parseBind(l.bind);
   const loopback = isLoopbackHost(host);
   const info = (s: Socket): ConnInfo => {

@@ -16,7 +16,9 @@ interface ParserInternals {
 export function limitPacketSize(parser: unknown, max: number): void {
   const p = parser as Partial<ParserInternals> | undefined;
   if (typeof p?._parseLength !== 'function' || typeof p._emitError !== 'function') {
-    throw new Error('mqtt-packet changed: its parser has no _parseLength/_emitError, so limits.max_packet_size cannot be applied; pin mqtt-packet 9.0.x or update src/broker/packet-limit.ts');
+    throw new Error(
+      'mqtt-packet changed: its parser has no _parseLength/_emitError, so limits.max_packet_size cannot be applied; pin mqtt-packet 9.0.x or update src/broker/packet-limit.ts',
+    );
   }
   const parseLength = p._parseLength.bind(p);
   p._parseLength = function (this: ParserInternals) {

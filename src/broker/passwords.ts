@@ -21,7 +21,10 @@ export function hashPassword(password: string, salt: Buffer = randomBytes(16)): 
 
 /** Whether a hash string has a form this module verifies; undefined when it does, else what is wrong. */
 export function checkHashFormat(hash: string): string | undefined {
-  if (hash.startsWith(PREFIX)) return /^\$fg-scrypt\$N=\d+,r=\d+,p=\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(hash) ? undefined : 'is not a well-formed $fg-scrypt$ hash (fieldgate passwd prints one)';
+  if (hash.startsWith(PREFIX))
+    return /^\$fg-scrypt\$N=\d+,r=\d+,p=\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(hash)
+      ? undefined
+      : 'is not a well-formed $fg-scrypt$ hash (fieldgate passwd prints one)';
   if (hash.startsWith('$7$')) return /^\$7\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(hash) ? undefined : 'is not a well-formed mosquitto $7$ hash';
   if (hash.startsWith('$6$')) return /^\$6\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(hash) ? undefined : 'is not a well-formed mosquitto $6$ hash';
   return 'is not a password hash; expected one from fieldgate passwd ($fg-scrypt$…) or mosquitto_passwd ($7$… or $6$…): plain passwords are not accepted';
@@ -37,14 +40,22 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
     const p = Object.fromEntries(params.split(',').map((kv) => kv.split('=') as [string, string]));
     const want = Buffer.from(key, 'base64');
     const got = await new Promise<Buffer>((res, rej) =>
-      scrypt(password, Buffer.from(salt, 'base64'), want.length, { N: Number(p.N), r: Number(p.r), p: Number(p.p), maxmem: 256 * Number(p.N) * Number(p.r) }, (err, k) => (err ? rej(err) : res(k))),
+      scrypt(
+        password,
+        Buffer.from(salt, 'base64'),
+        want.length,
+        { N: Number(p.N), r: Number(p.r), p: Number(p.p), maxmem: 256 * Number(p.N) * Number(p.r) },
+        (err, k) => (err ? rej(err) : res(k)),
+      ),
     );
     return same(got, want);
   }
   if (hash.startsWith('$7$')) {
     const [, , iterations, salt, key] = hash.split('$');
     const want = Buffer.from(key, 'base64');
-    const got = await new Promise<Buffer>((res, rej) => pbkdf2(password, Buffer.from(salt, 'base64'), Number(iterations), want.length, 'sha512', (err, k) => (err ? rej(err) : res(k))));
+    const got = await new Promise<Buffer>((res, rej) =>
+      pbkdf2(password, Buffer.from(salt, 'base64'), Number(iterations), want.length, 'sha512', (err, k) => (err ? rej(err) : res(k))),
+    );
     return same(got, want);
   }
   if (hash.startsWith('$6$')) {

@@ -23,7 +23,9 @@ export interface ConnInfo {
   certCn?: string;
 }
 
-export type AuthResult = { ok: true; username: string | undefined } | { ok: false; code: number; reason: 'bad_credentials' | 'anonymous' | 'rate_limited' | 'identifier' | 'max_connections' };
+export type AuthResult =
+  | { ok: true; username: string | undefined }
+  | { ok: false; code: number; reason: 'bad_credentials' | 'anonymous' | 'rate_limited' | 'identifier' | 'max_connections' };
 
 const FAILURE_WINDOW_MS = 60_000;
 const FAILURES_BEFORE_BLOCK = 10;
@@ -50,7 +52,12 @@ export class BrokerSecurity {
     const users = new Map<string, string>();
     if (cfg.password_file) for (const [u, h] of parsePasswordFile(readFileSync(cfg.password_file, 'utf8')).users) users.set(u, h);
     for (const u of cfg.users) users.set(u.username, u.password_hash);
-    const rules: AclRule[] = cfg.acl.map((r) => ({ ...(r.user !== undefined ? { user: r.user } : {}), ...(r.client !== undefined ? { client: r.client } : {}), topic: r.topic, access: r.access }));
+    const rules: AclRule[] = cfg.acl.map((r) => ({
+      ...(r.user !== undefined ? { user: r.user } : {}),
+      ...(r.client !== undefined ? { client: r.client } : {}),
+      topic: r.topic,
+      access: r.access,
+    }));
     if (cfg.acl_file) rules.push(...parseMosquittoAcl(readFileSync(cfg.acl_file, 'utf8')).rules);
     this.users = users;
     this.acl = new Acl(rules);
@@ -119,7 +126,11 @@ export class BrokerSecurity {
   /** Start-up warnings: anonymous access off loopback. */
   warnings(listeners: readonly ListenerConfig[], loopback: (l: ListenerConfig) => boolean): void {
     for (const l of listeners) {
-      if (l.allow_anonymous === true && !loopback(l)) this.log.warn({ listener: l.type, bind: l.bind }, 'broker: allow_anonymous on a listener that is not loopback: anyone who reaches it may connect without a password');
+      if (l.allow_anonymous === true && !loopback(l))
+        this.log.warn(
+          { listener: l.type, bind: l.bind },
+          'broker: allow_anonymous on a listener that is not loopback: anyone who reaches it may connect without a password',
+        );
     }
   }
 }

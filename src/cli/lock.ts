@@ -41,7 +41,14 @@ export function prepareStateDir(dir: string): void {
     mkdirSync(dir, { recursive: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way; expected a folder' : code === 'EROFS' ? 'the filesystem is read-only' : code === 'EACCES' || code === 'EPERM' ? 'permission denied (the service user must own it)' : (err as Error).message;
+    const why =
+      code === 'EEXIST' || code === 'ENOTDIR'
+        ? 'a file is in the way; expected a folder'
+        : code === 'EROFS'
+          ? 'the filesystem is read-only'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied (the service user must own it)'
+            : (err as Error).message;
     throw new FgError('FG_E_STATE_DIR', `state_dir ${dir} cannot be created: ${why}`);
   }
   const probe = join(dir, `.write-test-${process.pid}`);
@@ -50,7 +57,14 @@ export function prepareStateDir(dir: string): void {
     rmSync(probe, { force: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EROFS' ? 'the filesystem is read-only' : code === 'EACCES' || code === 'EPERM' ? 'permission denied (the service user must own it)' : code === 'ENOSPC' ? 'the disk is full' : (err as Error).message;
+    const why =
+      code === 'EROFS'
+        ? 'the filesystem is read-only'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied (the service user must own it)'
+          : code === 'ENOSPC'
+            ? 'the disk is full'
+            : (err as Error).message;
     throw new FgError('FG_E_STATE_DIR', `state_dir ${dir} is not writable: ${why}`);
   }
 }
@@ -63,7 +77,10 @@ export async function tryLockStateDir(dir: string): Promise<Unlock | undefined> 
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause;
     if (cause?.code === 'LEVEL_LOCKED') return undefined;
-    throw new FgError('FG_E_STATE_LOCKED', `state_dir ${dir}: cannot open its lock ${lockDir(dir)}: ${(err as Error).message}${cause ? ` (${String((cause as Error).message ?? cause.code)})` : ''}`);
+    throw new FgError(
+      'FG_E_STATE_LOCKED',
+      `state_dir ${dir}: cannot open its lock ${lockDir(dir)}: ${(err as Error).message}${cause ? ` (${String((cause as Error).message ?? cause.code)})` : ''}`,
+    );
   }
   writeFileSync(join(lockDir(dir), 'holder.json'), JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
   rmSync(join(dir, 'LOCK'), { force: true }); // the pid file of fieldgate before 0.2
@@ -77,6 +94,7 @@ export async function tryLockStateDir(dir: string): Promise<Unlock | undefined> 
 
 export async function lockStateDir(dir: string): Promise<Unlock> {
   const unlock = await tryLockStateDir(dir);
-  if (!unlock) throw new FgError('FG_E_STATE_LOCKED', `state_dir ${dir} is in use by fieldgate (${lockHolderText(dir)}); stop it first, or use another state_dir`);
+  if (!unlock)
+    throw new FgError('FG_E_STATE_LOCKED', `state_dir ${dir} is in use by fieldgate (${lockHolderText(dir)}); stop it first, or use another state_dir`);
   return unlock;
 }

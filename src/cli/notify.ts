@@ -71,7 +71,10 @@ export class SystemdNotifier {
       this.warned = true;
       this.log.warn('systemd: the unix-dgram addon is not installed; notifying through systemd-notify (needs NotifyAccess=all)');
     }
-    const p = spawn('sh', ['-c', 'systemd-notify "$@"; sleep 1', 'sh', ...state.split('\n')], { stdio: 'ignore', env: { ...process.env, NOTIFY_SOCKET: this.path } });
+    const p = spawn('sh', ['-c', 'systemd-notify "$@"; sleep 1', 'sh', ...state.split('\n')], {
+      stdio: 'ignore',
+      env: { ...process.env, NOTIFY_SOCKET: this.path },
+    });
     p.on('error', () => undefined);
     p.unref();
   }
@@ -80,16 +83,19 @@ export class SystemdNotifier {
   startWatchdog(progressing: () => boolean): void {
     if (!this.path || this.watchdogMs <= 0) return;
     let stalled = false;
-    this.timer = setInterval(() => {
-      if (progressing()) {
-        if (stalled) this.log.info('systemd: the pipeline moves again; feeding the watchdog');
-        stalled = false;
-        this.send('WATCHDOG=1');
-      } else if (!stalled) {
-        stalled = true;
-        this.log.error('systemd: the pipeline makes no progress; no longer feeding the watchdog');
-      }
-    }, Math.max(100, Math.floor(this.watchdogMs / 3)));
+    this.timer = setInterval(
+      () => {
+        if (progressing()) {
+          if (stalled) this.log.info('systemd: the pipeline moves again; feeding the watchdog');
+          stalled = false;
+          this.send('WATCHDOG=1');
+        } else if (!stalled) {
+          stalled = true;
+          this.log.error('systemd: the pipeline makes no progress; no longer feeding the watchdog');
+        }
+      },
+      Math.max(100, Math.floor(this.watchdogMs / 3)),
+    );
     this.timer.unref();
   }
 

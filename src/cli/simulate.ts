@@ -67,15 +67,15 @@ export class PlantSimulator {
         .then(() => import('../sources/opcua/server.js'))
         .then((m) => m.startOpcuaDemoServer({ host: this.opts.host, port: this.opts.opcuaPort, pkiDir: this.opts.opcuaPkiDir }))
         .then(
-        (s) => {
-          this.opts.log(`simulate: OPC UA machine oven1 at ${s.endpoint}`);
-          return s;
-        },
-        (err: unknown) => {
-          this.opts.log(`simulate: no OPC UA machine: ${String(err)}`);
-          return undefined;
-        },
-      );
+          (s) => {
+            this.opts.log(`simulate: OPC UA machine oven1 at ${s.endpoint}`);
+            return s;
+          },
+          (err: unknown) => {
+            this.opts.log(`simulate: no OPC UA machine: ${String(err)}`);
+            return undefined;
+          },
+        );
     }
     return new Promise((resolve) => {
       const open = (): void => {
@@ -83,7 +83,9 @@ export class PlantSimulator {
         const s = connect(this.opts.port, this.opts.host);
         this.socket = s;
         s.on('connect', () => {
-          s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'fieldgate-demo-plant', keepalive: 60 }));
+          s.write(
+            mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'fieldgate-demo-plant', keepalive: 60 }),
+          );
           this.opts.log(`simulate: demo plant publishing to ${this.opts.host}:${this.opts.port} every ${this.opts.intervalMs} ms`);
           this.timer ??= setInterval(() => this.tick(resolve), this.opts.intervalMs);
         });
@@ -105,12 +107,16 @@ export class PlantSimulator {
   private tick(done: () => void): void {
     const t = Date.now() / 1000;
     this.counter += 1 + Math.round(Math.random() * 2);
-    const wave = (period: number, lo: number, hi: number): number => Math.round((lo + ((hi - lo) * (1 + Math.sin((2 * Math.PI * t) / period))) / 2 + Math.random() * (hi - lo) * 0.02) * 100) / 100;
+    const wave = (period: number, lo: number, hi: number): number =>
+      Math.round((lo + ((hi - lo) * (1 + Math.sin((2 * Math.PI * t) / period))) / 2 + Math.random() * (hi - lo) * 0.02) * 100) / 100;
     this.publish('plant/press1/hydraulic/pressure', String(wave(60, 170, 190)));
     this.publish('plant/press1/hydraulic/temp', String(wave(600, 38, 46)));
     this.publish('plant/oven2/zone1/temp', String(wave(300, 178, 182)));
     this.publish('plant/oven2/zone2/temp', String(wave(300, 198, 202)));
-    this.publish('json/packer3', JSON.stringify({ count: this.counter, speed: wave(120, 55, 65), state: 'running', motor: { current: wave(30, 4, 6), on: true } }));
+    this.publish(
+      'json/packer3',
+      JSON.stringify({ count: this.counter, speed: wave(120, 55, 65), state: 'running', motor: { current: wave(30, 4, 6), on: true } }),
+    );
     this.round++;
     if (this.opts.rounds > 0 && this.round >= this.opts.rounds) {
       this.stop();

@@ -37,7 +37,7 @@ export function errorMessage(err: unknown): string {
 /** A Node system error's code (ECONNRESET, ENOENT …), or undefined. */
 export function systemCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
-    const code = (err).code;
+    const code = err.code;
     if (typeof code === 'string') return code;
   }
   return undefined;

@@ -9,7 +9,10 @@ export type Matcher = (s: string) => boolean;
 export function compileGlob(pattern: string): Matcher {
   if (pattern === '*') return () => true;
   if (!/[*?]/.test(pattern)) return (s) => s === pattern;
-  const src = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[\\s\\S]*').replace(/\?/g, '[\\s\\S]');
+  const src = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '[\\s\\S]*')
+    .replace(/\?/g, '[\\s\\S]');
   const re = new RegExp(`^${src}$`);
   return (s) => re.test(s);
 }

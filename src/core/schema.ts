@@ -95,11 +95,7 @@ export function str(opts: Common<string> & { pattern?: RegExp; expected?: string
 
 export function int(opts: Common<number> & { min?: number; max?: number }): SchemaNode<number> {
   const range =
-    opts.min !== undefined && opts.max !== undefined
-      ? ` from ${opts.min} to ${opts.max}`
-      : opts.min !== undefined
-        ? ` of at least ${opts.min}`
-        : '';
+    opts.min !== undefined && opts.max !== undefined ? ` from ${opts.min} to ${opts.max}` : opts.min !== undefined ? ` of at least ${opts.min}` : '';
   return scalar(
     'integer',
     `a whole number${range}`,
@@ -234,7 +230,10 @@ export function object<S extends Shape>(
 }
 
 /** `commentedExample`: the example YAML shows it commented out (live, it would change what a plain configuration does). */
-export function array<T>(item: SchemaNode<T>, opts: { description: string; example?: string; commentedExample?: boolean }): SchemaNode<T[]> & { item: SchemaNode<T>; commentedExample?: boolean } {
+export function array<T>(
+  item: SchemaNode<T>,
+  opts: { description: string; example?: string; commentedExample?: boolean },
+): SchemaNode<T[]> & { item: SchemaNode<T>; commentedExample?: boolean } {
   return {
     kind: 'array',
     optional: false,
@@ -279,7 +278,11 @@ export function readNamedFile(file: string, loc: Located, key: string, path: str
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    issues.push({ pos: entryPos(loc, key), path: `${path}.${key}`, message: `cannot read ${JSON.stringify(file)}: ${err instanceof Error ? err.message : String(err)}` });
+    issues.push({
+      pos: entryPos(loc, key),
+      path: `${path}.${key}`,
+      message: `cannot read ${JSON.stringify(file)}: ${err instanceof Error ? err.message : String(err)}`,
+    });
     return undefined;
   }
 }
@@ -320,7 +323,8 @@ export function oneOrMany<T>(item: SchemaNode<T>, opts: { description: string; e
 export function posAt(loc: Located, path: Array<string | number>): Pos {
   let cur = loc;
   for (const k of path) {
-    const next = typeof k === 'number' ? (cur.kind === 'seq' ? cur.items[k] : undefined) : cur.kind === 'map' ? cur.entries.find((e) => e.key === k)?.value : undefined;
+    const next =
+      typeof k === 'number' ? (cur.kind === 'seq' ? cur.items[k] : undefined) : cur.kind === 'map' ? cur.entries.find((e) => e.key === k)?.value : undefined;
     if (!next) break;
     cur = next;
   }

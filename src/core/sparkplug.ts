@@ -55,8 +55,23 @@ function payload(): Type {
 }
 
 export const DataType = {
-  Int8: 1, Int16: 2, Int32: 3, Int64: 4, UInt8: 5, UInt16: 6, UInt32: 7, UInt64: 8,
-  Float: 9, Double: 10, Boolean: 11, String: 12, DateTime: 13, Text: 14, UUID: 15, DataSet: 16, Bytes: 17,
+  Int8: 1,
+  Int16: 2,
+  Int32: 3,
+  Int64: 4,
+  UInt8: 5,
+  UInt16: 6,
+  UInt32: 7,
+  UInt64: 8,
+  Float: 9,
+  Double: 10,
+  Boolean: 11,
+  String: 12,
+  DateTime: 13,
+  Text: 14,
+  UUID: 15,
+  DataSet: 16,
+  Bytes: 17,
 } as const;
 
 export type MessageType = 'NBIRTH' | 'NDEATH' | 'NDATA' | 'NCMD' | 'DBIRTH' | 'DDEATH' | 'DDATA' | 'DCMD';
@@ -142,14 +157,24 @@ export function decodePayload(body: Uint8Array): SpPayload {
   return {
     timestamp: num(msg.timestamp),
     seq: num(msg.seq),
-    metrics: (msg.metrics ?? []).map((m) => ({ name: m.name, alias: num(m.alias), timestamp: num(m.timestamp), datatype: m.datatype, isNull: !!m.is_null, ...metricValue(m) })),
+    metrics: (msg.metrics ?? []).map((m) => ({
+      name: m.name,
+      alias: num(m.alias),
+      timestamp: num(m.timestamp),
+      datatype: m.datatype,
+      isNull: !!m.is_null,
+      ...metricValue(m),
+    })),
   };
 }
 
 /** The NCMD that asks an edge node for its births again ("Node Control/Rebirth" = true). */
 export function rebirthPayload(now: number): Buffer {
   const Payload = payload();
-  const msg = Payload.fromObject({ timestamp: now, metrics: [{ name: 'Node Control/Rebirth', timestamp: now, datatype: DataType.Boolean, boolean_value: true }] });
+  const msg = Payload.fromObject({
+    timestamp: now,
+    metrics: [{ name: 'Node Control/Rebirth', timestamp: now, datatype: DataType.Boolean, boolean_value: true }],
+  });
   return Buffer.from(Payload.encode(msg).finish());
 }
 
@@ -220,8 +245,7 @@ export function scanSeq(b: Uint8Array): number | undefined {
         // Not `i += varint()`: that reads i before varint() moves it.
         const len = varint();
         i += len;
-      }
-      else if (wire === 1) i += 8;
+      } else if (wire === 1) i += 8;
       else if (wire === 5) i += 4;
       else return undefined;
     }

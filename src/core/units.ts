@@ -12,7 +12,15 @@ export function parseDuration(text: string): number | undefined {
 
 const BYTES = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?$/;
 const BYTES_MUL: Record<string, number> = {
-  B: 1, KB: 1e3, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9, GiB: 1024 ** 3, TB: 1e12, TiB: 1024 ** 4,
+  B: 1,
+  KB: 1e3,
+  KiB: 1024,
+  MB: 1e6,
+  MiB: 1024 ** 2,
+  GB: 1e9,
+  GiB: 1024 ** 3,
+  TB: 1e12,
+  TiB: 1024 ** 4,
 };
 
 /** "64MiB", "1GB", "4096" → bytes; undefined when it is not a size. */

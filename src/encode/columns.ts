@@ -71,7 +71,8 @@ function primitiveText(v: unknown): string {
   return typeof v === 'symbol' || typeof v === 'function' ? typeof v : `${v as number | boolean | bigint | undefined}`;
 }
 
-const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : typeof v === 'object' ? JSON.stringify(v)?.slice(0, 40) : primitiveText(v));
+const show = (v: unknown) =>
+  typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : typeof v === 'object' ? JSON.stringify(v)?.slice(0, 40) : primitiveText(v);
 
 /**
  * Writes `v` in the column's RowBinary form; returns undefined, or why it does

@@ -36,7 +36,6 @@ export type RejectReason =
 
 export type TsReason = 'missing' | 'invalid' | 'out_of_range';
 
-
 export interface ChunkResult {
   tables: TableRows[];
   records: number;
@@ -185,7 +184,16 @@ export class ChunkDecoder {
   constructor(private readonly cfg: MqttConfig) {
     this.routes = (cfg.routes as RouteConfig[]).map((r) => {
       const t = compileTemplate(r.topic);
-      return { t, format: r.format, table: r.table, columns: r.columns, device: compileExpander(r.device), tag: compileExpander(r.tag), names: t.names, source: r.source ?? 'mqtt' };
+      return {
+        t,
+        format: r.format,
+        table: r.table,
+        columns: r.columns,
+        device: compileExpander(r.device),
+        tag: compileExpander(r.tag),
+        names: t.names,
+        source: r.source ?? 'mqtt',
+      };
     });
     // Every capture name exists from the start, so the object keeps one shape.
     for (const r of this.routes) for (const n of r.names) this.caps[n] = '';
@@ -220,41 +228,48 @@ export class ChunkDecoder {
     let starts = new Uint32Array(256);
     // Every frame's CRC is checked here too: bytes read back from the card may have rotted since
     // recovery scanned them, and a damaged length must not send the walk into another record.
-    walkVerified(chunk, 0, chunk.length, (kind, s, e, fs) => {
-      if (kind === RecordKind.Cut) return;
-      if (this.record === starts.length) {
-        const n = new Uint32Array(starts.length * 2);
-        n.set(starts);
-        starts = n;
-      }
-      starts[this.record] = fs;
-      try {
-        if (kind === RecordKind.Mqtt) {
-          readMqtt(chunk, s, e, this.mv, false);
-          this.recv = this.mv.receivedMs;
-          this.mqtt(chunk);
-        } else if (kind === RecordKind.Birth) {
-          this.recv = chunk.readDoubleLE(s);
-          const b = decodeBirth(chunk, s + BIRTH_FIXED, e);
-          const aliases = new Map<number, BirthMetric>();
-          for (const m of b.metrics) if (m[0] !== null) aliases.set(m[0], m);
-          this.births.set(b.node, { aliases, metrics: b.metrics });
-        } else if (kind === RecordKind.Point) {
-          readPoint(chunk, s, e, this.pv);
-          this.recv = this.pv.receivedMs;
-          const p = this.pv;
-          const n = this.ordinal++;
-          if (!this.keep || this.keep(p.device, p.tag, 'poll')) this.points.row(p.ts, p.device, p.tag, p.value, p.text, p.quality, 'poll', this.ordinals ? n : this.record);
-        } else {
-          this.reject('bad_record', `record kind ${kind}`);
+    walkVerified(
+      chunk,
+      0,
+      chunk.length,
+      (kind, s, e, fs) => {
+        if (kind === RecordKind.Cut) return;
+        if (this.record === starts.length) {
+          const n = new Uint32Array(starts.length * 2);
+          n.set(starts);
+          starts = n;
         }
-      } catch (err) {
-        this.reject('bad_record', String(err));
-      }
-      if (this.recv < first) first = this.recv;
-      if (this.recv > last) last = this.recv;
-      this.record++;
-    }, (from, to) => this.reject('corrupt', `${to - from} damaged bytes at offset ${from} of the chunk`));
+        starts[this.record] = fs;
+        try {
+          if (kind === RecordKind.Mqtt) {
+            readMqtt(chunk, s, e, this.mv, false);
+            this.recv = this.mv.receivedMs;
+            this.mqtt(chunk);
+          } else if (kind === RecordKind.Birth) {
+            this.recv = chunk.readDoubleLE(s);
+            const b = decodeBirth(chunk, s + BIRTH_FIXED, e);
+            const aliases = new Map<number, BirthMetric>();
+            for (const m of b.metrics) if (m[0] !== null) aliases.set(m[0], m);
+            this.births.set(b.node, { aliases, metrics: b.metrics });
+          } else if (kind === RecordKind.Point) {
+            readPoint(chunk, s, e, this.pv);
+            this.recv = this.pv.receivedMs;
+            const p = this.pv;
+            const n = this.ordinal++;
+            if (!this.keep || this.keep(p.device, p.tag, 'poll'))
+              this.points.row(p.ts, p.device, p.tag, p.value, p.text, p.quality, 'poll', this.ordinals ? n : this.record);
+          } else {
+            this.reject('bad_record', `record kind ${kind}`);
+          }
+        } catch (err) {
+          this.reject('bad_record', String(err));
+        }
+        if (this.recv < first) first = this.recv;
+        if (this.recv > last) last = this.recv;
+        this.record++;
+      },
+      (from, to) => this.reject('corrupt', `${to - from} damaged bytes at offset ${from} of the chunk`),
+    );
     const pts = this.points.finish();
     const tables: TableRows[] = pts.rows > 0 ? [{ table: 'points', ...pts }] : [];
     for (const [name, rows] of this.custom) if (rows.rows > 0) tables.push(rows.finish(name));
@@ -494,12 +509,14 @@ export class ChunkDecoder {
 
   private emit(ts: number, tag: string, value: number, text: string, q: number): void {
     const n = this.ordinal++;
-    if (!this.keep || this.keep(this.device, tag, this.source)) this.points.row(ts, this.device, tag, value, text, q, this.source, this.ordinals ? n : this.record);
+    if (!this.keep || this.keep(this.device, tag, this.source))
+      this.points.row(ts, this.device, tag, value, text, q, this.source, this.ordinals ? n : this.record);
   }
 
   private emitText(ts: number, tag: string, text: string, q: number): void {
     const n = this.ordinal++;
-    if (!this.keep || this.keep(this.device, tag, this.source)) this.points.row(ts, this.device, tag, Number.NaN, text, q, this.source, this.ordinals ? n : this.record);
+    if (!this.keep || this.keep(this.device, tag, this.source))
+      this.points.row(ts, this.device, tag, Number.NaN, text, q, this.source, this.ordinals ? n : this.record);
   }
 
   private reject(reason: RejectReason, detail: string): void {
@@ -507,7 +524,8 @@ export class ChunkDecoder {
     if (this.samples[reason] === undefined) {
       const body = this.body.subarray(this.bodyStart, Math.min(this.bodyEnd, this.bodyStart + 96));
       const printable = body.toString('utf8').replace(/[^\x20-\x7e]/g, '.');
-      this.samples[reason] = `topic=${JSON.stringify(this.topic)} payload=${JSON.stringify(printable)}${this.bodyEnd - this.bodyStart > 96 ? '…' : ''}${detail ? ` (${detail})` : ''}`;
+      this.samples[reason] =
+        `topic=${JSON.stringify(this.topic)} payload=${JSON.stringify(printable)}${this.bodyEnd - this.bodyStart > 96 ? '…' : ''}${detail ? ` (${detail})` : ''}`;
     }
   }
 }

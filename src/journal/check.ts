@@ -35,7 +35,19 @@ export interface CheckReport {
 export function checkJournal(stateDir: string, sinks: string[], fsyncAlways = true): CheckReport {
   const dir = join(stateDir, 'journal');
   const cursorDir = join(stateDir, 'cursors');
-  const r: CheckReport = { dir, identity: undefined, segments: [], chunks: 0, records: 0, end: 0, tornTailBytes: 0, damage: [], cursors: [], actions: [], refuse: false };
+  const r: CheckReport = {
+    dir,
+    identity: undefined,
+    segments: [],
+    chunks: 0,
+    records: 0,
+    end: 0,
+    tornTailBytes: 0,
+    damage: [],
+    cursors: [],
+    actions: [],
+    refuse: false,
+  };
   try {
     r.identity = readFileSync(join(dir, 'journal.id'), 'utf8').trim();
   } catch {
@@ -54,7 +66,10 @@ export function checkJournal(stateDir: string, sinks: string[], fsyncAlways = tr
     r.damage = scan.damage;
     if (!r.identity) r.actions.push('give the journal an identity (journal.id)');
     if (scan.truncated) r.actions.push(`truncate a torn tail of ${scan.truncated} bytes (an unfinished write; never acknowledged with fsync: always)`);
-    if (scan.damage.length) r.actions.push(`skip ${scan.damage.length} damaged stretch(es), ${scan.damage.reduce((a, d) => a + d.bytes, 0)} bytes, losing ${scan.lostRecords} record(s)${scan.damage.some((d) => !d.exact) ? ' at least' : ''} (counted in fieldgate_journal_dropped_records_total{reason="corrupt"})`);
+    if (scan.damage.length)
+      r.actions.push(
+        `skip ${scan.damage.length} damaged stretch(es), ${scan.damage.reduce((a, d) => a + d.bytes, 0)} bytes, losing ${scan.lostRecords} record(s)${scan.damage.some((d) => !d.exact) ? ' at least' : ''} (counted in fieldgate_journal_dropped_records_total{reason="corrupt"})`,
+      );
   }
   for (const sink of sinks) {
     const c = readCursor(cursorDir, sink);
@@ -75,7 +90,9 @@ export function checkJournal(stateDir: string, sinks: string[], fsyncAlways = tr
         r.refuse = true;
       } else {
         // What a power cut leaves without fsync on every commit: the start goes on after the cursor.
-        r.actions.push(`start the next segment after cursor ${sink} at ${st.position} (the journal ends at ${r.end}; fsync is not always, so unsynced bytes a sink had stored were lost)`);
+        r.actions.push(
+          `start the next segment after cursor ${sink} at ${st.position} (the journal ends at ${r.end}; fsync is not always, so unsynced bytes a sink had stored were lost)`,
+        );
       }
     } else {
       r.cursors.push({ sink, state: st, verdict: 'ok' });

@@ -38,7 +38,9 @@ export function readCursor(dir: string, name: string): CursorRead {
     const j = JSON.parse(text) as Partial<CursorState>;
     const ok = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
     if (ok(j.chunk) && ok(j.position) && (j.journal === undefined || typeof j.journal === 'string')) {
-      return { state: { chunk: j.chunk, position: j.position, ...(j.journal ? { journal: j.journal } : {}), ...(j.extra !== undefined ? { extra: j.extra } : {}) } };
+      return {
+        state: { chunk: j.chunk, position: j.position, ...(j.journal ? { journal: j.journal } : {}), ...(j.extra !== undefined ? { extra: j.extra } : {}) },
+      };
     }
   } catch {
     // not JSON
@@ -74,7 +76,8 @@ export class JournalCursor {
   advance(next: CursorState): Promise<void> {
     // An advance without state (the journal dropping what nobody sent) keeps the consumer's state.
     const extra = next.extra !== undefined ? next.extra : this.target.extra;
-    if (next.position > this.target.position) this.target = { chunk: next.chunk, position: next.position, journal: this.journalId, ...(extra !== undefined ? { extra } : {}) };
+    if (next.position > this.target.position)
+      this.target = { chunk: next.chunk, position: next.position, journal: this.journalId, ...(extra !== undefined ? { extra } : {}) };
     return this.sync();
   }
 
@@ -114,10 +117,16 @@ export function checkCursors(states: Map<string, CursorState>, journalId: string
   const fix = `run \`fieldgate journal check -c CONFIG\` to see the journal and its cursors, and \`fieldgate journal check -c CONFIG --repair\` to go on from here (new values are stored; what the journal lost stays lost)`;
   for (const [name, st] of states) {
     if (st.journal !== undefined && st.journal !== journalId) {
-      throw new FgError('FG_E_JOURNAL_STATE', `cursor ${name} (${cursorFile(cursorDir, name)}) belongs to journal ${st.journal}, but ${segDir} is journal ${journalId}: the journal was replaced or moved without its cursors; ${fix}`);
+      throw new FgError(
+        'FG_E_JOURNAL_STATE',
+        `cursor ${name} (${cursorFile(cursorDir, name)}) belongs to journal ${st.journal}, but ${segDir} is journal ${journalId}: the journal was replaced or moved without its cursors; ${fix}`,
+      );
     }
     if (st.position > end) {
-      throw new FgError('FG_E_JOURNAL_STATE', `cursor ${name} (${cursorFile(cursorDir, name)}) is at position ${st.position}, past the journal's end ${end}: the journal lost bytes it had written (a reset, an old backup, a truncation) and new values would be skipped; ${fix}`);
+      throw new FgError(
+        'FG_E_JOURNAL_STATE',
+        `cursor ${name} (${cursorFile(cursorDir, name)}) is at position ${st.position}, past the journal's end ${end}: the journal lost bytes it had written (a reset, an old backup, a truncation) and new values would be skipped; ${fix}`,
+      );
     }
   }
 }

@@ -47,7 +47,11 @@ export class DiskGuard {
       if (low === this.lowNow) return;
       this.lowNow = low;
       this.metrics.diskLow.set(low ? 1 : 0);
-      if (low) this.log.warn({ dir: this.dir, free_bytes: this.free, min_free_bytes: this.minFree }, 'disk: free space below the watermark; the journal stops growing and the embedded store pauses');
+      if (low)
+        this.log.warn(
+          { dir: this.dir, free_bytes: this.free, min_free_bytes: this.minFree },
+          'disk: free space below the watermark; the journal stops growing and the embedded store pauses',
+        );
       else this.log.info({ dir: this.dir, free_bytes: this.free }, 'disk: free space back above the watermark; resuming');
       for (const l of this.listeners) l(low);
     });

@@ -7,7 +7,19 @@ import { closeSync, fdatasync, mkdirSync, openSync, unlink } from 'node:fs';
 import { join } from 'node:path';
 import { FgError, errorMessage } from '../core/errors.js';
 import { Backoff } from '../core/backoff.js';
-import { BIRTH_FIXED, CUT_PAYLOAD, FRAME_HEADER, mqttMax, pointMax, sealFrame, writeBirth, writeCut, writeMqtt, writePoint, type Point } from '../core/records.js';
+import {
+  BIRTH_FIXED,
+  CUT_PAYLOAD,
+  FRAME_HEADER,
+  mqttMax,
+  pointMax,
+  sealFrame,
+  writeBirth,
+  writeCut,
+  writeMqtt,
+  writePoint,
+  type Point,
+} from '../core/records.js';
 import type { JournalPort } from '../core/ports.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -152,7 +164,11 @@ export class Journal implements JournalPort {
       if (r.state) states.set(s, r.state);
       else {
         unread.set(s, r.problem);
-        if (r.problem === 'garbage') log.error({ sink: s, file: cursorFile(this.cursorDir, s), content: r.detail }, 'journal: cursor file is unreadable; the sink sends again from the oldest chunk (deduplicated by token where the store supports it)');
+        if (r.problem === 'garbage')
+          log.error(
+            { sink: s, file: cursorFile(this.cursorDir, s), content: r.detail },
+            'journal: cursor file is unreadable; the sink sends again from the oldest chunk (deduplicated by token where the store supports it)',
+          );
       }
     }
     const minPos = Math.min(...[...states.values()].map((s) => s.position), ...(unread.size ? [0] : []), Number.MAX_SAFE_INTEGER);
@@ -178,10 +194,17 @@ export class Journal implements JournalPort {
     }
     this.active = this.segments[this.segments.length - 1]!;
     this.position = this.active.base + this.active.size;
-    if (this.opts.journal.fsync !== 'always' && maxCursorPos > this.position && [...states.values()].every((st) => st.journal === undefined || st.journal === this.journalId)) {
+    if (
+      this.opts.journal.fsync !== 'always' &&
+      maxCursorPos > this.position &&
+      [...states.values()].every((st) => st.journal === undefined || st.journal === this.journalId)
+    ) {
       // Without fsync on every commit a power cut may take acknowledged bytes that a sink had
       // already stored (its cursor is fsynced): expected, so the journal goes on after the cursor.
-      log.warn({ end: this.position, cursor: maxCursorPos, fsync: this.opts.journal.fsync }, 'journal: a cursor is past the journal end (bytes not yet synced were lost, fsync is not always); new values go after it');
+      log.warn(
+        { end: this.position, cursor: maxCursorPos, fsync: this.opts.journal.fsync },
+        'journal: a cursor is past the journal end (bytes not yet synced were lost, fsync is not always); new values go after it',
+      );
       const base = maxCursorPos;
       this.segments.push({ base, path: join(this.segDir, segmentName(base)), size: 0, records: 0, created: false });
       this.active = this.segments[this.segments.length - 1]!;
@@ -198,7 +221,8 @@ export class Journal implements JournalPort {
         states.set(s, { chunk: Math.max(lastCut, maxCursorChunk), position: this.position });
         continue;
       }
-      if (problem === 'missing' && this.position > base) log.warn({ sink: s, from: base }, 'journal: no cursor file for this sink; it sends the journal from its oldest chunk');
+      if (problem === 'missing' && this.position > base)
+        log.warn({ sink: s, from: base }, 'journal: no cursor file for this sink; it sends the journal from its oldest chunk');
       states.set(s, { chunk: 0, position: base });
     }
     this.committed = this.position;
@@ -212,14 +236,27 @@ export class Journal implements JournalPort {
     for (const [name, st] of states) this.cursors.set(name, new JournalCursor(this.cursorDir, name, st, this.journalId));
     // A new consumer that starts at the end says so on disk at once: a crash before its first
     // acknowledgement must not move its start to a later end.
-    for (const [name, problem] of unread) if (problem === 'missing' && this.opts.startAtEnd?.includes(name)) void this.cursors.get(name)!.persistNow().catch(() => undefined);
+    for (const [name, problem] of unread)
+      if (problem === 'missing' && this.opts.startAtEnd?.includes(name))
+        void this.cursors
+          .get(name)!
+          .persistNow()
+          .catch(() => undefined);
     if (this.chunkRecords > 0) this.armChunkTimer();
     this.updateGauges();
     if (this.opts.journal.fsync === 'interval') {
       this.fsyncTimer = setInterval(() => this.syncActive(), this.opts.journal.fsync_interval);
       this.fsyncTimer.unref();
     }
-    return { segments: this.segments.length, chunks: this.chunks.length, openRecords: this.chunkRecords, truncatedBytes: truncated, damagedBytes: scan.damage.reduce((a, d) => a + d.bytes, 0), lostRecords: scan.lostRecords, journal: this.journalId };
+    return {
+      segments: this.segments.length,
+      chunks: this.chunks.length,
+      openRecords: this.chunkRecords,
+      truncatedBytes: truncated,
+      damagedBytes: scan.damage.reduce((a, d) => a + d.bytes, 0),
+      lostRecords: scan.lostRecords,
+      journal: this.journalId,
+    };
   }
 
   // ---- appends (hot path: no promise, closure or log per record) ----
@@ -388,7 +425,10 @@ export class Journal implements JournalPort {
       if (err) {
         this.opts.metrics.journalWriteErrors.inc();
         const delay = this.retry.next();
-        this.opts.log.error({ err: errorMessage(err), retry_ms: delay, segment: batch.segment.path }, 'journal: write failed; acceptance waits and the write is retried');
+        this.opts.log.error(
+          { err: errorMessage(err), retry_ms: delay, segment: batch.segment.path },
+          'journal: write failed; acceptance waits and the write is retried',
+        );
         this.queue.unshift(batch);
         this.flushing = undefined;
         setTimeout(() => this.drain(), delay).unref();
@@ -467,7 +507,8 @@ export class Journal implements JournalPort {
   /** A sink acknowledged a chunk: persist its cursor (with the consumer's `extra` state), then delete what every cursor passed. */
   async acknowledge(sink: string, c: Chunk, extra?: unknown): Promise<void> {
     // A cursor only ever moves to the end of a committed chunk: never past what is durable.
-    if (c.next > this.committed) throw new FgError('FG_E_JOURNAL_STATE', `sink ${sink} acknowledged chunk ${c.id} ending at ${c.next}, past the committed end ${this.committed}`);
+    if (c.next > this.committed)
+      throw new FgError('FG_E_JOURNAL_STATE', `sink ${sink} acknowledged chunk ${c.id} ending at ${c.next}, past the committed end ${this.committed}`);
     await this.cursor(sink).advance({ chunk: c.id, position: c.next, ...(extra !== undefined ? { extra } : {}) });
     this.retention.release();
   }
@@ -480,10 +521,15 @@ export class Journal implements JournalPort {
     const existing = this.cursors.get(name);
     if (existing) return existing;
     const oldest = this.chunks[0];
-    const st: CursorState = from === 'earliest' && oldest ? { chunk: oldest.id - 1, position: oldest.start } : { chunk: this.nextChunkId - 1, position: this.position };
+    const st: CursorState =
+      from === 'earliest' && oldest ? { chunk: oldest.id - 1, position: oldest.start } : { chunk: this.nextChunkId - 1, position: this.position };
     const cur = new JournalCursor(this.cursorDir, name, st, this.journalId);
     this.cursors.set(name, cur);
-    void cur.persistNow().catch((e: unknown) => this.opts.log.warn({ sink: name, err: errorMessage(e) }, 'journal: writing a new cursor failed; it is written with the first acknowledgement'));
+    void cur
+      .persistNow()
+      .catch((e: unknown) =>
+        this.opts.log.warn({ sink: name, err: errorMessage(e) }, 'journal: writing a new cursor failed; it is written with the first acknowledgement'),
+      );
     return cur;
   }
 

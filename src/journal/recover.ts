@@ -74,7 +74,16 @@ export function scanSegments(dir: string, minPos: number, metrics: Metrics | und
   return r;
 }
 
-function scanOne(fd: number, seg: Segment, isLast: boolean, minPos: number, r: ScanResult, metrics: Metrics | undefined, log: Logger | undefined, o: ScanOptions): void {
+function scanOne(
+  fd: number,
+  seg: Segment,
+  isLast: boolean,
+  minPos: number,
+  r: ScanResult,
+  metrics: Metrics | undefined,
+  log: Logger | undefined,
+  o: ScanOptions,
+): void {
   const base = seg.base;
   const data = Buffer.allocUnsafe(seg.size);
   readSync(fd, data, 0, data.length, SEGMENT_HEADER);
@@ -88,40 +97,48 @@ function scanOne(fd: number, seg: Segment, isLast: boolean, minPos: number, r: S
     r.damage.push(d);
     r.lostRecords += d.records;
   };
-  walkVerified(data, 0, data.length, (kind, payloadStart, payloadEnd, frameStart) => {
-    if (kind !== RecordKind.Cut) {
-      seg.records++;
-      records.push(base + frameStart);
-      r.openRecords++;
-      r.openBytes += payloadEnd - frameStart;
-      return;
-    }
-    const cut = readCut(data, payloadStart);
-    const nextPos = base + payloadStart + CUT_PAYLOAD;
-    const own = records.filter((p) => p >= cut.start).length;
-    if (cut.start > r.openStart) {
-      // The cut of the chunk before was lost in damage: its records still form a chunk (the id
-      // before this one, so its token is the one it had, if only one cut was lost).
-      const orphan = records.length - own;
-      if (cut.chunkId - 1 > r.lastCut && cut.start > minPos) r.chunks.push({ id: cut.chunkId - 1, segment: base, start: r.openStart, end: cut.start, next: cut.start, records: orphan });
-      // Damage before this chunk's start hit the orphan (whose count is unknown: at least one
-      // record each); a stretch running over the start is split, its later part is this chunk's.
-      for (const d of damage) if (d.start < cut.start) lose({ segment: seg.path, start: d.start, bytes: Math.min(d.end, cut.start) - d.start, records: 1, exact: false });
-      damage = damage.filter((d) => d.end > cut.start).map((d) => ({ start: Math.max(d.start, cut.start), end: d.end }));
-    }
-    if (damage.length > 0) {
-      // The cut says how many records its chunk held: what is missing was in the damage.
-      const missing = Math.max(0, cut.records - own);
-      damage.forEach((d, i) => lose({ segment: seg.path, start: d.start, bytes: d.end - d.start, records: i === 0 ? missing : 0, exact: true }));
-    }
-    r.lastCut = Math.max(r.lastCut, cut.chunkId);
-    if (nextPos > minPos) r.chunks.push({ id: cut.chunkId, segment: base, start: cut.start, end: base + frameStart, next: nextPos, records: cut.records });
-    r.openStart = nextPos;
-    r.openRecords = 0;
-    r.openBytes = 0;
-    records = [];
-    damage = [];
-  }, (from, to) => damage.push({ start: base + from, end: base + to }));
+  walkVerified(
+    data,
+    0,
+    data.length,
+    (kind, payloadStart, payloadEnd, frameStart) => {
+      if (kind !== RecordKind.Cut) {
+        seg.records++;
+        records.push(base + frameStart);
+        r.openRecords++;
+        r.openBytes += payloadEnd - frameStart;
+        return;
+      }
+      const cut = readCut(data, payloadStart);
+      const nextPos = base + payloadStart + CUT_PAYLOAD;
+      const own = records.filter((p) => p >= cut.start).length;
+      if (cut.start > r.openStart) {
+        // The cut of the chunk before was lost in damage: its records still form a chunk (the id
+        // before this one, so its token is the one it had, if only one cut was lost).
+        const orphan = records.length - own;
+        if (cut.chunkId - 1 > r.lastCut && cut.start > minPos)
+          r.chunks.push({ id: cut.chunkId - 1, segment: base, start: r.openStart, end: cut.start, next: cut.start, records: orphan });
+        // Damage before this chunk's start hit the orphan (whose count is unknown: at least one
+        // record each); a stretch running over the start is split, its later part is this chunk's.
+        for (const d of damage)
+          if (d.start < cut.start) lose({ segment: seg.path, start: d.start, bytes: Math.min(d.end, cut.start) - d.start, records: 1, exact: false });
+        damage = damage.filter((d) => d.end > cut.start).map((d) => ({ start: Math.max(d.start, cut.start), end: d.end }));
+      }
+      if (damage.length > 0) {
+        // The cut says how many records its chunk held: what is missing was in the damage.
+        const missing = Math.max(0, cut.records - own);
+        damage.forEach((d, i) => lose({ segment: seg.path, start: d.start, bytes: d.end - d.start, records: i === 0 ? missing : 0, exact: true }));
+      }
+      r.lastCut = Math.max(r.lastCut, cut.chunkId);
+      if (nextPos > minPos) r.chunks.push({ id: cut.chunkId, segment: base, start: cut.start, end: base + frameStart, next: nextPos, records: cut.records });
+      r.openStart = nextPos;
+      r.openRecords = 0;
+      r.openBytes = 0;
+      records = [];
+      damage = [];
+    },
+    (from, to) => damage.push({ start: base + from, end: base + to }),
+  );
 
   // A damaged stretch that runs to the end of the last segment is a torn tail: an unfinished write.
   const tail = damage[damage.length - 1];
@@ -146,6 +163,11 @@ function scanOne(fd: number, seg: Segment, isLast: boolean, minPos: number, r: S
   for (const d of r.damage.filter((x) => x.segment === seg.path)) {
     metrics?.journalDamagedBytes.inc(d.bytes);
     metrics?.journalDroppedRecords.inc({ reason: 'corrupt' }, d.records);
-    log?.error({ segment: seg.path, position: d.start, bytes: d.bytes, records_lost: d.records, exact: d.exact }, d.exact ? 'journal: damaged bytes inside the journal; skipped to the next intact frame, these records are lost' : 'journal: damaged bytes inside the journal; skipped to the next intact frame, at least these records are lost');
+    log?.error(
+      { segment: seg.path, position: d.start, bytes: d.bytes, records_lost: d.records, exact: d.exact },
+      d.exact
+        ? 'journal: damaged bytes inside the journal; skipped to the next intact frame, these records are lost'
+        : 'journal: damaged bytes inside the journal; skipped to the next intact frame, at least these records are lost',
+    );
   }
 }

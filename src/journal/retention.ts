@@ -106,7 +106,10 @@ export class Retention {
       if (!this.isBlocked) {
         this.isBlocked = true;
         this.metrics.journalBlocked.set(1);
-        this.log.warn({ bytes: this.j.totalBytes, max_bytes: this.cfg.max_bytes }, 'journal: full; withholding acceptance until a sink catches up (on_full: block)');
+        this.log.warn(
+          { bytes: this.j.totalBytes, max_bytes: this.cfg.max_bytes },
+          'journal: full; withholding acceptance until a sink catches up (on_full: block)',
+        );
       }
       return;
     }
@@ -146,7 +149,10 @@ export class Retention {
     }
     const t = this.now();
     if (t - this.lastDropLog >= 60_000 && this.droppedSinceLog > 0) {
-      this.log.warn({ dropped_records: this.droppedSinceLog, reason, max_bytes: this.cfg.max_bytes }, 'journal: full; dropped the oldest unsent records (on_full: drop_oldest)');
+      this.log.warn(
+        { dropped_records: this.droppedSinceLog, reason, max_bytes: this.cfg.max_bytes },
+        'journal: full; dropped the oldest unsent records (on_full: drop_oldest)',
+      );
       this.droppedSinceLog = 0;
       this.lastDropLog = t;
     }

@@ -33,7 +33,10 @@ export function checkSegmentHeader(file: string, h: Buffer, base: number): void 
   }
   const version = h.readUInt16LE(4);
   if (version > SEGMENT_VERSION) {
-    throw new FgError('FG_E_JOURNAL_VERSION', `${file}: segment format version ${version} is newer than this fieldgate reads (${SEGMENT_VERSION}); upgrade fieldgate or move the journal aside`);
+    throw new FgError(
+      'FG_E_JOURNAL_VERSION',
+      `${file}: segment format version ${version} is newer than this fieldgate reads (${SEGMENT_VERSION}); upgrade fieldgate or move the journal aside`,
+    );
   }
   if (h.readDoubleLE(8) !== base) {
     throw new FgError('FG_E_JOURNAL_CORRUPT', `${file}: header base ${h.readDoubleLE(8)} does not match the file name`);

@@ -75,7 +75,8 @@ export class AuditLog {
       const [device, tag] = k.split('\u0000');
       lines.push(JSON.stringify({ hour, partner: this.partner, direction: 'sent', device, tag, count: t.count, first: iso(t.first), last: iso(t.last) }));
     }
-    for (const [topic, t] of this.received) lines.push(JSON.stringify({ hour, partner: this.partner, direction: 'received', topic, count: t.count, first: iso(t.first), last: iso(t.last) }));
+    for (const [topic, t] of this.received)
+      lines.push(JSON.stringify({ hour, partner: this.partner, direction: 'received', topic, count: t.count, first: iso(t.first), last: iso(t.last) }));
     this.sent = new Map();
     this.received = new Map();
     if (!lines.length) return this.writing.idle();
@@ -83,7 +84,10 @@ export class AuditLog {
     return this.writing.run(async () => {
       try {
         await mkdir(this.dir, { recursive: true });
-        const size = await stat(this.file).then((s) => s.size, () => 0);
+        const size = await stat(this.file).then(
+          (s) => s.size,
+          () => 0,
+        );
         if (size > 0 && size + text.length > this.maxBytes) await rename(this.file, `${this.file}.1`);
         await appendFile(this.file, text);
       } catch (err) {

@@ -122,7 +122,19 @@ export function formatItems(ctx: FormatContext, entryIndex: number, e: SendEntry
     return;
   }
   for (const it of items) {
-    const body = e.format === 'opcua-json' ? opcuaJsonBody(ctx.gateway, entryIndex + 1, { ...it, id: idOf(it) }, e.aggregate) : jsonBody(ctx.gateway, { ...it, id: idOf(it) }, e.aggregate);
-    out.push({ kind: 'topic', topic: fillTopic(e.topic, { gateway: ctx.gateway, partner: ctx.partner, device: it.device, tag: it.tag }), body, qos: e.qos as 0 | 1, id: idOf(it), device: it.device, tag: it.tag, ts: it.ts });
+    const body =
+      e.format === 'opcua-json'
+        ? opcuaJsonBody(ctx.gateway, entryIndex + 1, { ...it, id: idOf(it) }, e.aggregate)
+        : jsonBody(ctx.gateway, { ...it, id: idOf(it) }, e.aggregate);
+    out.push({
+      kind: 'topic',
+      topic: fillTopic(e.topic, { gateway: ctx.gateway, partner: ctx.partner, device: it.device, tag: it.tag }),
+      body,
+      qos: e.qos as 0 | 1,
+      id: idOf(it),
+      device: it.device,
+      tag: it.tag,
+      ts: it.ts,
+    });
   }
 }

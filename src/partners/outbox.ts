@@ -131,7 +131,9 @@ export class PartnerOutbox {
     this.cursor = cursorName(cfg.name);
     this.spec = { entries: cfg.send.map((e) => e.select.map((s) => ({ device: s.device, tag: s.tag }))) };
     this.pacer = { tokens: cfg.max_rate, last: Date.now() };
-    this.audit = new AuditLog(join(opts.stateDir, 'audit'), cfg.name, cfg.audit_max_bytes, (err) => opts.log.warn({ partner: cfg.name, err: errorMessage(err) }, 'partner: writing the audit file failed'));
+    this.audit = new AuditLog(join(opts.stateDir, 'audit'), cfg.name, cfg.audit_max_bytes, (err) =>
+      opts.log.warn({ partner: cfg.name, err: errorMessage(err) }, 'partner: writing the audit file failed'),
+    );
     this.target = cfg.broker
       ? new MqttTarget({
           cfg,
@@ -192,7 +194,8 @@ export class PartnerOutbox {
         this.lastError = e.message;
         this.lastAttempt = Date.now();
         const delay = backoff.next();
-        if (backoff.attempts === 1 || backoff.attempts % 20 === 0) this.opts.log.warn({ partner: this.name, reason: e.reason, err: e.message, retry_ms: delay }, 'partner: connecting failed; retrying');
+        if (backoff.attempts === 1 || backoff.attempts % 20 === 0)
+          this.opts.log.warn({ partner: this.name, reason: e.reason, err: e.message, retry_ms: delay }, 'partner: connecting failed; retrying');
         await this.pause.sleep(delay);
       }
     }
@@ -300,7 +303,10 @@ export class PartnerOutbox {
       } catch (err) {
         if (this.stopping) throw new Stopped();
         if (attempt >= 4) {
-          this.opts.log.error({ partner: this.name, chunk: chunk.id, records: chunk.records, err: errorMessage(err) }, 'partner: a chunk cannot be read or decoded; it is skipped for this partner');
+          this.opts.log.error(
+            { partner: this.name, chunk: chunk.id, records: chunk.records, err: errorMessage(err) },
+            'partner: a chunk cannot be read or decoded; it is skipped for this partner',
+          );
           this.opts.metrics.partnerErrors.inc({ partner: this.name, reason: 'unreadable' });
           return undefined;
         }
@@ -394,7 +400,11 @@ export class PartnerOutbox {
         this.state = e.reason === 'auth' || e.reason === 'tls' || e.reason === 'config' ? 'failing' : 'buffering';
         if (!this.failingSince) this.failingSince = Date.now();
         this.lastError = e.message;
-        if (first || backoff.attempts % 20 === 0) log.warn({ partner: this.name, reason: e.reason, err: e.message, retry_ms: delay, chunk: chunk.id }, 'partner: sending failed; the values wait in the journal and are sent again');
+        if (first || backoff.attempts % 20 === 0)
+          log.warn(
+            { partner: this.name, reason: e.reason, err: e.message, retry_ms: delay, chunk: chunk.id },
+            'partner: sending failed; the values wait in the journal and are sent again',
+          );
         await this.pause.sleep(delay);
       }
     }
@@ -403,9 +413,14 @@ export class PartnerOutbox {
   private async deadLetter(msgs: OutMessage[], reason: string, chunk: number): Promise<void> {
     const dir = join(this.opts.stateDir, 'deadletter', 'partners');
     const at = new Date().toISOString();
-    const text = msgs.map((m) => JSON.stringify({ at, partner: this.name, chunk, reason, message: m.kind === 'topic' ? { topic: m.topic, ...m.body } : m })).join('\n') + '\n';
+    const text =
+      msgs.map((m) => JSON.stringify({ at, partner: this.name, chunk, reason, message: m.kind === 'topic' ? { topic: m.topic, ...m.body } : m })).join('\n') +
+      '\n';
     this.opts.metrics.partnerDeadLetters.inc({ partner: this.name }, msgs.length);
-    this.opts.log.error({ partner: this.name, messages: msgs.length, reason: reason.slice(0, 300) }, 'partner: the partner refused messages for good; written to the dead letters');
+    this.opts.log.error(
+      { partner: this.name, messages: msgs.length, reason: reason.slice(0, 300) },
+      'partner: the partner refused messages for good; written to the dead letters',
+    );
     try {
       await mkdir(dir, { recursive: true });
       await appendFile(join(dir, `${this.name}.jsonl`), text);
@@ -444,7 +459,11 @@ export class PartnerOutbox {
     if (payload.length > this.opts.cfg.receive_max_bytes) {
       // Acknowledged (a partner would otherwise send it again forever), not stored.
       this.opts.metrics.partnerErrors.inc({ partner: this.name, reason: 'too_large' });
-      this.limitedLog.warn('too_large', { partner: this.name, topic: topic.slice(0, 200), bytes: payload.length, max: this.opts.cfg.receive_max_bytes }, 'partner: a message larger than receive_max_bytes was dropped');
+      this.limitedLog.warn(
+        'too_large',
+        { partner: this.name, topic: topic.slice(0, 200), bytes: payload.length, max: this.opts.cfg.receive_max_bytes },
+        'partner: a message larger than receive_max_bytes was dropped',
+      );
       return done();
     }
     const go = () => {
@@ -468,7 +487,14 @@ export class PartnerOutbox {
     this.opts.metrics.partnerBacklogRecords.set({ partner: this.name }, backlog);
     this.opts.metrics.partnerBacklogSeconds.set({ partner: this.name }, seconds);
     this.syncDropped();
-    return { name: this.name, target: this.opts.cfg.broker ? this.opts.cfg.broker.url : this.opts.cfg.webhook!.url, state: this.state, ...(this.lastError ? { lastError: this.lastError } : {}), backlogRecords: backlog, backlogSeconds: Math.round(seconds) };
+    return {
+      name: this.name,
+      target: this.opts.cfg.broker ? this.opts.cfg.broker.url : this.opts.cfg.webhook!.url,
+      state: this.state,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+      backlogRecords: backlog,
+      backlogSeconds: Math.round(seconds),
+    };
   }
 
   async stop(): Promise<void> {

@@ -34,8 +34,10 @@ function classify(err: unknown): LinkError {
   const e = err as NodeJS.ErrnoException & { code?: string | number };
   const code = String(e?.code ?? '');
   const msg = e instanceof Error ? e.message : String(err);
-  if (code === '4' || code === '5' || /Not authorized|Bad username or password/i.test(msg)) return new LinkError('auth', `the partner broker refused our login: ${msg}`);
-  if (/^ERR_TLS|^ERR_SSL|CERT|SELF_SIGNED|UNABLE_TO_VERIFY|DEPTH_ZERO|HOSTNAME|altname/i.test(code) || /certificate|ssl|tls|altname/i.test(msg)) return new LinkError('tls', `TLS with the partner broker failed: ${msg}`);
+  if (code === '4' || code === '5' || /Not authorized|Bad username or password/i.test(msg))
+    return new LinkError('auth', `the partner broker refused our login: ${msg}`);
+  if (/^ERR_TLS|^ERR_SSL|CERT|SELF_SIGNED|UNABLE_TO_VERIFY|DEPTH_ZERO|HOSTNAME|altname/i.test(code) || /certificate|ssl|tls|altname/i.test(msg))
+    return new LinkError('tls', `TLS with the partner broker failed: ${msg}`);
   if (/timeout/i.test(code) || /timeout|timed out/i.test(msg)) return new LinkError('timeout', msg);
   return new LinkError('connect', msg);
 }
@@ -86,7 +88,12 @@ export class MqttTarget implements Target {
         : {}),
     };
     if (this.opts.sparkplug) {
-      opts.will = { topic: `spBv1.0/${this.group}/NDEATH/${this.edge}`, payload: encodePayload(Date.now(), 0, [], [{ name: 'bdSeq', long: this.bdSeq }]), qos: 1, retain: false };
+      opts.will = {
+        topic: `spBv1.0/${this.group}/NDEATH/${this.edge}`,
+        payload: encodePayload(Date.now(), 0, [], [{ name: 'bdSeq', long: this.bdSeq }]),
+        qos: 1,
+        retain: false,
+      };
     }
     return opts;
   }
@@ -155,7 +162,9 @@ export class MqttTarget implements Target {
     this.seq = 0;
     this.born.clear();
     for (const s of this.opts.subscriptions) {
-      const granted = await new Promise<number>((resolve, reject) => client.subscribe(s.filter, { qos: s.qos }, (err, g) => (err ? reject(classify(err)) : resolve(g?.[0]?.qos ?? 128))));
+      const granted = await new Promise<number>((resolve, reject) =>
+        client.subscribe(s.filter, { qos: s.qos }, (err, g) => (err ? reject(classify(err)) : resolve(g?.[0]?.qos ?? 128))),
+      );
       if (granted === 128) this.opts.warn({ filter: s.filter }, 'partner: the partner broker refused a receive subscription (its ACL?); nothing arrives on it');
     }
     if (this.opts.sparkplug) {
@@ -227,7 +236,7 @@ export class MqttTarget implements Target {
     }
     const results = await Promise.allSettled(acks);
     const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw (failed).reason;
+    if (failed) throw failed.reason;
     return { messages: msgs.length, bytes, refused: [] };
   }
 

@@ -48,7 +48,9 @@ export class WebhookTarget implements Target {
       const id = `${key}:${b}`;
       if (this.done.has(id)) continue;
       await pace(batch.length);
-      const body = Buffer.from(JSON.stringify({ gateway: this.gateway, partner: this.cfg.name, batch: id, messages: batch.map((m) => ({ topic: m.topic, ...m.body })) }));
+      const body = Buffer.from(
+        JSON.stringify({ gateway: this.gateway, partner: this.cfg.name, batch: id, messages: batch.map((m) => ({ topic: m.topic, ...m.body })) }),
+      );
       const r = await this.post(body, id);
       this.done.add(id);
       if (r.ok) {
@@ -62,10 +64,18 @@ export class WebhookTarget implements Target {
   private post(body: Buffer, key: string): Promise<{ ok: true } | { ok: false; reason: string }> {
     const w = this.cfg.webhook!;
     const url = new URL(w.url);
-    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': body.length, 'idempotency-key': key, 'user-agent': 'fieldgate' };
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json',
+      'content-length': body.length,
+      'idempotency-key': key,
+      'user-agent': 'fieldgate',
+    };
     // Secrets are read for each request: a rotated token is used without a restart.
     if (w.bearer_token_file) headers.authorization = `Bearer ${secretOf(readFileSync(w.bearer_token_file, 'utf8'))}`;
-    if (w.hmac_secret_file) headers['x-fieldgate-signature'] = `sha256=${createHmac('sha256', secretOf(readFileSync(w.hmac_secret_file, 'utf8'))).update(body).digest('hex')}`;
+    if (w.hmac_secret_file)
+      headers['x-fieldgate-signature'] = `sha256=${createHmac('sha256', secretOf(readFileSync(w.hmac_secret_file, 'utf8')))
+        .update(body)
+        .digest('hex')}`;
     const req = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const r = req(url, { method: 'POST', headers, timeout: w.timeout, ...(w.ca_file ? { ca: readFileSync(w.ca_file) } : {}) }, (res) => {
@@ -86,7 +96,14 @@ export class WebhookTarget implements Target {
           this.up = status < 500;
           const ra = Number(res.headers['retry-after']);
           const after = Number.isFinite(ra) && ra >= 0 ? Math.min(ra, 3600) * 1000 : undefined;
-          if (status === 408 || status === 429 || status >= 500) return reject(new LinkError(status === 429 ? 'http_429' : status === 408 ? 'http_408' : 'http_5xx', `the partner answered ${status}: ${answer.slice(0, 200)}`, after));
+          if (status === 408 || status === 429 || status >= 500)
+            return reject(
+              new LinkError(
+                status === 429 ? 'http_429' : status === 408 ? 'http_408' : 'http_5xx',
+                `the partner answered ${status}: ${answer.slice(0, 200)}`,
+                after,
+              ),
+            );
           resolve({ ok: false, reason: `HTTP ${status}: ${answer}` });
         });
       });
@@ -94,7 +111,12 @@ export class WebhookTarget implements Target {
       r.on('error', (e) => {
         this.up = false;
         const code = (e as NodeJS.ErrnoException).code ?? '';
-        reject(new LinkError(/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME/i.test(code + e.message) ? 'tls' : /no answer/.test(e.message) ? 'timeout' : 'connect', e.message));
+        reject(
+          new LinkError(
+            /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME/i.test(code + e.message) ? 'tls' : /no answer/.test(e.message) ? 'timeout' : 'connect',
+            e.message,
+          ),
+        );
       });
       r.end(body);
     });

@@ -47,7 +47,22 @@ export class Downsampler {
       w = undefined;
     }
     if (!w) {
-      w = { device, tag, from, to: from + this.every, first: value, last: value, lastTs: ts, min: value, max: value, sum: 0, count: 0, numbers: 0, quality, text };
+      w = {
+        device,
+        tag,
+        from,
+        to: from + this.every,
+        first: value,
+        last: value,
+        lastTs: ts,
+        min: value,
+        max: value,
+        sum: 0,
+        count: 0,
+        numbers: 0,
+        quality,
+        text,
+      };
       this.open.set(key, w);
     }
     // A late value (before the open interval) is folded into it: nothing is emitted twice.

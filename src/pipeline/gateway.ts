@@ -47,7 +47,10 @@ export function checkDiskSize(dir: string, minFree: number): void {
   const st = statfsSync(dir);
   const total = st.blocks * st.bsize;
   if (total <= minFree) {
-    throw new FgError('FG_E_CONFIG', `journal.min_free_bytes: ${minFree} bytes is more than the whole filesystem of state_dir ${dir} (${total} bytes): the journal and the embedded store would wait for free space forever; expected a watermark well below the filesystem's size (e.g. ${Math.floor(total / 8)}), or 0 to turn the check off`);
+    throw new FgError(
+      'FG_E_CONFIG',
+      `journal.min_free_bytes: ${minFree} bytes is more than the whole filesystem of state_dir ${dir} (${total} bytes): the journal and the embedded store would wait for free space forever; expected a watermark well below the filesystem's size (e.g. ${Math.floor(total / 8)}), or 0 to turn the check off`,
+    );
   }
 }
 
@@ -111,7 +114,9 @@ export class Gateway {
     const cs = consumers(cfg);
     this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: cs.names, startAtEnd: cs.startAtEnd, metrics, log });
     this.routes = { cfg: workerRoutes(cfg), version: 0 };
-    const sparkplug = cfg.mqtt.routes.some((r) => r.format === 'sparkplug') ? { hostId: cfg.mqtt.sparkplug.host_id, rebirthMs: cfg.mqtt.sparkplug.rebirth_interval, file: join(cfg.state_dir, 'sparkplug', 'births.json') } : undefined;
+    const sparkplug = cfg.mqtt.routes.some((r) => r.format === 'sparkplug')
+      ? { hostId: cfg.mqtt.sparkplug.host_id, rebirthMs: cfg.mqtt.sparkplug.rebirth_interval, file: join(cfg.state_dir, 'sparkplug', 'births.json') }
+      : undefined;
     this.broker = new Broker(cfg.broker, this.journal, metrics, log, join(cfg.state_dir, 'broker'), sparkplug);
     // Pollers stop appending while the journal withholds acceptance or cannot commit what it holds.
     const journal = this.journal;
@@ -159,9 +164,20 @@ export class Gateway {
     this.pool = new Piscina({ filename: new URL('../encode/worker.js', import.meta.url).href, minThreads: threads, maxThreads: threads, maxQueue: 64 });
     const deadLetters = new DeadLetters(this.deadLetterDir, Math.max(...sinkConfigs(this.cfg).map((c) => c.clickhouse.deadletter_max_bytes)), this.log);
     for (const sc of sinkConfigs(this.cfg)) this.sinks.push(this.startSink(sc, this.pool, deadLetters));
-    this.partners = new PartnerSet({ journal: this.journal, gateway: this.gatewayId, idPrefix: () => `${this.gatewayId}:${this.journal.id}`, decode: (data, spec) => this.share(data, spec), metrics: this.metrics, log: this.log, stateDir: this.cfg.state_dir });
+    this.partners = new PartnerSet({
+      journal: this.journal,
+      gateway: this.gatewayId,
+      idPrefix: () => `${this.gatewayId}:${this.journal.id}`,
+      decode: (data, spec) => this.share(data, spec),
+      metrics: this.metrics,
+      log: this.log,
+      stateDir: this.cfg.state_dir,
+    });
     this.partners.start(this.cfg.partners);
-    this.log.info({ workers: threads, sinks: this.sinks.map((x) => ({ name: x.sink.name, kind: x.transport.kind, target: x.transport.target })) }, 'fieldgate: started');
+    this.log.info(
+      { workers: threads, sinks: this.sinks.map((x) => ({ name: x.sink.name, kind: x.transport.kind, target: x.transport.target })) },
+      'fieldgate: started',
+    );
   }
 
   private startSink(sc: SinkConfig, pool: Piscina, deadLetters: DeadLetters): SinkSlot {
@@ -191,7 +207,17 @@ export class Gateway {
       ...(sc.select ? { select: sc.select } : {}),
     });
     const disk = this.disk;
-    const runner = new SinkRunner({ journal: this.journal, pool, sink, metrics: m, log: this.log, routes: () => this.routes, encodeTimeoutMs: this.cfg.workers.encode_timeout, stallAfterMs: 2 * ch.request_timeout + ch.retry_max + 5_000, ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}) });
+    const runner = new SinkRunner({
+      journal: this.journal,
+      pool,
+      sink,
+      metrics: m,
+      log: this.log,
+      routes: () => this.routes,
+      encodeTimeoutMs: this.cfg.workers.encode_timeout,
+      stallAfterMs: 2 * ch.request_timeout + ch.retry_max + 5_000,
+      ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}),
+    });
     runner.start();
     return { cfg: sc, transport, sink, runner };
   }
@@ -212,7 +238,12 @@ export class Gateway {
 
   /** gateway_id, or the host name. */
   get gatewayId(): string {
-    return this.cfg.gateway_id || hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
+    return (
+      this.cfg.gateway_id ||
+      hostname()
+        .replace(/[^A-Za-z0-9_.-]/g, '_')
+        .slice(0, 64)
+    );
   }
 
   /** Every loop's heartbeat. */
@@ -240,7 +271,8 @@ export class Gateway {
     await this.journal.flush();
     await Promise.all(this.sinks.map((x) => x.runner.stop(this.cfg.shutdown.timeout)));
     await this.pool?.destroy();
-    for (const x of this.sinks) await x.transport.close().catch((err: unknown) => this.log.warn({ sink: x.sink.name, err: errorMessage(err) }, 'clickhouse: close failed'));
+    for (const x of this.sinks)
+      await x.transport.close().catch((err: unknown) => this.log.warn({ sink: x.sink.name, err: errorMessage(err) }, 'clickhouse: close failed'));
     await this.journal.close();
     await this.http.stop();
     this.disk.stop();
@@ -281,7 +313,11 @@ export class Gateway {
     if (changed.has('partners') && this.partners) {
       try {
         const p = await this.partners.reload(cfg.partners);
-        if (p.added.length + p.removed.length + p.changed.length) this.log.info(p, 'reload: partners applied (a new partner starts at the journal\'s end unless from: earliest; a changed one goes on from its cursor with the new selection)');
+        if (p.added.length + p.removed.length + p.changed.length)
+          this.log.info(
+            p,
+            "reload: partners applied (a new partner starts at the journal's end unless from: earliest; a changed one goes on from its cursor with the new selection)",
+          );
       } catch (err) {
         this.log.error({ err: errorMessage(err) }, 'reload: partners could not be applied');
       }
@@ -323,11 +359,25 @@ export class Gateway {
   }
 
   ready(): { ready: boolean; body: unknown } {
-    const sinks = this.sinks.map((x) => ({ ...x.sink.status(this.journal.lag(x.sink.name)), ...(x.transport instanceof ReplicaSet ? { replicas: x.transport.health() } : {}) }));
+    const sinks = this.sinks.map((x) => ({
+      ...x.sink.status(this.journal.lag(x.sink.name)),
+      ...(x.transport instanceof ReplicaSet ? { replicas: x.transport.health() } : {}),
+    }));
     const blocked = this.journal.blocked;
     const stalled = this.stalled();
     const ok = !blocked && stalled.length === 0 && sinks.every((x) => x.state !== 'failing');
-    return { ready: ok, body: { ready: ok, journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition }, disk: { low: this.disk.low, free_bytes: this.disk.free }, fds: { open: this.fds.open, max: this.fds.max }, sinks, partners: this.partners?.statuses() ?? [], stalled } };
+    return {
+      ready: ok,
+      body: {
+        ready: ok,
+        journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition },
+        disk: { low: this.disk.low, free_bytes: this.disk.free },
+        fds: { open: this.fds.open, max: this.fds.max },
+        sinks,
+        partners: this.partners?.statuses() ?? [],
+        stalled,
+      },
+    };
   }
 
   status(): unknown {

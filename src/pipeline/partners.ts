@@ -55,7 +55,15 @@ export function removeStalePartnerCursors(stateDir: string, ps: PartnersConfig, 
 /** Routes that decode what partners send (journaled under $partner/<name>/), rows with source partner:<name>. */
 export function receiveRoutes(ps: PartnersConfig): RouteConfig[] {
   return enabled(ps).flatMap((p) =>
-    p.receive.map((r) => ({ topic: receivePrefix(p.name) + r.topic, format: r.format, device: r.device, tag: r.tag, columns: [], table: undefined, source: `partner:${p.name}` })),
+    p.receive.map((r) => ({
+      topic: receivePrefix(p.name) + r.topic,
+      format: r.format,
+      device: r.device,
+      tag: r.tag,
+      columns: [],
+      table: undefined,
+      source: `partner:${p.name}`,
+    })),
   );
 }
 
@@ -66,7 +74,16 @@ export class PartnerSet {
 
   private make(cfg: PartnerConfig): PartnerOutbox {
     const d = this.d;
-    return new PartnerOutbox({ cfg, gateway: d.gateway, idPrefix: d.idPrefix(), journal: d.journal, decode: (data, spec) => d.decode(data, spec), metrics: d.metrics, log: d.log, stateDir: d.stateDir });
+    return new PartnerOutbox({
+      cfg,
+      gateway: d.gateway,
+      idPrefix: d.idPrefix(),
+      journal: d.journal,
+      decode: (data, spec) => d.decode(data, spec),
+      metrics: d.metrics,
+      log: d.log,
+      stateDir: d.stateDir,
+    });
   }
 
   start(ps: PartnersConfig): void {

@@ -142,13 +142,24 @@ export class SinkRunner {
       try {
         if ('ok' in r) {
           const e = r.ok;
-          await sink.insertChunk({ chunkId: next.chunk.id, tables: e.tables, recordStarts: e.recordStarts, spooled: e.spooled, firstReceived: e.firstReceived, lastReceived: e.lastReceived, letters: e.letters });
+          await sink.insertChunk({
+            chunkId: next.chunk.id,
+            tables: e.tables,
+            recordStarts: e.recordStarts,
+            spooled: e.spooled,
+            firstReceived: e.firstReceived,
+            lastReceived: e.lastReceived,
+            letters: e.letters,
+          });
         } else if (r.data) {
           await sink.deadLetterChunk(next.chunk.id, r.data, r.failed);
         } else {
           // The bytes cannot be read back (an I/O error of the card): nothing to send or keep.
           this.opts.metrics.journalDroppedRecords.inc({ reason: 'unreadable' }, next.chunk.records);
-          this.opts.log.error({ sink: sink.name, chunk: next.chunk.id, records: next.chunk.records, err: r.failed }, 'pipeline: a chunk cannot be read from the journal; its records are lost (counted in fieldgate_journal_dropped_records_total{reason="unreadable"})');
+          this.opts.log.error(
+            { sink: sink.name, chunk: next.chunk.id, records: next.chunk.records, err: r.failed },
+            'pipeline: a chunk cannot be read from the journal; its records are lost (counted in fieldgate_journal_dropped_records_total{reason="unreadable"})',
+          );
         }
         await this.acknowledge(next.chunk);
         this.lastProgress = Date.now();
@@ -172,7 +183,11 @@ export class SinkRunner {
         const delay = backoff.next();
         this.opts.metrics.journalCursorErrors.inc({ sink: this.opts.sink.name });
         this.what = `cursor write failing: ${errorMessage(err)}`;
-        if (backoff.attempts === 1) this.opts.log.error({ sink: this.opts.sink.name, chunk: c.id, err: errorMessage(err), retry_ms: delay }, 'journal: cursor write failed; retrying with backoff (the chunk is stored; only its acknowledgement waits)');
+        if (backoff.attempts === 1)
+          this.opts.log.error(
+            { sink: this.opts.sink.name, chunk: c.id, err: errorMessage(err), retry_ms: delay },
+            'journal: cursor write failed; retrying with backoff (the chunk is stored; only its acknowledgement waits)',
+          );
         await this.pause.sleep(delay);
       }
     }
@@ -215,7 +230,14 @@ export class SinkRunner {
       try {
         // The bytes move to the worker (no copy kept: a chunk given up on is read again for its dead letters).
         const routes = this.opts.routes();
-        const task: EncodeTask = { chunk: data, schemas: this.opts.sink.tableSchemas, mqtt: routes.cfg, mqttVersion: routes.version, ...this.opts.sink.encodeOptions, ...(this.opts.spoolDir ? { spool: `${this.opts.spoolDir}/c${chunk.id}-${process.pid}` } : {}) };
+        const task: EncodeTask = {
+          chunk: data,
+          schemas: this.opts.sink.tableSchemas,
+          mqtt: routes.cfg,
+          mqttVersion: routes.version,
+          ...this.opts.sink.encodeOptions,
+          ...(this.opts.spoolDir ? { spool: `${this.opts.spoolDir}/c${chunk.id}-${process.pid}` } : {}),
+        };
         // Our own timer, cleared at once: AbortSignal.timeout() kept each finished task (and its
         // rows) reachable until it fired, which cost ~60 MB of RSS at 50,000 msg/s.
         const ac = new AbortController();
@@ -248,7 +270,11 @@ export class SinkRunner {
     for (const [reason, n] of Object.entries(r.rejects)) {
       if (!n) continue;
       m.recordsRejected.inc({ reason }, n);
-      this.sampleLog.warn(`reject:${reason}`, { reason, count: n, sample: r.samples[reason as keyof typeof r.samples] }, 'ingest: values rejected (counted in fieldgate_records_rejected_total)');
+      this.sampleLog.warn(
+        `reject:${reason}`,
+        { reason, count: n, sample: r.samples[reason as keyof typeof r.samples] },
+        'ingest: values rejected (counted in fieldgate_records_rejected_total)',
+      );
     }
     for (const [reason, n] of Object.entries(r.tsReplaced)) if (n) m.timestampsReplaced.inc({ reason }, n);
   }

@@ -46,7 +46,11 @@ export class FdWatch {
       this.metrics.fdUsage.set(ratio);
       if (ratio >= 0.95) {
         this.metrics.fdExhausted.inc();
-        this.rare.warn('fds', { open: this.open, max: this.max }, 'out of file descriptors (or nearly): new connections are dropped; raise LimitNOFILE or find what holds them (fieldgate_fd_usage_ratio)');
+        this.rare.warn(
+          'fds',
+          { open: this.open, max: this.max },
+          'out of file descriptors (or nearly): new connections are dropped; raise LimitNOFILE or find what holds them (fieldgate_fd_usage_ratio)',
+        );
       }
     });
   }

@@ -69,7 +69,11 @@ export class HttpEndpoint {
           break;
         }
         this.metrics.connectionsRefused.inc({ listener: 'http', reason: 'max_connections' });
-        this.rare.warn('http-evict', { max_connections: this.limits.max_connections }, 'http: max_connections reached; closed the oldest idle or slow connection (counted in fieldgate_connections_refused_total)');
+        this.rare.warn(
+          'http-evict',
+          { max_connections: this.limits.max_connections },
+          'http: max_connections reached; closed the oldest idle or slow connection (counted in fieldgate_connections_refused_total)',
+        );
         if (!victim) {
           sock.destroy(); // every connection is being answered: the new one waits for none
           return;
@@ -179,5 +183,11 @@ function body(req: IncomingMessage): Promise<string> {
 export function acceptFailed(metrics: Metrics, log: RateLimitedLog, listener: string, err: Error): void {
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
   metrics.connectionsRefused.inc({ listener, reason: code === 'EMFILE' || code === 'ENFILE' ? 'no_file_descriptors' : 'accept_error' });
-  log.warn(`accept-${listener}-${code}`, { listener, code, err: errorMessage(err) }, code === 'EMFILE' || code === 'ENFILE' ? 'out of file descriptors: a connection could not be accepted (raise LimitNOFILE, or find what holds them)' : 'a connection could not be accepted');
+  log.warn(
+    `accept-${listener}-${code}`,
+    { listener, code, err: errorMessage(err) },
+    code === 'EMFILE' || code === 'ENFILE'
+      ? 'out of file descriptors: a connection could not be accepted (raise LimitNOFILE, or find what holds them)'
+      : 'a connection could not be accepted',
+  );
 }

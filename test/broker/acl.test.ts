@@ -34,7 +34,9 @@ describe('ACL rules', () => {
   });
 
   it('reads a mosquitto acl_file: denies first, topic lines before any user are anonymous', () => {
-    const r = parseMosquittoAcl('# comment\ntopic read public/#\n\nuser press1\ntopic write plant/press1/#\ntopic deny plant/press1/secret\npattern readwrite devices/%u/#\nbogus line\n');
+    const r = parseMosquittoAcl(
+      '# comment\ntopic read public/#\n\nuser press1\ntopic write plant/press1/#\ntopic deny plant/press1/secret\npattern readwrite devices/%u/#\nbogus line\n',
+    );
     expect(r.rules).toEqual([
       { user: 'press1', topic: 'plant/press1/secret', access: 'deny' },
       { user: '', topic: 'public/#', access: 'read' },
@@ -57,6 +59,12 @@ describe('password hashes', () => {
     const six = `$6$${salt.toString('base64')}$${createHash('sha512').update('pw').update(salt).digest('base64')}`;
     expect(await verifyPassword('pw', six)).toBe(true);
     expect(checkHashFormat('plain')).toContain('plain passwords are not accepted');
-    expect(parsePasswordFile(`a:${seven}\nb:plain\n# c\n`).problems).toEqual([{ line: 2, message: 'user "b": the hash is not a password hash; expected one from fieldgate passwd ($fg-scrypt$…) or mosquitto_passwd ($7$… or $6$…): plain passwords are not accepted' }]);
+    expect(parsePasswordFile(`a:${seven}\nb:plain\n# c\n`).problems).toEqual([
+      {
+        line: 2,
+        message:
+          'user "b": the hash is not a password hash; expected one from fieldgate passwd ($fg-scrypt$…) or mosquitto_passwd ($7$… or $6$…): plain passwords are not accepted',
+      },
+    ]);
   });
 });

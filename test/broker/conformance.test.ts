@@ -29,7 +29,8 @@ async function client(o: IClientOptions = {}): Promise<MqttClient> {
   return c;
 }
 
-const connack = (c: { got: Array<Record<string, unknown>> }) => c.got.find((p) => p.cmd === 'connack') as { returnCode: number; sessionPresent: boolean } | undefined;
+const connack = (c: { got: Array<Record<string, unknown>> }) =>
+  c.got.find((p) => p.cmd === 'connack') as { returnCode: number; sessionPresent: boolean } | undefined;
 
 describe('MQTT 3.1.1 conformance', () => {
   it('[MQTT-3.1.0-1] the first packet must be CONNECT: anything else closes the connection', async () => {
@@ -136,7 +137,15 @@ describe('MQTT 3.1.1 conformance', () => {
 
   it('[MQTT-3.8.4-4] [MQTT-3.8.4-5] one SUBACK for a SUBSCRIBE of several filters, return codes in order', async () => {
     const c = await rawConn(g.mqttPort, { clientId: 'multi-sub' }, cleanups);
-    c.send({ cmd: 'subscribe', messageId: 9, subscriptions: [{ topic: 'a/#', qos: 0 }, { topic: 'b/+', qos: 1 }, { topic: 'c', qos: 2 }] });
+    c.send({
+      cmd: 'subscribe',
+      messageId: 9,
+      subscriptions: [
+        { topic: 'a/#', qos: 0 },
+        { topic: 'b/+', qos: 1 },
+        { topic: 'c', qos: 2 },
+      ],
+    });
     await waitFor('SUBACK', () => c.got.some((p) => p.cmd === 'suback'), 5000, 10);
     const s = c.got.find((p) => p.cmd === 'suback') as unknown as { messageId: number; granted: number[] };
     expect(s.messageId).toBe(9);

@@ -36,11 +36,13 @@ describe('QoS 0 flood', () => {
       sub.once('error', rej);
     });
     sub.on('message', () => received++);
-    const pubs = await Promise.all([0, 1, 2, 3].map(async (i) => {
-      const p = new RawPublisher({ port: gw.mqttPort, clientId: `flood-${i}`, qos: 0 });
-      await p.connect();
-      return p;
-    }));
+    const pubs = await Promise.all(
+      [0, 1, 2, 3].map(async (i) => {
+        const p = new RawPublisher({ port: gw.mqttPort, clientId: `flood-${i}`, qos: 0 });
+        await p.connect();
+        return p;
+      }),
+    );
     const tpl = encodePublish('plant/flood/v', '12.5', 0);
     let stop = false;
     const floods = pubs.map(async (p) => {
@@ -70,7 +72,9 @@ describe('QoS 0 flood', () => {
     expect(gw.alive).toBe(true);
     expect(gw.logs).not.toContain('RangeError');
     expect(received).toBeGreaterThan(0);
-    console.log(`flood: ${sent} QoS 0 messages in ${SECONDS} s (${Math.round(sent / SECONDS)}/s), subscriber got ${received}, peak RSS ${(peak / 1e6).toFixed(0)} MB, slowest /healthz ${slowestHealth} ms`);
+    console.log(
+      `flood: ${sent} QoS 0 messages in ${SECONDS} s (${Math.round(sent / SECONDS)}/s), subscriber got ${received}, peak RSS ${(peak / 1e6).toFixed(0)} MB, slowest /healthz ${slowestHealth} ms`,
+    );
     expect(peak).toBeLessThan(1.5e9);
     expect(slowestHealth).toBeLessThan(2000);
   });

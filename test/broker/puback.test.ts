@@ -19,7 +19,12 @@ describe('PUBACK after the commit', () => {
     // Commits at most every 1.5 s: the first message after a quiet spell commits at once, the next waits.
     const { journal, metrics } = openJournal(dir, { commit_interval: 1500 }, { max_delay: 60_000 });
     const port = await freePort();
-    const broker = new Broker(parseConfig(`state_dir: ${dir}\nbroker: { listeners: [ { bind: "127.0.0.1:${port}" } ] }\n`, 'c.yaml').config!.broker, journal, metrics, createLogger('silent'));
+    const broker = new Broker(
+      parseConfig(`state_dir: ${dir}\nbroker: { listeners: [ { bind: "127.0.0.1:${port}" } ] }\n`, 'c.yaml').config!.broker,
+      journal,
+      metrics,
+      createLogger('silent'),
+    );
     await broker.start();
     stops.push(async () => {
       await broker.stop();

@@ -20,7 +20,10 @@ function certificates(dir: string): void {
   const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
   ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=fieldgate test CA');
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  for (const [name, cn, ext] of [['server', '127.0.0.1', ['-extfile', 'server.ext']], ['client', 'press1', []]] as const) {
+  for (const [name, cn, ext] of [
+    ['server', '127.0.0.1', ['-extfile', 'server.ext']],
+    ['client', 'press1', []],
+  ] as const) {
     ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
     ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', ...ext);
   }
@@ -56,7 +59,13 @@ function rawConnack(port: number, packet: Record<string, unknown> | Buffer): Pro
     });
     s.on('data', (d) => parser.parse(d));
     s.on('error', rej);
-    s.write(Buffer.isBuffer(packet) ? packet : mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', keepalive: 30, clean: true, clientId: 'raw', ...packet } as never, { protocolVersion: (packet.protocolVersion as number) ?? 4 }));
+    s.write(
+      Buffer.isBuffer(packet)
+        ? packet
+        : mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', keepalive: 30, clean: true, clientId: 'raw', ...packet } as never, {
+            protocolVersion: (packet.protocolVersion as number) ?? 4,
+          }),
+    );
   });
 }
 
@@ -66,11 +75,14 @@ describe('broker security: listeners, users, ACLs, limits', () => {
     certificates(dir);
     execFileSync('mosquitto_passwd', ['-c', '-b', join(dir, 'passwd'), 'viewer', 'v1ewer']);
     expect(readFileSync(join(dir, 'passwd'), 'utf8')).toMatch(/^viewer:\$7\$/);
-    writeFileSync(join(dir, 'acl'), ['# mosquitto acl_file', 'user viewer', 'topic read plant/#', 'topic deny plant/secret/#', 'pattern readwrite devices/%u/#', ''].join('\n'));
-    const hash = (await new Promise<string>((res, rej) => {
+    writeFileSync(
+      join(dir, 'acl'),
+      ['# mosquitto acl_file', 'user viewer', 'topic read plant/#', 'topic deny plant/secret/#', 'pattern readwrite devices/%u/#', ''].join('\n'),
+    );
+    const hash = await new Promise<string>((res, rej) => {
       const p = execFile(process.execPath, [BIN, 'passwd'], (err, out) => (err ? rej(new Error(err.message)) : res(out.trim())));
       p.stdin!.end('pr3ss\n');
-    }));
+    });
     expect(hash).toMatch(/^\$fg-scrypt\$N=16384,r=8,p=1\$/);
     const [open, tls, mtls, ws, wss] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     const brokerYaml = (users: string) => `  listeners:
@@ -88,7 +100,8 @@ ${users}
 `;
     const g = await TestGateway.create({ yaml: '' });
     // The gateway's own loopback listener stays first (tests publish to it); the broker section is replaced.
-    const base = (users: string) => `broker:\n  listeners:\n    - { type: tcp, bind: "127.0.0.1:${g.mqttPort}" }\n${brokerYaml(users).split('\n').slice(1).join('\n')}`;
+    const base = (users: string) =>
+      `broker:\n  listeners:\n    - { type: tcp, bind: "127.0.0.1:${g.mqttPort}" }\n${brokerYaml(users).split('\n').slice(1).join('\n')}`;
     const withUsers = `  users:\n    - { username: press1, password_hash: "${hash}" }`;
     const cfg = readFileSync(g.config, 'utf8').replace(/^broker: .*$/m, base(withUsers));
     writeFileSync(g.config, cfg);
@@ -111,7 +124,9 @@ ${users}
         (g2) => g2[0].qos,
         (err: { packet?: { granted: number[] } }) => err.packet!.granted[0],
       );
-    expect([await suback('plant/#', 1), await suback('plant/secret/#', 1), await suback('other/#', 0), await suback('devices/viewer/#', 0)]).toEqual([1, 128, 128, 0]);
+    expect([await suback('plant/#', 1), await suback('plant/secret/#', 1), await suback('other/#', 0), await suback('devices/viewer/#', 0)]).toEqual([
+      1, 128, 128, 0,
+    ]);
     const got: string[] = [];
     viewer.on('message', (topic) => got.push(topic));
 
@@ -130,11 +145,29 @@ ${users}
     expect(await g.query("SELECT count() FROM fieldgate.points WHERE device IN ('press2', 'secret', 'viewer')")).toBe('0');
 
     // A client certificate whose CN is the username (mosquitto's CLI as the client): press1 may write.
-    const mtlsArgs = ['-h', '127.0.0.1', '-p', String(mtls), '--cafile', join(dir, 'ca.pem'), '--cert', join(dir, 'client.pem'), '--key', join(dir, 'client.key')];
+    const mtlsArgs = [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(mtls),
+      '--cafile',
+      join(dir, 'ca.pem'),
+      '--cert',
+      join(dir, 'client.pem'),
+      '--key',
+      join(dir, 'client.key'),
+    ];
     await run('mosquitto_pub', [...mtlsArgs, '-t', 'plant/press1/cert', '-m', '7', '-q', '1']);
-    await waitFor('the certificate-authenticated row', async () => (await g.query("SELECT count() FROM fieldgate.points WHERE tag = 'cert'")) === '1', 10_000, 100);
+    await waitFor(
+      'the certificate-authenticated row',
+      async () => (await g.query("SELECT count() FROM fieldgate.points WHERE tag = 'cert'")) === '1',
+      10_000,
+      100,
+    );
     // Without a client certificate the TLS handshake fails.
-    await expect(run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mtls), '--cafile', join(dir, 'ca.pem'), '-t', 'plant/press1/cert', '-m', '8'])).rejects.toThrow();
+    await expect(
+      run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mtls), '--cafile', join(dir, 'ca.pem'), '-t', 'plant/press1/cert', '-m', '8']),
+    ).rejects.toThrow();
 
     // MQTT over WebSocket, plain and TLS, on their paths.
     const wsClient = await client(`ws://127.0.0.1:${ws}/mqtt`, { username: 'press1', password: 'pr3ss' });
@@ -164,7 +197,12 @@ ${users}
     expect(await attempt(`mqtt://127.0.0.1:${open}`, { username: 'press1', password: 'pr3ss' })).toBe(4);
     expect(pub.connected).toBe(true);
     await pub.publishAsync('plant/press1/after', '5', { qos: 1 });
-    await waitFor('a row from the connected client', async () => (await g.query("SELECT count() FROM fieldgate.points WHERE tag = 'after'")) === '1', 10_000, 100);
+    await waitFor(
+      'a row from the connected client',
+      async () => (await g.query("SELECT count() FROM fieldgate.points WHERE tag = 'after'")) === '1',
+      10_000,
+      100,
+    );
     expect(g.alive).toBe(true);
     // Deliveries are counted: the viewer got plant/press1/temp and devices/viewer/state at QoS 1.
     expect(await g.metric('fieldgate_mqtt_messages_sent_total{qos="1"}')).toBeGreaterThanOrEqual(2);

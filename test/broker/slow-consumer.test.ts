@@ -11,7 +11,13 @@ const cleanups = cleanupsAfterAll();
 describe('a stuck subscriber', () => {
   it('is dropped after limits.slow_consumer_timeout and does not stall delivery to the others', async () => {
     const g = await TestGateway.create();
-    writeFileSync(g.config, readFileSync(g.config, 'utf8').replace(/^broker: \{ listeners: (.*) \}$/m, (_m, l: string) => `broker: { listeners: ${l}, limits: { slow_consumer_timeout: 500ms } }`));
+    writeFileSync(
+      g.config,
+      readFileSync(g.config, 'utf8').replace(
+        /^broker: \{ listeners: (.*) \}$/m,
+        (_m, l: string) => `broker: { listeners: ${l}, limits: { slow_consumer_timeout: 500ms } }`,
+      ),
+    );
     cleanups.push(() => g.stop());
     await g.start();
 

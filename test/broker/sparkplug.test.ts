@@ -11,7 +11,11 @@ import { sleep, waitFor } from '../helpers/ports.js';
 import { cleanupsAfterAll } from '../helpers/cleanups.js';
 
 const require = createRequire(import.meta.url);
-const sp = (require('sparkplug-payload') as { get(ns: string): { encodePayload(p: unknown): Uint8Array; decodePayload(b: Uint8Array): { metrics: Array<{ name: string; value: unknown }> } } }).get('spBv1.0');
+const sp = (
+  require('sparkplug-payload') as {
+    get(ns: string): { encodePayload(p: unknown): Uint8Array; decodePayload(b: Uint8Array): { metrics: Array<{ name: string; value: unknown }> } };
+  }
+).get('spBv1.0');
 const Long = require('sparkplug-payload/node_modules/long') as { fromString(s: string, unsigned: boolean): unknown };
 
 const cleanups = cleanupsAfterAll();
@@ -23,7 +27,13 @@ describe('Sparkplug B', () => {
   it('births, aliases across chunks and a restart, sequence gaps and rebirth, deaths, and the host STATE', async () => {
     const g = await TestGateway.create({ yaml: '' });
     const { readFileSync, writeFileSync } = await import('node:fs');
-    writeFileSync(g.config, readFileSync(g.config, 'utf8').replace("    - { topic: \"json/{device}\", format: json }\n", "    - { topic: \"json/{device}\", format: json }\n    - { topic: \"spBv1.0/#\", format: sparkplug }\n"));
+    writeFileSync(
+      g.config,
+      readFileSync(g.config, 'utf8').replace(
+        '    - { topic: "json/{device}", format: json }\n',
+        '    - { topic: "json/{device}", format: json }\n    - { topic: "spBv1.0/#", format: sparkplug }\n',
+      ),
+    );
     cleanups.push(() => g.stop());
     await g.start();
     const url = `mqtt://127.0.0.1:${g.mqttPort}`;
@@ -45,24 +55,36 @@ describe('Sparkplug B', () => {
     edge.on('message', (topic, m) => commands.push({ topic, metrics: sp.decodePayload(m).metrics }));
     await edge.subscribeAsync('spBv1.0/plant1/NCMD/edge1', { qos: 0 });
     const N = 'spBv1.0/plant1';
-    await edge.publishAsync(`${N}/NBIRTH/edge1`, pay(0, [
-      { name: 'Temperature', alias: 1, type: 'Double', value: 20.5, timestamp: T0 },
-      { name: 'Energy', alias: 2, type: 'UInt64', value: Long.fromString('18446744073709551615', true), timestamp: T0 },
-      { name: 'Node Control/Rebirth', alias: 3, type: 'Boolean', value: false, timestamp: T0 },
-    ]), { qos: 1 });
-    await edge.publishAsync(`${N}/DBIRTH/edge1/press1`, pay(1, [
-      { name: 'Pressure', alias: 10, type: 'Float', value: 181.5, timestamp: T0 },
-      { name: 'Running', alias: 11, type: 'Boolean', value: true, timestamp: T0 },
-      { name: 'Mode', alias: 12, type: 'String', value: 'auto', timestamp: T0 },
-      { name: 'Offset', alias: 13, type: 'Int16', value: -5, timestamp: T0 },
-    ]), { qos: 1 });
+    await edge.publishAsync(
+      `${N}/NBIRTH/edge1`,
+      pay(0, [
+        { name: 'Temperature', alias: 1, type: 'Double', value: 20.5, timestamp: T0 },
+        { name: 'Energy', alias: 2, type: 'UInt64', value: Long.fromString('18446744073709551615', true), timestamp: T0 },
+        { name: 'Node Control/Rebirth', alias: 3, type: 'Boolean', value: false, timestamp: T0 },
+      ]),
+      { qos: 1 },
+    );
+    await edge.publishAsync(
+      `${N}/DBIRTH/edge1/press1`,
+      pay(1, [
+        { name: 'Pressure', alias: 10, type: 'Float', value: 181.5, timestamp: T0 },
+        { name: 'Running', alias: 11, type: 'Boolean', value: true, timestamp: T0 },
+        { name: 'Mode', alias: 12, type: 'String', value: 'auto', timestamp: T0 },
+        { name: 'Offset', alias: 13, type: 'Int16', value: -5, timestamp: T0 },
+      ]),
+      { qos: 1 },
+    );
     // Later chunks carry aliases only (chunks are cut every 200 ms here).
     await sleep(500);
     await edge.publishAsync(`${N}/NDATA/edge1`, pay(2, [{ alias: 1, type: 'Double', value: 21.5, timestamp: T0 + 1000 }]), { qos: 1 });
     await edge.publishAsync(`${N}/DDATA/edge1/press1`, pay(3, [{ alias: 10, type: 'Float', value: 182, timestamp: T0 + 1000 }]), { qos: 1 });
     await waitFor('rows', async () => (await q("SELECT count() FROM fieldgate.points WHERE device LIKE 'plant1/%'")) === '9', 10_000, 100);
-    expect(await q("SELECT groupArray(value) FROM (SELECT value FROM fieldgate.points WHERE device = 'plant1/edge1' AND tag = 'Temperature' ORDER BY ts)")).toBe('[20.5,21.5]');
-    expect(await q("SELECT groupArray(value) FROM (SELECT value FROM fieldgate.points WHERE device = 'plant1/edge1/press1' AND tag = 'Pressure' ORDER BY ts)")).toBe('[181.5,182]');
+    expect(
+      await q("SELECT groupArray(value) FROM (SELECT value FROM fieldgate.points WHERE device = 'plant1/edge1' AND tag = 'Temperature' ORDER BY ts)"),
+    ).toBe('[20.5,21.5]');
+    expect(
+      await q("SELECT groupArray(value) FROM (SELECT value FROM fieldgate.points WHERE device = 'plant1/edge1/press1' AND tag = 'Pressure' ORDER BY ts)"),
+    ).toBe('[181.5,182]');
     expect(await q("SELECT text FROM fieldgate.points WHERE tag = 'Energy'")).toBe('18446744073709551615');
     expect(await q("SELECT value FROM fieldgate.points WHERE tag = 'Offset'")).toBe('-5');
     expect(await q("SELECT text FROM fieldgate.points WHERE tag = 'Mode'")).toBe('auto');
@@ -96,14 +118,35 @@ describe('Sparkplug B', () => {
     const edge2 = await connectAsync(url, { clientId: 'edge1', reconnectPeriod: 0 });
     cleanups.push(() => edge2.endAsync(true));
     await edge2.publishAsync(`${N}/NDATA/edge1`, pay(10, [{ alias: 1, type: 'Double', value: 30.5, timestamp: T0 + 5000 }]), { qos: 1 });
-    await waitFor('the row after the restart', async () => (await q("SELECT count() FROM fieldgate.points WHERE tag = 'Temperature' AND value = 30.5")) === '1', 10_000, 100);
+    await waitFor(
+      'the row after the restart',
+      async () => (await q("SELECT count() FROM fieldgate.points WHERE tag = 'Temperature' AND value = 30.5")) === '1',
+      10_000,
+      100,
+    );
 
     // Deaths: one bad-quality row per known metric of the device, then of the node and its devices.
     await edge2.publishAsync(`${N}/DDEATH/edge1/press1`, pay(11, []), { qos: 1 });
-    await waitFor('DDEATH rows', async () => (await q(`SELECT count() FROM fieldgate.points WHERE device = 'plant1/edge1/press1' AND quality = ${0x80000000}`)) === '4', 10_000, 100);
-    await edge2.publishAsync(`${N}/NDEATH/edge1`, Buffer.from(sp.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'bdSeq', type: 'UInt64', value: 0 }] })), { qos: 1 });
-    await waitFor('NDEATH rows', async () => (await q(`SELECT count() FROM fieldgate.points WHERE device LIKE 'plant1/edge1%' AND quality = ${0x80000000}`)) === '11', 10_000, 100);
-    expect(await q(`SELECT arraySort(groupUniqArray(tag)) FROM fieldgate.points WHERE device = 'plant1/edge1' AND quality = ${0x80000000}`)).toBe("['Energy','Node Control/Rebirth','Temperature']");
+    await waitFor(
+      'DDEATH rows',
+      async () => (await q(`SELECT count() FROM fieldgate.points WHERE device = 'plant1/edge1/press1' AND quality = ${0x80000000}`)) === '4',
+      10_000,
+      100,
+    );
+    await edge2.publishAsync(
+      `${N}/NDEATH/edge1`,
+      Buffer.from(sp.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'bdSeq', type: 'UInt64', value: 0 }] })),
+      { qos: 1 },
+    );
+    await waitFor(
+      'NDEATH rows',
+      async () => (await q(`SELECT count() FROM fieldgate.points WHERE device LIKE 'plant1/edge1%' AND quality = ${0x80000000}`)) === '11',
+      10_000,
+      100,
+    );
+    expect(await q(`SELECT arraySort(groupUniqArray(tag)) FROM fieldgate.points WHERE device = 'plant1/edge1' AND quality = ${0x80000000}`)).toBe(
+      "['Energy','Node Control/Rebirth','Temperature']",
+    );
     expect(g.alive).toBe(true);
   });
 });

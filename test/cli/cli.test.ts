@@ -33,7 +33,9 @@ describe('fieldgate CLI', () => {
     writeFileSync(bad, 'state_dir: ./s\nclickhouse:\n  url: ftp://x\n');
     const r = fieldgate('validate', '-c', bad);
     expect(r.code).toBe(3);
-    expect(r.err).toBe(`configuration is invalid:\n${bad}:3:8: clickhouse.url: got "ftp://x", expected an http:// or https:// URL such as http://127.0.0.1:8123\n`);
+    expect(r.err).toBe(
+      `configuration is invalid:\n${bad}:3:8: clickhouse.url: got "ftp://x", expected an http:// or https:// URL such as http://127.0.0.1:8123\n`,
+    );
     expect(spawnSync('ls', [dir], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).sort()).toEqual(['bad.yaml', 'good.yaml']);
     expect(fieldgate('validate', '-c', join(dir, 'missing.yaml')).code).toBe(3);
   });

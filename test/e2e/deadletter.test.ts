@@ -35,12 +35,17 @@ describe('rows the store refuses', () => {
     pub.publish('plant/dl/after', '9');
     while (pub.pending.size > 0) await new Promise((r) => setTimeout(r, 10));
     await g.drained();
-    expect(await g.query("SELECT groupArray(toUInt32(value)) FROM (SELECT value FROM fieldgate.points WHERE device = 'dl' ORDER BY value)")).toBe('[1,2,3,4,5,6,7,8,9]');
+    expect(await g.query("SELECT groupArray(toUInt32(value)) FROM (SELECT value FROM fieldgate.points WHERE device = 'dl' ORDER BY value)")).toBe(
+      '[1,2,3,4,5,6,7,8,9]',
+    );
 
     const dir = join(g.stateDir, 'deadletter');
     const files = readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
     expect(files).toHaveLength(1);
-    const letters = readFileSync(join(dir, files[0]), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const letters = readFileSync(join(dir, files[0]), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(letters.map((l) => [l.topic, l.payload, l.table, l.sink])).toEqual([
       ['plant/dl/v', '5000', 'points', 'clickhouse'],
       ['plant/dl/v', '7000', 'points', 'clickhouse'],
@@ -52,7 +57,10 @@ describe('rows the store refuses', () => {
     const out = execFileSync(process.execPath, [BIN, 'deadletter', 'replay', '-c', g.config], { encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual({ replayed: 2, files: 1 });
     expect(readdirSync(join(dir, 'replayed'))).toEqual(files);
-    await waitFor('replayed rows to be refused again', async () => (await g!.metric('fieldgate_sink_dead_letter_rows_total{sink="clickhouse",table="points"}')) === 4);
+    await waitFor(
+      'replayed rows to be refused again',
+      async () => (await g!.metric('fieldgate_sink_dead_letter_rows_total{sink="clickhouse",table="points"}')) === 4,
+    );
     expect(g.alive).toBe(true);
   });
 });

@@ -45,7 +45,10 @@ describe('a small disk', () => {
 
   it('pauses the journal and the store below the watermark, resumes by itself, corrupts nothing', async () => {
     mountTmpfs(mnt, '64m');
-    g = await TestGateway.create({ stateDir: join(mnt, 'state'), yaml: 'journal: { min_free_bytes: 16MiB, segment_bytes: 256KiB, max_bytes: 1GiB, on_full: block }' });
+    g = await TestGateway.create({
+      stateDir: join(mnt, 'state'),
+      yaml: 'journal: { min_free_bytes: 16MiB, segment_bytes: 256KiB, max_bytes: 1GiB, on_full: block }',
+    });
     await g.start();
     await g.drained();
     const free = (): number => freeBytes(mnt);
@@ -89,7 +92,9 @@ describe('a small disk', () => {
     await gw.drained(60_000);
     expect(await gw.query("SELECT count(), uniqExact(value) FROM fieldgate.points WHERE device = 'disk' AND tag = 'seq'")).toBe(`${acked.size}\t${acked.size}`);
     expect(acked.size).toBe(seq);
-    console.log(`disk-full test: held at ${during.acked} PUBACKs with ${(free() / MiB).toFixed(1)} MiB free after resuming; ${acked.size} messages stored once`);
+    console.log(
+      `disk-full test: held at ${during.acked} PUBACKs with ${(free() / MiB).toFixed(1)} MiB free after resuming; ${acked.size} messages stored once`,
+    );
 
     // A clean restart finds every segment intact.
     expect(await gw.stop()).toBe(0);

@@ -23,7 +23,9 @@ describe('exactly once over HTTP (chDB behind a test HTTP front)', () => {
 
   it('a replay of every chunk with the same tokens leaves one copy of each row', async () => {
     const port = await freePort();
-    front = spawn(process.execPath, [join(ROOT, 'test/helpers/chdb-front.mjs'), join(tempDir('fg-front-'), 'store'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    front = spawn(process.execPath, [join(ROOT, 'test/helpers/chdb-front.mjs'), join(tempDir('fg-front-'), 'store'), String(port)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await waitFor('the chDB front', async () => (await fetch(`http://127.0.0.1:${port}/ping`)).ok);
     const url = `http://127.0.0.1:${port}`;
     // One segment holds everything (64 MiB default), so nothing is deleted behind the cursor and all of it can replay.
@@ -58,14 +60,19 @@ describe('exactly once over HTTP (chDB behind a test HTTP front)', () => {
     expect(await g.query('SELECT count(), uniqExact(value) FROM fieldgate.points')).toBe('5000\t5000');
   });
 
-  it('two gateways into one store that deduplicates by token keep each other\'s rows (same chunk ids, different tokens)', async () => {
+  it("two gateways into one store that deduplicates by token keep each other's rows (same chunk ids, different tokens)", async () => {
     const port = await freePort();
-    const f = spawn(process.execPath, [join(ROOT, 'test/helpers/chdb-front.mjs'), join(tempDir('fg-front2-'), 'store'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const f = spawn(process.execPath, [join(ROOT, 'test/helpers/chdb-front.mjs'), join(tempDir('fg-front2-'), 'store'), String(port)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const url = `http://127.0.0.1:${port}`;
     try {
       await waitFor('the chDB front', async () => (await fetch(`${url}/ping`)).ok);
       // Same host, default gateway_id for both: the journal identities keep their tokens apart.
-      const gws = [await TestGateway.create({ clickhouse: { url, database: 'fieldgate' } }), await TestGateway.create({ clickhouse: { url, database: 'fieldgate' } })];
+      const gws = [
+        await TestGateway.create({ clickhouse: { url, database: 'fieldgate' } }),
+        await TestGateway.create({ clickhouse: { url, database: 'fieldgate' } }),
+      ];
       for (const gw of gws) await gw.start();
       try {
         await Promise.all(
@@ -81,7 +88,9 @@ describe('exactly once over HTTP (chDB behind a test HTTP front)', () => {
           }),
         );
         for (const gw of gws) await gw.drained();
-        expect(await gws[0].query("SELECT device, count() FROM fieldgate.points WHERE device IN ('gw0', 'gw1') GROUP BY device ORDER BY device")).toBe('gw0\t1000\ngw1\t1000');
+        expect(await gws[0].query("SELECT device, count() FROM fieldgate.points WHERE device IN ('gw0', 'gw1') GROUP BY device ORDER BY device")).toBe(
+          'gw0\t1000\ngw1\t1000',
+        );
         const stats = JSON.parse(await (await fetch(url, { method: 'POST', body: "SELECT 'front-stats'" })).text()) as { tokens: string[] };
         const chunkIds = (prefix: string) => new Set(stats.tokens.filter((t) => t.includes(prefix)).map((t) => t.split(':')[3]));
         const ids = stats.tokens.map((t) => t.split(':')[1]);

@@ -19,7 +19,11 @@ import { sleep, waitFor } from '../helpers/ports.js';
 const cleanups = cleanupsAfterAll();
 
 async function gateway(o: { faults?: string; clickhouseYaml?: string; stateDir?: string } = {}): Promise<TestGateway> {
-  const g = await TestGateway.create({ ...(o.faults ? { env: { FIELDGATE_FAULTS: o.faults } } : {}), clickhouseYaml: o.clickhouseYaml ?? 'request_timeout: 2s', ...(o.stateDir ? { stateDir: o.stateDir } : {}) });
+  const g = await TestGateway.create({
+    ...(o.faults ? { env: { FIELDGATE_FAULTS: o.faults } } : {}),
+    clickhouseYaml: o.clickhouseYaml ?? 'request_timeout: 2s',
+    ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+  });
   cleanups.push(() => g.stop('SIGKILL'));
   await g.start();
   return g;
@@ -54,10 +58,15 @@ describe('faults at the journal and the sink', () => {
     await sleep(300);
     expect(await publish(g, 'cur', 500, 500)).toBe(500);
     // request_timeout 2s, retry_max 1s: the sink loop counts as stalled after 10 s without progress.
-    const stalled = await waitFor('/readyz to name the sink loop', async () => {
-      const r = await g.readyz();
-      return r.status === 503 && r.body.stalled.find((s) => s.loop === 'sink:clickhouse');
-    }, 30_000, 250);
+    const stalled = await waitFor(
+      '/readyz to name the sink loop',
+      async () => {
+        const r = await g.readyz();
+        return r.status === 503 && r.body.stalled.find((s) => s.loop === 'sink:clickhouse');
+      },
+      30_000,
+      250,
+    );
     expect(stalled.detail).toMatch(/cursor write failing: ENOSPC/);
     expect(await g.metric('fieldgate_loop_stalled{loop="sink:clickhouse"}')).toBe(1);
     expect(g.logs).toContain('journal: cursor write failed; retrying with backoff');
@@ -77,7 +86,10 @@ describe('faults at the journal and the sink', () => {
     expect(await publish(g, 'enc', 100, 100)).toBe(100);
     await g.drained();
     const dir = join(g.stateDir, 'deadletter');
-    const letters = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l) as { topic: string; payload: string; reason: string });
+    const letters = readdirSync(dir)
+      .filter((f) => f.endsWith('.jsonl'))
+      .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n'))
+      .map((l) => JSON.parse(l) as { topic: string; payload: string; reason: string });
     const stored = Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'enc'"));
     // Every acknowledged value is either stored or a dead letter with the reason, once.
     expect(stored + letters.length).toBe(200);
@@ -96,10 +108,15 @@ describe('faults at the journal and the sink', () => {
     const pub = new RawPublisher({ port: g.mqttPort, clientId: 'jw', qos: 1, inflight: 100, onAck: () => acked++ });
     await pub.connect();
     for (let i = 0; i < 100; i++) pub.publish('plant/jw/v', String(i));
-    const r = await waitFor('/readyz to name the commit loop', async () => {
-      const x = await g.readyz();
-      return x.status === 503 && x.body.stalled.some((s) => s.loop === 'journal:commit') && x;
-    }, 30_000, 250);
+    const r = await waitFor(
+      '/readyz to name the commit loop',
+      async () => {
+        const x = await g.readyz();
+        return x.status === 503 && x.body.stalled.some((s) => s.loop === 'journal:commit') && x;
+      },
+      30_000,
+      250,
+    );
     expect(r.body.ready).toBe(false);
     expect(acked).toBe(0); // nothing durable, nothing acknowledged
     setFaults(faults, {});
@@ -189,7 +206,9 @@ describe('a store whose connections drop (Debian clickhouse-server 18.16 behind 
     expect(acked).toBe(sent);
     expect(uniq).toBe(sent); // every acknowledged value arrived
     expect(proxy.drops).toBeGreaterThanOrEqual(5);
-    console.log(`drop proxy: ${proxy.drops} of ${proxy.connections} connections cut; ${count} rows for ${sent} values (${count - sent} duplicates, at least once without tokens)`);
+    console.log(
+      `drop proxy: ${proxy.drops} of ${proxy.connections} connections cut; ${count} rows for ${sent} values (${count - sent} duplicates, at least once without tokens)`,
+    );
     expect((await g.readyz()).body.stalled).toEqual([]);
   });
 });
@@ -201,7 +220,10 @@ describe('a table that vanishes at runtime', () => {
     await ddl('CREATE DATABASE IF NOT EXISTS fg_vanish');
     await ddl('DROP TABLE IF EXISTS fg_vanish.status');
     await ddl('CREATE TABLE fg_vanish.status (machine String, v Float64) ENGINE = MergeTree ORDER BY machine');
-    const g = await TestGateway.create({ clickhouse: { url: server, database: 'fg_vanish' }, routes: ['{ topic: "status/{machine}", format: json, table: status, columns: [ { name: machine, topic: machine }, { name: v, json: v } ] }'] });
+    const g = await TestGateway.create({
+      clickhouse: { url: server, database: 'fg_vanish' },
+      routes: ['{ topic: "status/{machine}", format: json, table: status, columns: [ { name: machine, topic: machine }, { name: v, json: v } ] }'],
+    });
     cleanups.push(() => g.stop('SIGKILL'));
     await g.start();
     const pub = new RawPublisher({ port: g.mqttPort, clientId: 'vanish', qos: 1 });
@@ -216,7 +238,12 @@ describe('a table that vanishes at runtime', () => {
     expect(tries).toBeLessThan(10); // a few over 4 s with retry_max 1s; it was a tight loop
     expect(g.alive).toBe(true);
     await ddl('CREATE TABLE fg_vanish.status (machine String, v Float64) ENGINE = MergeTree ORDER BY machine');
-    await waitFor('the row after the table is back', async () => (await g.query("SELECT count() FROM fg_vanish.status WHERE machine = 'm2'")) === '1', 30_000, 200);
+    await waitFor(
+      'the row after the table is back',
+      async () => (await g.query("SELECT count() FROM fg_vanish.status WHERE machine = 'm2'")) === '1',
+      30_000,
+      200,
+    );
     pub.close();
     console.log(`vanishing table: ${tries} re-creation attempts in about 4 s`);
   });
@@ -228,7 +255,14 @@ describe('the state_dir lock', () => {
     // A second gateway in its own PID namespace, where it is pid 1 as in a container.
     const out = (() => {
       try {
-        return { code: 0, text: execFileSync('unshare', ['-fp', '--mount-proc', process.execPath, BIN, 'run', '-c', g.config], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 }) };
+        return {
+          code: 0,
+          text: execFileSync('unshare', ['-fp', '--mount-proc', process.execPath, BIN, 'run', '-c', g.config], {
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'pipe'],
+            timeout: 30_000,
+          }),
+        };
       } catch (err) {
         const e = err as { status: number; stderr: string };
         return { code: e.status, text: e.stderr };
@@ -244,13 +278,18 @@ describe('the state_dir lock', () => {
     // Five rounds of two simultaneous starts: exactly one runs each time.
     for (let round = 0; round < 5; round++) {
       const procs = [0, 1].map(() => spawn(process.execPath, [BIN, 'run', '-c', g.config], { stdio: ['ignore', 'pipe', 'pipe'] }));
-      const codes = await Promise.all(procs.map((p) => new Promise<number | null>((res) => {
-        const t = setTimeout(() => res(null), 8_000); // still running after 8 s: it holds the lock
-        p.once('exit', (code) => {
-          clearTimeout(t);
-          res(code);
-        });
-      })));
+      const codes = await Promise.all(
+        procs.map(
+          (p) =>
+            new Promise<number | null>((res) => {
+              const t = setTimeout(() => res(null), 8_000); // still running after 8 s: it holds the lock
+              p.once('exit', (code) => {
+                clearTimeout(t);
+                res(code);
+              });
+            }),
+        ),
+      );
       expect(codes.filter((c) => c === 4).length).toBe(1);
       expect(codes.filter((c) => c === null).length).toBe(1);
       for (const p of procs) p.kill('SIGKILL');

@@ -39,14 +39,14 @@ const ESCAPES: Array<[string, string?]> = [
   ["WITH 1 AS a SELECT a INTO OUTFILE 'OUT' FORMAT RawBLOB"],
   ["SELECT 1 /* ' */; TRUNCATE TABLE fieldgate.points; SELECT 2 /* ' */"],
   ["SELECT ';' AS x; DROP TABLE fieldgate.points"],
-  ["SELECT 1 -- x\n; TRUNCATE TABLE fieldgate.points"],
-  ["SELECT 1 # x\n; TRUNCATE TABLE fieldgate.points"],
-  ["SELECT 1 /* /* nested */ ; */ ; TRUNCATE TABLE fieldgate.points"],
+  ['SELECT 1 -- x\n; TRUNCATE TABLE fieldgate.points'],
+  ['SELECT 1 # x\n; TRUNCATE TABLE fieldgate.points'],
+  ['SELECT 1 /* /* nested */ ; */ ; TRUNCATE TABLE fieldgate.points'],
   ["SELECT $$'$$ INTO OUTFILE 'OUT' --'"],
-  ["SELECT $a$ ; $a$; TRUNCATE TABLE fieldgate.points"],
-  ["SELECT 1 SETTINGS readonly = 0"],
-  ["SELECT * FROM (SELECT 1 SETTINGS readonly = 0)"],
-  ["SELECT 1 FORMAT RawBLOB"],
+  ['SELECT $a$ ; $a$; TRUNCATE TABLE fieldgate.points'],
+  ['SELECT 1 SETTINGS readonly = 0'],
+  ['SELECT * FROM (SELECT 1 SETTINGS readonly = 0)'],
+  ['SELECT 1 FORMAT RawBLOB'],
   ["SELECT * FROM file('/etc/passwd', 'LineAsString')"],
   ["SELECT * FROM FILE ('/etc/passwd', 'LineAsString')"],
   ["SELECT * FROM url('http://127.0.0.1:1/', 'CSV', 'a String')"],
@@ -90,7 +90,9 @@ describe('the query door refuses every escape, on both stores', () => {
       expect((await post(g, "SELECT ';' AS x -- a comment")).text).toBe(';\n');
       expect((await post(g, 'WITH 2 AS a SELECT a * 21 /* why not */')).text).toBe('42\n');
       expect((await post(g, 'SHOW TABLES FROM fieldgate')).text).toContain('points');
-      expect((await post(g, "SELECT count() AS n FROM fieldgate.points WHERE device = 'door'", 'JSONEachRow')).text).toBe('{"n":"50"}\n'.replace('"50"', store === 'server' ? '"50"' : '50'));
+      expect((await post(g, "SELECT count() AS n FROM fieldgate.points WHERE device = 'door'", 'JSONEachRow')).text).toBe(
+        '{"n":"50"}\n'.replace('"50"', store === 'server' ? '"50"' : '50'),
+      );
       console.log(`query door (${store}): ${refused.length} of ${ESCAPES.length} escape attempts refused`);
     });
   }
@@ -120,7 +122,11 @@ describe('hostile payloads and connections', () => {
     const g = await TestGateway.create();
     cleanups.push(() => g.stop('SIGKILL'));
     await g.start();
-    for (const topic of [Buffer.from([0x70, 0x6c, 0x61, 0x6e, 0x74, 0x2f, 0xc3, 0x28, 0x2f, 0x76]), Buffer.from('plant/\u0000x/v'), Buffer.from([0x70, 0x2f, 0xed, 0xa0, 0x80, 0x2f, 0x76])]) {
+    for (const topic of [
+      Buffer.from([0x70, 0x6c, 0x61, 0x6e, 0x74, 0x2f, 0xc3, 0x28, 0x2f, 0x76]),
+      Buffer.from('plant/\u0000x/v'),
+      Buffer.from([0x70, 0x2f, 0xed, 0xa0, 0x80, 0x2f, 0x76]),
+    ]) {
       const c = await rawConn(g.mqttPort, { clientId: 'utf8' }, cleanups);
       // mqtt-packet would re-encode a string topic: write the PUBLISH bytes by hand.
       const payload = Buffer.from('1');
@@ -180,7 +186,12 @@ describe('hostile payloads and connections', () => {
     cleanups.push(() => g.stop('SIGKILL'));
     await g.start();
     const levels = 'abcdefghi'.split('');
-    const bomb = ['state_dir: ./x', `a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]`, ...levels.slice(1).map((l, i) => `${l}: &${l} [${Array(9).fill(`*${levels[i]}`).join(',')}]`)].join('\n') + '\n';
+    const bomb =
+      [
+        'state_dir: ./x',
+        `a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]`,
+        ...levels.slice(1).map((l, i) => `${l}: &${l} [${Array(9).fill(`*${levels[i]}`).join(',')}]`),
+      ].join('\n') + '\n';
     writeFileSync(g.config, bomb);
     let acked = 0;
     const pub = new RawPublisher({ port: g.mqttPort, clientId: 'during-bomb', qos: 1, onAck: () => acked++ });
@@ -213,12 +224,24 @@ describe('hostile files', () => {
   it('configuration bombs, cycles and a huge file are refused with file:line:col and exit 3, quickly', () => {
     const dir = tempDir('fg-yaml-');
     const levels = 'abcdefghi'.split('');
-    writeFileSync(join(dir, 'bomb.yaml'), ['state_dir: ./x', `a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]`, ...levels.slice(1).map((l, i) => `${l}: &${l} [${Array(9).fill(`*${levels[i]}`).join(',')}]`)].join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'bomb.yaml'),
+      [
+        'state_dir: ./x',
+        `a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]`,
+        ...levels.slice(1).map((l, i) => `${l}: &${l} [${Array(9).fill(`*${levels[i]}`).join(',')}]`),
+      ].join('\n') + '\n',
+    );
     writeFileSync(join(dir, 'cycle.yaml'), 'state_dir: ./x\nx: &x\n  y: *x\n');
     writeFileSync(join(dir, 'huge.yaml'), `state_dir: ./x\n# ${'x'.repeat(5 * 1024 * 1024)}\n`);
     writeFileSync(join(dir, 'deep.yaml'), `state_dir: ./x\nz: ${'['.repeat(100)}${']'.repeat(100)}\n`);
     const times: string[] = [];
-    for (const [f, msg] of [['bomb.yaml', /bomb\.yaml:\d+:\d+: .*expands to more than 250000 values/], ['cycle.yaml', /cycle\.yaml:3:6: .*refers to a node that contains it/], ['huge.yaml', /huge\.yaml:1:1: the file has \d+ bytes; expected at most 4194304/], ['deep.yaml', /deep\.yaml:\d+:\d+: .*nested deeper than 40 levels/]] as const) {
+    for (const [f, msg] of [
+      ['bomb.yaml', /bomb\.yaml:\d+:\d+: .*expands to more than 250000 values/],
+      ['cycle.yaml', /cycle\.yaml:3:6: .*refers to a node that contains it/],
+      ['huge.yaml', /huge\.yaml:1:1: the file has \d+ bytes; expected at most 4194304/],
+      ['deep.yaml', /deep\.yaml:\d+:\d+: .*nested deeper than 40 levels/],
+    ] as const) {
       const t0 = Date.now();
       const r = run('validate', '-c', join(dir, f));
       times.push(`${f} ${Date.now() - t0} ms`);
@@ -260,7 +283,10 @@ describe('a Sparkplug birth storm', () => {
     cleanups.push(() => g.stop('SIGKILL'));
     await g.start();
     const metrics = Array.from({ length: 200 }, (_, i) => ({ name: `line/metric_with_a_long_name_${i}`, alias: i, type: 'Double', value: i }));
-    const births = Array.from({ length: 600 }, (_, n) => ({ topic: `spBv1.0/plant/NBIRTH/edge${n}`, body: Buffer.from(sp.encodePayload({ timestamp: Date.now(), seq: 0, metrics })) }));
+    const births = Array.from({ length: 600 }, (_, n) => ({
+      topic: `spBv1.0/plant/NBIRTH/edge${n}`,
+      body: Buffer.from(sp.encodePayload({ timestamp: Date.now(), seq: 0, metrics })),
+    }));
     const storm = new RawPublisher({ port: g.mqttPort, clientId: 'storm', qos: 0 });
     await storm.connect();
     const values = new RawPublisher({ port: g.mqttPort, clientId: 'values', qos: 1, inflight: 100 });
@@ -290,7 +316,12 @@ describe('a Sparkplug birth storm', () => {
     expect(ms).toBeLessThan(5000); // 21 s when births.json was rewritten per birth
     expect(worstHealth).toBeLessThan(1000);
     // The tables are on disk, one file per edge node.
-    await waitFor('the birth files', () => existsSync(join(g.stateDir, 'sparkplug', 'births')) && readdirSync(join(g.stateDir, 'sparkplug', 'births')).length === 600, 10_000, 100);
+    await waitFor(
+      'the birth files',
+      () => existsSync(join(g.stateDir, 'sparkplug', 'births')) && readdirSync(join(g.stateDir, 'sparkplug', 'births')).length === 600,
+      10_000,
+      100,
+    );
     console.log(`birth storm: 600 NBIRTH × 200 metrics beside 3,000 QoS 1 values: acknowledged in ${ms} ms, /healthz worst ${worstHealth} ms`);
   });
 });

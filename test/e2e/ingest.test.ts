@@ -28,7 +28,12 @@ describe.each([
     const g = await TestGateway.create({ clickhouse: kind ? { url: inject('clickhouseUrl'), database } : undefined });
     gateways.push(g);
     await g.start();
-    const pub = await publishAll(g.mqttPort, 10_000, (i) => `plant/press${i % 10}/hydraulic/pressure`, (i) => String(i));
+    const pub = await publishAll(
+      g.mqttPort,
+      10_000,
+      (i) => `plant/press${i % 10}/hydraulic/pressure`,
+      (i) => String(i),
+    );
     expect(pub.acked).toBe(10_000);
     pub.close();
     await g.drained();

@@ -78,6 +78,8 @@ describe('outage: the ClickHouse server is down for 30 s under load', () => {
     expect(got).toBe(`${acked.size}\t${acked.size}`);
     expect(await gw.metric('fieldgate_sink_lag_bytes{sink="clickhouse"}')).toBe(0);
     expect((await gw.readyz()).body.sinks[0]?.state).toBe('connected');
-    console.log(`outage test: ${seq} messages in ${elapsed.toFixed(1)} s (${Math.round(seq / elapsed)} msg/s), server down ${OUTAGE_MS / 1000} s, all ${acked.size} PUBACKed rows stored once`);
+    console.log(
+      `outage test: ${seq} messages in ${elapsed.toFixed(1)} s (${Math.round(seq / elapsed)} msg/s), server down ${OUTAGE_MS / 1000} s, all ${acked.size} PUBACKed rows stored once`,
+    );
   });
 });

@@ -53,7 +53,9 @@ describe('queries through the gateway do not starve ingest', () => {
     pub.close();
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
-    console.log(`query under load: ${queries} heavy queries (${Math.round(queryMs / queries)} ms each), ${latencies.length} PUBACKs, p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
+    console.log(
+      `query under load: ${queries} heavy queries (${Math.round(queryMs / queries)} ms each), ${latencies.length} PUBACKs, p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`,
+    );
     expect(queryMs / queries).toBeGreaterThan(500); // the queries really were heavy
     expect(latencies.length).toBeGreaterThan(RATE * 6);
     expect(p99).toBeLessThan(100);

@@ -92,7 +92,18 @@ describe(`soak: ${SECONDS} s of QoS 1 ingest with faults injected at random`, ()
     const rows = (await gw.query("SELECT toUInt64(value) FROM fieldgate.points WHERE device = 'soak'")).split('\n').filter(Boolean).map(Number);
     const { counts, lost, duplicated } = tally(rows, acked);
     const ready = await gw.readyz();
-    const report = { seconds: SECONDS, injected, published: seq, acknowledged: acked.size, stored: rows.length, lost: lost.length, duplicated: duplicated.length, recovery_ms_max: Math.max(0, ...recovery), recovery_ms_median: recovery.sort((a, b) => a - b)[Math.floor(recovery.length / 2)] ?? 0, stalled: ready.body.stalled };
+    const report = {
+      seconds: SECONDS,
+      injected,
+      published: seq,
+      acknowledged: acked.size,
+      stored: rows.length,
+      lost: lost.length,
+      duplicated: duplicated.length,
+      recovery_ms_max: Math.max(0, ...recovery),
+      recovery_ms_median: recovery.sort((a, b) => a - b)[Math.floor(recovery.length / 2)] ?? 0,
+      stalled: ready.body.stalled,
+    };
     console.log(`soak: ${JSON.stringify(report)}`);
     expect(acked.size).toBeGreaterThan(1000);
     expect(lost, `acknowledged but not stored (of ${acked.size})`).toEqual([]);

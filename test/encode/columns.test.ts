@@ -44,7 +44,11 @@ describe('custom table columns', () => {
     ['DateTime', 'soon', '"soon" is not a time'],
     ["Enum8('a' = 1)", 'c', '"c" is not one of the enum\'s names (a)'],
     ['String', undefined, 'no value, and the column is not Nullable'],
-    ['Array(String)', 'x', 'unsupported: column type Array(String) is not supported (Int/UInt 8–64, Float32/64, Bool, String, LowCardinality, DateTime, DateTime64, Nullable, Enum8/16 are)'],
+    [
+      'Array(String)',
+      'x',
+      'unsupported: column type Array(String) is not supported (Int/UInt 8–64, Float32/64, Bool, String, LowCardinality, DateTime, DateTime64, Nullable, Enum8/16 are)',
+    ],
   ])('%s refuses %j', (type, v, reason) => {
     expect(enc(type, v)).toBe(reason);
   });

@@ -57,7 +57,16 @@ describe('decode', () => {
   });
 
   it('replaces timestamps outside the window with the receive time and counts them', () => {
-    const { rows, r } = decode([{ topic: 'json/d', body: JSON.stringify([{ tag: 'a', value: 1, ts: 0 }, { tag: 'b', value: 1, ts: R + 3_600_000 }, { tag: 'c', value: 1, ts: 'yesterday' }]) }]);
+    const { rows, r } = decode([
+      {
+        topic: 'json/d',
+        body: JSON.stringify([
+          { tag: 'a', value: 1, ts: 0 },
+          { tag: 'b', value: 1, ts: R + 3_600_000 },
+          { tag: 'c', value: 1, ts: 'yesterday' },
+        ]),
+      },
+    ]);
     expect(rows.map((x) => x.ts)).toEqual([R, R, R]);
     expect(r.tsReplaced).toEqual({ out_of_range: 2, invalid: 1 });
   });
@@ -91,9 +100,28 @@ describe('decode', () => {
 
 describe('custom tables', () => {
   it('a value that does not fit leaves no bytes behind: the rows around it stay whole', () => {
-    const routes = { ...TEST_MQTT, routes: [{ topic: 'm/{id}', format: 'json' as const, device: '', tag: '', table: 't', columns: [{ name: 'id', topic: 'id' }, { name: 'v', json: 'v' }] }] } as unknown as MqttConfig;
+    const routes = {
+      ...TEST_MQTT,
+      routes: [
+        {
+          topic: 'm/{id}',
+          format: 'json' as const,
+          device: '',
+          tag: '',
+          table: 't',
+          columns: [
+            { name: 'id', topic: 'id' },
+            { name: 'v', json: 'v' },
+          ],
+        },
+      ],
+    } as unknown as MqttConfig;
     const r = new ChunkDecoder(routes).decode(
-      mqttChunk([{ topic: 'm/a', body: '{"v":1}' }, { topic: 'm/b', body: '{"v":300}' }, { topic: 'm/c', body: '{"v":2}' }]),
+      mqttChunk([
+        { topic: 'm/a', body: '{"v":1}' },
+        { topic: 'm/b', body: '{"v":300}' },
+        { topic: 'm/c', body: '{"v":2}' },
+      ]),
       { t: { id: 'String', v: 'Int8' } },
     );
     const t = r.tables.find((x) => x.table === 't')!;

@@ -16,7 +16,14 @@ import { ROOT, TestGateway } from '../helpers/gateway.js';
 import { TEST_MQTT, mqttChunk } from '../helpers/frames.js';
 
 const cleanups = cleanupsAfterAll();
-const CFG = { ...TEST_MQTT, routes: [...TEST_MQTT.routes, { topic: 'sp/{device}', format: 'sparkplug', device: '{device}', tag: '{tag}', columns: [] }, { topic: 'raw/{device}', format: 'raw', device: '{device}', tag: 'raw', columns: [] }] } as typeof TEST_MQTT;
+const CFG = {
+  ...TEST_MQTT,
+  routes: [
+    ...TEST_MQTT.routes,
+    { topic: 'sp/{device}', format: 'sparkplug', device: '{device}', tag: '{tag}', columns: [] },
+    { topic: 'raw/{device}', format: 'raw', device: '{device}', tag: 'raw', columns: [] },
+  ],
+} as typeof TEST_MQTT;
 
 /** Adversarial payload shapes, each a function of a size in bytes. */
 const SHAPES: Record<string, (n: number) => string | Buffer> = {
@@ -58,15 +65,25 @@ describe('payload decoders are linear in their input', () => {
         expect(nsPerByte, `${name} on ${topic}`).toBeLessThan(2000);
       }
     }
-    console.log(`decoder fuzz: ${Object.keys(SHAPES).length} shapes × 4 routes, worst ${worstNsPerByte.toFixed(0)} ns per byte at 512 KiB${report.length ? `; slowest: ${report.join('; ')}` : ''}`);
+    console.log(
+      `decoder fuzz: ${Object.keys(SHAPES).length} shapes × 4 routes, worst ${worstNsPerByte.toFixed(0)} ns per byte at 512 KiB${report.length ? `; slowest: ${report.join('; ')}` : ''}`,
+    );
   });
 
   it('random payloads never throw out of a decoder', () => {
     fc.assert(
-      fc.property(fc.constantFrom('json/d', 'plant/d/t', 'sp/d', 'raw/d'), fc.oneof(fc.string({ maxLength: 400 }), fc.uint8Array({ maxLength: 400 }).map((a) => Buffer.from(a)), fc.json()), (topic, body) => {
-        const r = new ChunkDecoder(CFG).decode(mqttChunk([{ topic, body }]));
-        expect(r.records).toBe(1);
-      }),
+      fc.property(
+        fc.constantFrom('json/d', 'plant/d/t', 'sp/d', 'raw/d'),
+        fc.oneof(
+          fc.string({ maxLength: 400 }),
+          fc.uint8Array({ maxLength: 400 }).map((a) => Buffer.from(a)),
+          fc.json(),
+        ),
+        (topic, body) => {
+          const r = new ChunkDecoder(CFG).decode(mqttChunk([{ topic, body }]));
+          expect(r.records).toBe(1);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -74,19 +91,57 @@ describe('payload decoders are linear in their input', () => {
 
 describe('the config loader', () => {
   const example = readFileSync(`${ROOT}/config/fieldgate.example.yaml`, 'utf8');
-  const token = fc.constantFrom('&a ', '*a', '&b ', '*b', '[', ']', '{', '}', ': ', '- ', '\n', '  ', '"', "'", '${X}', '${X:-1}', 'state_dir', 'modbus', 'devices', '!!binary ', '? ', '|', '>', '#', '<<: *a', '1e999', '~', 'null');
+  const token = fc.constantFrom(
+    '&a ',
+    '*a',
+    '&b ',
+    '*b',
+    '[',
+    ']',
+    '{',
+    '}',
+    ': ',
+    '- ',
+    '\n',
+    '  ',
+    '"',
+    "'",
+    '${X}',
+    '${X:-1}',
+    'state_dir',
+    'modbus',
+    'devices',
+    '!!binary ',
+    '? ',
+    '|',
+    '>',
+    '#',
+    '<<: *a',
+    '1e999',
+    '~',
+    'null',
+  );
   it('never throws and answers within a bound on YAML-shaped noise and mutated example files', () => {
     let worst = 0;
     let cases = 0;
     fc.assert(
-      fc.property(fc.oneof(fc.array(token, { maxLength: 80 }).map((t) => `state_dir: ./d\n${t.join('')}`), fc.tuple(fc.nat(), fc.array(token, { maxLength: 6 })).map(([at, t]) => { const i = at % example.length; return example.slice(0, i) + t.join('') + example.slice(i); })), (text) => {
-        const t0 = Date.now();
-        const r = parseConfig(text, 'fuzz.yaml', {});
-        worst = Math.max(worst, Date.now() - t0);
-        cases++;
-        expect(r.config !== undefined || r.issues.length > 0).toBe(true);
-        for (const i of r.issues) expect(i.pos.file).toBe('fuzz.yaml');
-      }),
+      fc.property(
+        fc.oneof(
+          fc.array(token, { maxLength: 80 }).map((t) => `state_dir: ./d\n${t.join('')}`),
+          fc.tuple(fc.nat(), fc.array(token, { maxLength: 6 })).map(([at, t]) => {
+            const i = at % example.length;
+            return example.slice(0, i) + t.join('') + example.slice(i);
+          }),
+        ),
+        (text) => {
+          const t0 = Date.now();
+          const r = parseConfig(text, 'fuzz.yaml', {});
+          worst = Math.max(worst, Date.now() - t0);
+          cases++;
+          expect(r.config !== undefined || r.issues.length > 0).toBe(true);
+          for (const i of r.issues) expect(i.pos.file).toBe('fuzz.yaml');
+        },
+      ),
       { numRuns: 1500 },
     );
     expect(worst).toBeLessThan(3000);
@@ -113,9 +168,32 @@ describe('the HTTP endpoint', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH'),
-        fc.oneof(fc.constantFrom('/metrics', '/healthz', '/readyz', '/status', '/query', '/query?format=JSON', '/query?format=%00', '/deadletter/replay', '//', '/../../etc/passwd', '/query?format=' + 'A'.repeat(5000)), fc.webPath()),
-        fc.dictionary(fc.constantFrom('content-type', 'x-a', 'accept', 'content-encoding', 'transfer-encoding'), fc.constantFrom('text/plain', 'gzip', 'application/json', '*/*', 'x'), { maxKeys: 3 }),
-        fc.oneof(fc.string({ maxLength: 300 }).map((s) => Buffer.from(s)), fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)), fc.constantFrom(Buffer.from('SELECT 1'), Buffer.from("SELECT * FROM file('/etc/passwd')"))),
+        fc.oneof(
+          fc.constantFrom(
+            '/metrics',
+            '/healthz',
+            '/readyz',
+            '/status',
+            '/query',
+            '/query?format=JSON',
+            '/query?format=%00',
+            '/deadletter/replay',
+            '//',
+            '/../../etc/passwd',
+            '/query?format=' + 'A'.repeat(5000),
+          ),
+          fc.webPath(),
+        ),
+        fc.dictionary(
+          fc.constantFrom('content-type', 'x-a', 'accept', 'content-encoding', 'transfer-encoding'),
+          fc.constantFrom('text/plain', 'gzip', 'application/json', '*/*', 'x'),
+          { maxKeys: 3 },
+        ),
+        fc.oneof(
+          fc.string({ maxLength: 300 }).map((s) => Buffer.from(s)),
+          fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+          fc.constantFrom(Buffer.from('SELECT 1'), Buffer.from("SELECT * FROM file('/etc/passwd')")),
+        ),
         async (method, path, headers, body) => {
           const h = { ...headers };
           if (h['transfer-encoding']) delete h['transfer-encoding'];

@@ -18,11 +18,33 @@ const cleanups = cleanupsAfterAll();
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
 
 const str = fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('plant/a/b', 'json/x', 'spBv1.0/g/NDATA/e', '#', '+/+', '$SYS/x', '', 'a'.repeat(300)));
-const payload = fc.oneof(fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)), fc.constantFrom('1', '{"a":1}', '[1,2]', '1234567890123456789'));
+const payload = fc.oneof(
+  fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
+  fc.constantFrom('1', '{"a":1}', '[1,2]', '1234567890123456789'),
+);
 const packet = fc.oneof(
-  fc.record({ cmd: fc.constant('connect'), protocolId: fc.constantFrom('MQTT', 'MQIsdp', 'XXXX'), protocolVersion: fc.constantFrom(3, 4, 5, 0, 255), clean: fc.boolean(), clientId: str, keepalive: fc.integer({ min: 0, max: 65535 }) }),
-  fc.record({ cmd: fc.constant('publish'), topic: str, payload, qos: fc.constantFrom(0, 1, 2), messageId: fc.integer({ min: 1, max: 65535 }), retain: fc.boolean(), dup: fc.boolean() }),
-  fc.record({ cmd: fc.constant('subscribe'), messageId: fc.integer({ min: 1, max: 65535 }), subscriptions: fc.array(fc.record({ topic: str, qos: fc.constantFrom(0, 1, 2) }), { minLength: 1, maxLength: 3 }) }),
+  fc.record({
+    cmd: fc.constant('connect'),
+    protocolId: fc.constantFrom('MQTT', 'MQIsdp', 'XXXX'),
+    protocolVersion: fc.constantFrom(3, 4, 5, 0, 255),
+    clean: fc.boolean(),
+    clientId: str,
+    keepalive: fc.integer({ min: 0, max: 65535 }),
+  }),
+  fc.record({
+    cmd: fc.constant('publish'),
+    topic: str,
+    payload,
+    qos: fc.constantFrom(0, 1, 2),
+    messageId: fc.integer({ min: 1, max: 65535 }),
+    retain: fc.boolean(),
+    dup: fc.boolean(),
+  }),
+  fc.record({
+    cmd: fc.constant('subscribe'),
+    messageId: fc.integer({ min: 1, max: 65535 }),
+    subscriptions: fc.array(fc.record({ topic: str, qos: fc.constantFrom(0, 1, 2) }), { minLength: 1, maxLength: 3 }),
+  }),
   fc.record({ cmd: fc.constant('unsubscribe'), messageId: fc.integer({ min: 1, max: 65535 }), unsubscriptions: fc.array(str, { minLength: 1, maxLength: 3 }) }),
   fc.record({ cmd: fc.constantFrom('pingreq', 'disconnect') }),
   fc.record({ cmd: fc.constant('pubrel'), messageId: fc.integer({ min: 1, max: 65535 }) }),
@@ -36,7 +58,12 @@ function bytesOf(p: Record<string, unknown>): Buffer {
   }
 }
 
-type Mutation = { kind: 'none' } | { kind: 'flip'; at: number; bit: number } | { kind: 'truncate'; at: number } | { kind: 'insert'; at: number; bytes: Uint8Array } | { kind: 'length'; n: number };
+type Mutation =
+  | { kind: 'none' }
+  | { kind: 'flip'; at: number; bit: number }
+  | { kind: 'truncate'; at: number }
+  | { kind: 'insert'; at: number; bytes: Uint8Array }
+  | { kind: 'length'; n: number };
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.constant({ kind: 'none' } as const),
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),

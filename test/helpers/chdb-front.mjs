@@ -14,7 +14,17 @@ const { Session } = createRequire(import.meta.url)('chdb');
 const [dir, port] = process.argv.slice(2);
 mkdirSync(join(dir, 'spool'), { recursive: true });
 const session = new Session(dir, { installSignalHandlers: false });
-const CLIENT_PARAMS = new Set(['query', 'query_id', 'database', 'default_format', 'session_id', 'user', 'password', 'enable_http_compression', 'wait_end_of_query']);
+const CLIENT_PARAMS = new Set([
+  'query',
+  'query_id',
+  'database',
+  'default_format',
+  'session_id',
+  'user',
+  'password',
+  'enable_http_compression',
+  'wait_end_of_query',
+]);
 const stats = { inserts: 0, tokens: [] };
 let seq = 0;
 let tail = Promise.resolve();
@@ -33,7 +43,16 @@ async function handle(url, body) {
   if (m) {
     const table = m[1].replace(/`/g, '');
     const [db, t] = table.includes('.') ? table.split('.') : ['default', table];
-    const cols = (await session.queryAsync(`SELECT name, type FROM system.columns WHERE database = '${db}' AND table = '${t}' ORDER BY position`, { format: 'TabSeparatedRaw' })).text().trim().split('\n').map((l) => l.split('\t').join(' ')).join(', ');
+    const cols = (
+      await session.queryAsync(`SELECT name, type FROM system.columns WHERE database = '${db}' AND table = '${t}' ORDER BY position`, {
+        format: 'TabSeparatedRaw',
+      })
+    )
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t').join(' '))
+      .join(', ');
     const file = join(dir, 'spool', `front-${seq++}.rb`);
     writeFileSync(file, data ?? Buffer.alloc(0));
     try {

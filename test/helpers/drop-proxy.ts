@@ -36,11 +36,14 @@ export class DropProxy {
       client.on('data', () => {
         if (cutting || Math.random() >= proxy.dropProbability) return;
         cutting = true;
-        setTimeout(() => {
-          proxy.drops++;
-          client.resetAndDestroy();
-          upstream.destroy();
-        }, Math.floor(Math.random() * 50));
+        setTimeout(
+          () => {
+            proxy.drops++;
+            client.resetAndDestroy();
+            upstream.destroy();
+          },
+          Math.floor(Math.random() * 50),
+        );
       });
     });
     await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));

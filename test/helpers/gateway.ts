@@ -79,7 +79,11 @@ export class TestGateway {
         `http: { bind: "127.0.0.1:${this.httpPort}" }`,
         `batch: { max_delay: ${this.o.batchMaxDelay ?? '200ms'} }`,
         'workers: { threads: 1 }',
-        ...(this.o.sinks ? ['sinks:', ...this.o.sinks.map((l) => `  ${l}`)] : [`clickhouse: { ${ch ? `url: "${ch.url}", database: ${ch.database}, ` : ''}retry_max: 1s${this.o.clickhouseYaml ? `, ${this.o.clickhouseYaml}` : ''} }`]),
+        ...(this.o.sinks
+          ? ['sinks:', ...this.o.sinks.map((l) => `  ${l}`)]
+          : [
+              `clickhouse: { ${ch ? `url: "${ch.url}", database: ${ch.database}, ` : ''}retry_max: 1s${this.o.clickhouseYaml ? `, ${this.o.clickhouseYaml}` : ''} }`,
+            ]),
         this.o.yaml ?? '',
       ].join('\n') + '\n',
     );
@@ -91,10 +95,15 @@ export class TestGateway {
     const p = this.proc;
     p.stdout?.on('data', (d: Buffer) => (this.logs += d.toString()));
     p.stderr?.on('data', (d: Buffer) => (this.logs += d.toString()));
-    await waitFor('gateway /healthz', async () => {
-      if (p.exitCode !== null) return 'exited'; // at once, not after the time-out
-      return (await fetch(`http://127.0.0.1:${this.httpPort}/healthz`)).ok;
-    }, this.o.startTimeoutMs ?? 30_000, 50);
+    await waitFor(
+      'gateway /healthz',
+      async () => {
+        if (p.exitCode !== null) return 'exited'; // at once, not after the time-out
+        return (await fetch(`http://127.0.0.1:${this.httpPort}/healthz`)).ok;
+      },
+      this.o.startTimeoutMs ?? 30_000,
+      50,
+    );
     if (p.exitCode !== null) throw new Error(`gateway exited ${p.exitCode}: ${this.logs.slice(-2000)}`);
   }
 
@@ -132,16 +141,28 @@ export class TestGateway {
     return line ? Number(line.slice(sample.length + 1)) : Number.NaN;
   }
 
-  async readyz(): Promise<{ status: number; body: { ready: boolean; sinks: Array<{ state: string; lagBytes: number; lagChunks: number }>; stalled: Array<{ loop: string; silent_ms: number; detail?: string }> } }> {
+  async readyz(): Promise<{
+    status: number;
+    body: {
+      ready: boolean;
+      sinks: Array<{ state: string; lagBytes: number; lagChunks: number }>;
+      stalled: Array<{ loop: string; silent_ms: number; detail?: string }>;
+    };
+  }> {
     const r = await fetch(`http://127.0.0.1:${this.httpPort}/readyz`);
     return { status: r.status, body: (await r.json()) as never };
   }
 
   /** Waits until every sink has acknowledged everything committed. */
   async drained(timeoutMs = 60_000): Promise<void> {
-    await waitFor('the sinks to catch up', async () => {
-      const r = await this.readyz();
-      return r.body.sinks.length > 0 && r.body.sinks.every((s) => s.state === 'connected' && s.lagChunks === 0 && s.lagBytes === 0);
-    }, timeoutMs, 100);
+    await waitFor(
+      'the sinks to catch up',
+      async () => {
+        const r = await this.readyz();
+        return r.body.sinks.length > 0 && r.body.sinks.every((s) => s.state === 'connected' && s.lagChunks === 0 && s.lagBytes === 0);
+      },
+      timeoutMs,
+      100,
+    );
   }
 }

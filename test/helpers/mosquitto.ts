@@ -68,12 +68,21 @@ export class Mosquitto {
     this.proc = p;
     p.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
     p.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
-    await waitFor('mosquitto to listen', () => new Promise<boolean>((res) => {
-      if (p.exitCode !== null) return res(true);
-      const s = createConnection(this.port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); res(true); });
-      s.once('error', () => res(false));
-    }), 10_000, 50);
+    await waitFor(
+      'mosquitto to listen',
+      () =>
+        new Promise<boolean>((res) => {
+          if (p.exitCode !== null) return res(true);
+          const s = createConnection(this.port, '127.0.0.1');
+          s.once('connect', () => {
+            s.destroy();
+            res(true);
+          });
+          s.once('error', () => res(false));
+        }),
+      10_000,
+      50,
+    );
     if (p.exitCode !== null) throw new Error(`mosquitto exited ${p.exitCode}: ${this.log}`);
   }
 

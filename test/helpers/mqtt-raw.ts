@@ -35,4 +35,12 @@ export async function rawConn(port: number, connect?: Record<string, unknown>, c
   return c;
 }
 
-export const publishPacket = (topic: string, messageId: number, qos: 0 | 1 | 2, payload: string | Buffer = 'x', retain = false): Record<string, unknown> => ({ cmd: 'publish', topic, payload, qos, messageId, retain, dup: false });
+export const publishPacket = (topic: string, messageId: number, qos: 0 | 1 | 2, payload: string | Buffer = 'x', retain = false): Record<string, unknown> => ({
+  cmd: 'publish',
+  topic,
+  payload,
+  qos,
+  messageId,
+  retain,
+  dup: false,
+});

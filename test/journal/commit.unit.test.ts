@@ -15,7 +15,8 @@ const batch = (segment: Segment, start: number, ...parts: string[]): Batch => {
   const bufs = parts.map((p) => Buffer.from(p));
   return { segment, start, bufs, owned: [], bytes: bufs.reduce((a, b) => a + b.length, 0), waiters: [] };
 };
-const commit = (b: Batch, dir: string, segments: Segment[]) => new Promise<Error | null>((res) => writeBatch(b, { segDir: dir, sync: true, segments: () => segments }, res));
+const commit = (b: Batch, dir: string, segments: Segment[]) =>
+  new Promise<Error | null>((res) => writeBatch(b, { segDir: dir, sync: true, segments: () => segments }, res));
 const closeAll = (segments: Segment[]) => {
   for (const s of segments) if (s.fd !== undefined) closeSync(s.fd);
 };
@@ -25,7 +26,7 @@ describe('group commit', () => {
     delete process.env.FIELDGATE_FAULTS;
   });
 
-  it('a segment\'s first write makes the file with its header; batches land at their place; a new segment closes the previous one', async () => {
+  it("a segment's first write makes the file with its header; batches land at their place; a new segment closes the previous one", async () => {
     const dir = tempDir('fg-commit-');
     const a = seg(dir, 0);
     const segments = [a];

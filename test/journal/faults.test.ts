@@ -14,7 +14,6 @@ import type { Chunk } from '../../src/journal/segment.js';
 import { TEST_MQTT, readPoints } from '../helpers/frames.js';
 import { openJournal, tempDir } from '../helpers/journal.js';
 
-
 function committed(j: Journal): Promise<void> {
   return new Promise((res, rej) => j.whenCommitted((e) => (e ? rej(e) : res())));
 }
@@ -41,7 +40,9 @@ function fill(j: Journal, from: number, n: number): void {
 }
 
 function segFile(dir: string, k = -1): string {
-  const segs = readdirSync(join(dir, 'journal')).filter((f) => f.endsWith('.seg')).sort();
+  const segs = readdirSync(join(dir, 'journal'))
+    .filter((f) => f.endsWith('.seg'))
+    .sort();
   return join(dir, 'journal', segs.at(k)!);
 }
 

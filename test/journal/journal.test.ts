@@ -34,7 +34,10 @@ describe('journal', () => {
     journal.onChunk((c) => seen.push(c));
     for (let i = 0; i < 25; i++) journal.appendMqtt(1000 + i, 1, `t/${i}`, 'c1', Buffer.from(String(i)));
     await committed(journal);
-    expect(seen.map((c) => [c.id, c.records])).toEqual([[1, 10], [2, 10]]);
+    expect(seen.map((c) => [c.id, c.records])).toEqual([
+      [1, 10],
+      [2, 10],
+    ]);
     expect(await readAll(journal, seen[1])).toEqual(Array.from({ length: 10 }, (_, i) => `t/${i + 10}=${i + 10}`));
     await journal.close(); // cuts the open 5 records as chunk 3
 
@@ -107,7 +110,9 @@ describe('journal', () => {
     const kept = journal.chunksAfter(0).reduce((a, c) => a + c.records, 0);
     expect(dropped).toBeGreaterThan(0);
     expect(dropped + kept).toBe(1000);
-    const total = readdirSync(join(dir, 'journal')).filter((f) => f.endsWith('.seg')).reduce((a, f) => a + statSync(join(dir, 'journal', f)).size, 0);
+    const total = readdirSync(join(dir, 'journal'))
+      .filter((f) => f.endsWith('.seg'))
+      .reduce((a, f) => a + statSync(join(dir, 'journal', f)).size, 0);
     expect(total).toBeLessThanOrEqual(16384 + 4096 + 2048);
     await journal.close();
   });

@@ -49,7 +49,9 @@ describe('partners: two suppliers and a platform, all fieldgate', () => {
           '    receive:',
           `      - { topic: "orders/${name}/{device}/{tag+}", format: json }`,
           '    from: earliest',
-        ].filter(Boolean).join('\n'),
+        ]
+          .filter(Boolean)
+          .join('\n'),
       });
       gws.push(g);
       await g.start();
@@ -69,12 +71,27 @@ describe('partners: two suppliers and a platform, all fieldgate', () => {
     await publish(glass, 'plant/furnace1/temp', [1450, 1451]);
 
     const q = (g: TestGateway, sql: string) => g.query(sql);
-    await waitFor('the shared values at the platform', async () => (await q(platform, "SELECT count() FROM fieldgate.points WHERE device IN ('acme/press1', 'glass/furnace1')")) === '5', 30_000, 200);
-    expect(await q(platform, "SELECT device, tag, groupArray(toUInt32(value)) FROM (SELECT * FROM fieldgate.points ORDER BY value) GROUP BY device, tag ORDER BY device")).toBe('acme/press1\tcount\t[1,2,3]\nglass/furnace1\ttemp\t[1450,1451]');
+    await waitFor(
+      'the shared values at the platform',
+      async () => (await q(platform, "SELECT count() FROM fieldgate.points WHERE device IN ('acme/press1', 'glass/furnace1')")) === '5',
+      30_000,
+      200,
+    );
+    expect(
+      await q(
+        platform,
+        'SELECT device, tag, groupArray(toUInt32(value)) FROM (SELECT * FROM fieldgate.points ORDER BY value) GROUP BY device, tag ORDER BY device',
+      ),
+    ).toBe('acme/press1\tcount\t[1,2,3]\nglass/furnace1\ttemp\t[1450,1451]');
     expect(await platform.metric('fieldgate_broker_acl_denied_total{action="publish"}')).toBeGreaterThanOrEqual(2);
 
     // A supplier cannot read another's data (nor its orders).
-    const spy = await connectAsync(`mqtt://127.0.0.1:${platform.mqttPort}`, { protocolVersion: 4, username: 'acme', password: 'acme-pw', clientId: 'acme-spy' });
+    const spy = await connectAsync(`mqtt://127.0.0.1:${platform.mqttPort}`, {
+      protocolVersion: 4,
+      username: 'acme',
+      password: 'acme-pw',
+      clientId: 'acme-spy',
+    });
     cleanups.push(() => spy.endAsync(true));
     // mqtt.js turns a SUBACK of 0x80 into this error.
     for (const f of ['suppliers/glass/#', 'orders/glass/#']) await expect(spy.subscribeAsync(f, { qos: 1 })).rejects.toThrow(/Subscribe error/);
@@ -84,8 +101,16 @@ describe('partners: two suppliers and a platform, all fieldgate', () => {
     cleanups.push(() => oem.endAsync(true));
     await oem.publishAsync('orders/acme/press1/order', JSON.stringify({ qty: 500, due: '2026-12-24' }), { qos: 1 });
     await oem.publishAsync('orders/glass/furnace1/order', JSON.stringify({ qty: 70 }), { qos: 1 });
-    for (const [g, want] of [[acme, 500], [glass, 70]] as const) {
-      await waitFor('the order at the supplier', async () => (await q(g, "SELECT count() FROM fieldgate.points WHERE source = 'partner:platform' AND tag = 'order/qty'")) === '1', 30_000, 200);
+    for (const [g, want] of [
+      [acme, 500],
+      [glass, 70],
+    ] as const) {
+      await waitFor(
+        'the order at the supplier',
+        async () => (await q(g, "SELECT count() FROM fieldgate.points WHERE source = 'partner:platform' AND tag = 'order/qty'")) === '1',
+        30_000,
+        200,
+      );
       expect(await q(g, "SELECT toUInt32(value) FROM fieldgate.points WHERE source = 'partner:platform' AND tag = 'order/qty'")).toBe(String(want));
     }
     expect(await q(acme, "SELECT text FROM fieldgate.points WHERE source = 'partner:platform' AND tag = 'order/due'")).toBe('2026-12-24');
@@ -97,7 +122,9 @@ describe('partners: two suppliers and a platform, all fieldgate', () => {
     expect(preview).toContain('SENT      press1  count  (3 values stored; entry 1 → suppliers/acme/press1/count)');
     expect(preview).toContain('withheld  oven1  temp  (1 values stored)');
     expect(preview).toContain('1 of 2 device/tag pairs in the store are sent; 1 never leave.');
-    const json = JSON.parse(execFileSync(process.execPath, [BIN, 'partners', 'preview', '-c', acme.config, 'platform', '--json'], { encoding: 'utf8' })) as Array<{ sent: Array<{ device: string }>; withheld: Array<{ device: string }>; receive: string[] }>;
+    const json = JSON.parse(
+      execFileSync(process.execPath, [BIN, 'partners', 'preview', '-c', acme.config, 'platform', '--json'], { encoding: 'utf8' }),
+    ) as Array<{ sent: Array<{ device: string }>; withheld: Array<{ device: string }>; receive: string[] }>;
     expect(json[0].sent.map((x) => x.device)).toEqual(['press1']);
     expect(json[0].withheld.map((x) => x.device)).toEqual(['oven1']);
     expect(json[0].receive).toEqual(['orders/acme/{device}/{tag+}']);

@@ -14,7 +14,16 @@ import { Mosquitto } from '../helpers/mosquitto.js';
 import { sleep, waitFor } from '../helpers/ports.js';
 
 const require = createRequire(import.meta.url);
-const sp = (require('sparkplug-payload') as { get(ns: string): { decodePayload(b: Uint8Array): { seq?: { toNumber(): number } | number; metrics: Array<{ name: string; value: unknown; type: string; timestamp?: unknown }> } } }).get('spBv1.0');
+const sp = (
+  require('sparkplug-payload') as {
+    get(ns: string): {
+      decodePayload(b: Uint8Array): {
+        seq?: { toNumber(): number } | number;
+        metrics: Array<{ name: string; value: unknown; type: string; timestamp?: unknown }>;
+      };
+    };
+  }
+).get('spBv1.0');
 const cleanups = cleanupsAfterAll();
 
 describe('partners: message formats and replayed intervals', () => {
@@ -63,14 +72,25 @@ describe('partners: message formats and replayed intervals', () => {
     expect(sp.decodePayload(spb[0].payload).metrics.map((x) => x.name)).toEqual(['bdSeq']);
     expect(spb[1].topic).toBe('spBv1.0/suppliers/DBIRTH/acme/press1');
     expect(sp.decodePayload(spb[1].payload).metrics.map((x) => x.name)).toContain('count');
-    const counts = spb.filter((x) => x.topic === 'spBv1.0/suppliers/DDATA/acme/press1').flatMap((x) => sp.decodePayload(x.payload).metrics.map((mm) => ({ name: mm.name, value: mm.value, type: mm.type })));
+    const counts = spb
+      .filter((x) => x.topic === 'spBv1.0/suppliers/DDATA/acme/press1')
+      .flatMap((x) => sp.decodePayload(x.payload).metrics.map((mm) => ({ name: mm.name, value: mm.value, type: mm.type })));
     expect(counts.map((x) => x.value)).toEqual([...Array(40).keys()]);
     expect(new Set(counts.map((x) => `${x.name}:${x.type}`))).toEqual(new Set(['count:Double']));
     const seqs = spb.map((x) => Number(sp.decodePayload(x.payload).seq));
     expect(seqs.slice(0, 5)).toEqual([0, 1, 2, 3, 4]);
 
     // Part 14 JSON: a network message of one DataSetMessage whose field is a DataValue.
-    const ua = got.filter((x) => x.topic === 'suppliers/acme/ua/press1').map((x) => JSON.parse(x.payload.toString()) as { MessageType: string; PublisherId: string; Messages: Array<{ DataSetWriterId: number; Payload: Record<string, { Value: number; SourceTimestamp: string }> }> });
+    const ua = got
+      .filter((x) => x.topic === 'suppliers/acme/ua/press1')
+      .map(
+        (x) =>
+          JSON.parse(x.payload.toString()) as {
+            MessageType: string;
+            PublisherId: string;
+            Messages: Array<{ DataSetWriterId: number; Payload: Record<string, { Value: number; SourceTimestamp: string }> }>;
+          },
+      );
     expect(ua.map((x) => x.Messages[0].Payload.count.Value)).toEqual([...Array(40).keys()]);
     expect(ua[0].PublisherId.length).toBeGreaterThan(0); // gateway_id
     for (const x of ua) {
@@ -81,7 +101,15 @@ describe('partners: message formats and replayed intervals', () => {
     }
 
     // Intervals: wait for the last ones to close (the journal's clock moves with new values).
-    const aggs = () => new Map(got.filter((x) => x.topic.startsWith('suppliers/acme/agg/')).map((x) => { const j = JSON.parse(x.payload.toString()) as { id: string }; return [j.id, x.payload.toString()]; }));
+    const aggs = () =>
+      new Map(
+        got
+          .filter((x) => x.topic.startsWith('suppliers/acme/agg/'))
+          .map((x) => {
+            const j = JSON.parse(x.payload.toString()) as { id: string };
+            return [j.id, x.payload.toString()];
+          }),
+      );
     for (let i = 0; i < 20; i++) {
       await c.publishAsync('plant/press1/other', '0', { qos: 1 });
       await sleep(100);

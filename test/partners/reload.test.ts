@@ -29,10 +29,17 @@ describe('partners: reload', () => {
     const got: string[] = [];
     const platform: MqttClient = await connectAsync(broker.url, { ...broker.tls('oem'), clientId: 'oem-reload', protocolVersion: 4 });
     cleanups.push(() => platform.endAsync(true));
-    platform.on('message', (topic, payload) => got.push(`${topic.split('/').slice(-2).join('/')}=${(JSON.parse(payload.toString()) as { value: number }).value}`));
+    platform.on('message', (topic, payload) =>
+      got.push(`${topic.split('/').slice(-2).join('/')}=${(JSON.parse(payload.toString()) as { value: number }).value}`),
+    );
     await platform.subscribeAsync('#', { qos: 1 });
     const partner = (tags: string) =>
-      ['partners:', '  - name: oem', `    broker: { url: "${broker.url}", client_id: acme-reload, ca_file: ${join(broker.dir, 'ca.pem')}, cert_file: ${join(broker.dir, 'acme.pem')}, key_file: ${join(broker.dir, 'acme.key')} }`, `    send: [ { select: { device: "m1", tag: "${tags}" }, topic: "suppliers/acme/{device}/{tag}" } ]`].join('\n');
+      [
+        'partners:',
+        '  - name: oem',
+        `    broker: { url: "${broker.url}", client_id: acme-reload, ca_file: ${join(broker.dir, 'ca.pem')}, cert_file: ${join(broker.dir, 'acme.pem')}, key_file: ${join(broker.dir, 'acme.key')} }`,
+        `    send: [ { select: { device: "m1", tag: "${tags}" }, topic: "suppliers/acme/{device}/{tag}" } ]`,
+      ].join('\n');
 
     g = await TestGateway.create({ batchMaxDelay: '50ms' });
     await g.start();

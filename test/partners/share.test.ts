@@ -51,7 +51,13 @@ describe('partners: a durable, allow-listed share over MQTT with TLS', () => {
     const seen = new Map<number, number>();
     const leaked: string[] = [];
     const ids = new Set<string>();
-    const platform: MqttClient = await connectAsync(broker.url, { ...broker.tls('oem'), clientId: 'oem-platform', clean: false, protocolVersion: 4, reconnectPeriod: 200 });
+    const platform: MqttClient = await connectAsync(broker.url, {
+      ...broker.tls('oem'),
+      clientId: 'oem-platform',
+      clean: false,
+      protocolVersion: 4,
+      reconnectPeriod: 200,
+    });
     cleanups.push(() => platform.endAsync(true));
     platform.on('message', (topic, payload) => {
       if (topic.startsWith('orders/')) return;
@@ -77,7 +83,10 @@ describe('partners: a durable, allow-listed share over MQTT with TLS', () => {
           // mqtt.js leaves a QoS 1 publish pending when the connection drops (a SIGKILLed gateway).
           const closed = new Promise<void>((res) => c.once('close', () => res()));
           while (!stopSecrets && c.connected) {
-            await Promise.race([Promise.all([c.publishAsync('plant/line1/secret', String(424242), { qos: 1 }), c.publishAsync('plant/other/seq', String(535353), { qos: 1 })]), closed]);
+            await Promise.race([
+              Promise.all([c.publishAsync('plant/line1/secret', String(424242), { qos: 1 }), c.publishAsync('plant/other/seq', String(535353), { qos: 1 })]),
+              closed,
+            ]);
             secrets++;
             await sleep(20);
           }
@@ -90,7 +99,10 @@ describe('partners: a durable, allow-listed share over MQTT with TLS', () => {
 
     const load = qos1Load(() => gw.mqttPort, { topic: 'plant/line1/seq', clientPrefix: 'share-pub', pauseEvery: 100, pauseMs: 120 });
     const t0 = Date.now();
-    const step = (what: string) => console.log(`share +${((Date.now() - t0) / 1000).toFixed(1)}s: ${what} (published ${load.published}, acknowledged ${load.acked.size}, at the platform ${seen.size})`);
+    const step = (what: string) =>
+      console.log(
+        `share +${((Date.now() - t0) / 1000).toFixed(1)}s: ${what} (published ${load.published}, acknowledged ${load.acked.size}, at the platform ${seen.size})`,
+      );
     const until = async (n: number) => {
       await waitFor(`${n} values published`, () => load.published >= n, 120_000, 20);
       step(`${n} published`);
@@ -138,12 +150,24 @@ describe('partners: a durable, allow-listed share over MQTT with TLS', () => {
     expect(ids.size).toBe(seen.size);
 
     // The orders the platform published while the gateway was down land in the store, marked as the partner's.
-    await waitFor('the orders in the store', async () => Number(await gw.query("SELECT count() FROM fieldgate.points WHERE source = 'partner:oem' AND device = 'line1' AND tag = 'order/qty'")) >= 5, 30_000, 200);
-    expect(await gw.query("SELECT groupArray(toUInt32(value)) FROM (SELECT value FROM fieldgate.points WHERE source = 'partner:oem' ORDER BY value)")).toBe('[10,11,12,13,14]');
+    await waitFor(
+      'the orders in the store',
+      async () => Number(await gw.query("SELECT count() FROM fieldgate.points WHERE source = 'partner:oem' AND device = 'line1' AND tag = 'order/qty'")) >= 5,
+      30_000,
+      200,
+    );
+    expect(await gw.query("SELECT groupArray(toUInt32(value)) FROM (SELECT value FROM fieldgate.points WHERE source = 'partner:oem' ORDER BY value)")).toBe(
+      '[10,11,12,13,14]',
+    );
 
     // A message past receive_max_bytes (1 MiB) is acknowledged, counted and not stored.
     await platform.publishAsync('orders/acme/line1/huge', JSON.stringify({ blob: 'x'.repeat(1_500_000) }), { qos: 1 });
-    await waitFor('the huge order to be refused', async () => (await gw.metric('fieldgate_partner_errors_total{partner="oem",reason="too_large"}')) === 1, 15_000, 100);
+    await waitFor(
+      'the huge order to be refused',
+      async () => (await gw.metric('fieldgate_partner_errors_total{partner="oem",reason="too_large"}')) === 1,
+      15_000,
+      100,
+    );
     expect(await gw.query("SELECT count() FROM fieldgate.points WHERE tag LIKE 'huge%'")).toBe('0');
 
     // What the gateway reports of it: every metric the list promises for partners.
@@ -153,6 +177,8 @@ describe('partners: a durable, allow-listed share over MQTT with TLS', () => {
     expect(await gw.metric('fieldgate_partner_received_messages_total{partner="oem"}')).toBeGreaterThanOrEqual(1);
     const r = await gw.readyz();
     expect((r.body as unknown as { partners: Array<{ name: string; state: string }> }).partners[0]).toMatchObject({ name: 'oem', state: 'connected' });
-    console.log(`share: ${acked.length} acknowledged, ${seen.size} distinct at the platform, ${dupValues} sent more than once (after the crashes), ${secrets} secret values withheld`);
+    console.log(
+      `share: ${acked.length} acknowledged, ${seen.size} distinct at the platform, ${dupValues} sent more than once (after the crashes), ${secrets} secret values withheld`,
+    );
   }, 240_000);
 });

@@ -26,7 +26,10 @@ describe('globs', () => {
   ])('%s ~ %s → %s', (g, s, want) => expect(compileGlob(g)(s)).toBe(want));
 
   it('a select needs both globs; a list needs any', () => {
-    const m = compileSelects([{ device: 'press*', tag: 'count*' }, { device: 'oven', tag: 'temp' }]);
+    const m = compileSelects([
+      { device: 'press*', tag: 'count*' },
+      { device: 'oven', tag: 'temp' },
+    ]);
     expect(m('press1', 'count')).toBe(true);
     expect(m('press1', 'secret')).toBe(false);
     expect(m('oven', 'temp')).toBe(true);
@@ -77,14 +80,33 @@ describe('intervals', () => {
 });
 
 describe('message formats', () => {
-  const entry = (o: Partial<SendEntry>): SendEntry => ({ select: [{ device: '*', tag: '*' }], every: undefined, aggregate: [], topic: 'suppliers/acme/{device}/{tag}', format: 'json', qos: 1, ...o });
+  const entry = (o: Partial<SendEntry>): SendEntry => ({
+    select: [{ device: '*', tag: '*' }],
+    every: undefined,
+    aggregate: [],
+    topic: 'suppliers/acme/{device}/{tag}',
+    format: 'json',
+    qos: 1,
+    ...o,
+  });
   const ctx = { gateway: 'line3', partner: 'oem', idPrefix: 'line3:j1' };
   const item = { id: '7:3', device: 'press1', tag: 'count', ts: Date.UTC(2026, 0, 1), value: 12, text: '', quality: 0 };
 
   it('json: one documented object per value, with an id from the journal position', () => {
     const out: OutMessage[] = [];
     formatItems(ctx, 0, entry({}), [item], out);
-    expect(out).toEqual([{ kind: 'topic', topic: 'suppliers/acme/press1/count', qos: 1, id: 'line3:j1:0:7:3', device: 'press1', tag: 'count', ts: item.ts, body: { id: 'line3:j1:0:7:3', gateway: 'line3', device: 'press1', tag: 'count', ts: '2026-01-01T00:00:00.000Z', value: 12, quality: 0 } }]);
+    expect(out).toEqual([
+      {
+        kind: 'topic',
+        topic: 'suppliers/acme/press1/count',
+        qos: 1,
+        id: 'line3:j1:0:7:3',
+        device: 'press1',
+        tag: 'count',
+        ts: item.ts,
+        body: { id: 'line3:j1:0:7:3', gateway: 'line3', device: 'press1', tag: 'count', ts: '2026-01-01T00:00:00.000Z', value: 12, quality: 0 },
+      },
+    ]);
   });
 
   it('json: a text value has value null and its text; aggregates are fields', () => {
@@ -97,20 +119,43 @@ describe('message formats', () => {
     const [w] = d.due(item.ts + 60_000);
     const agg: OutMessage[] = [];
     formatItems(ctx, 0, entry({ every: 10_000, aggregate: ['last', 'max', 'avg', 'count'] }), [{ ...item, id: 'w1', window: w }], agg);
-    expect((agg[0] as { body: object }).body).toMatchObject({ last: 3, max: 3, avg: 2, count: 2, from: '2026-01-01T00:00:00.000Z', to: '2026-01-01T00:00:10.000Z' });
+    expect((agg[0] as { body: object }).body).toMatchObject({
+      last: 3,
+      max: 3,
+      avg: 2,
+      count: 2,
+      from: '2026-01-01T00:00:00.000Z',
+      to: '2026-01-01T00:00:10.000Z',
+    });
   });
 
   it('opcua-json: a Part 14 network message of DataValues', () => {
     const out: OutMessage[] = [];
     formatItems(ctx, 0, entry({ format: 'opcua-json' }), [{ ...item, quality: 0x80000000 }], out);
     const body = (out[0] as { body: Record<string, unknown> }).body;
-    expect(body).toEqual({ MessageId: 'line3:j1:0:7:3', MessageType: 'ua-data', PublisherId: 'line3', Messages: [{ DataSetWriterId: 1, DataSetWriterName: 'press1', Timestamp: '2026-01-01T00:00:00.000Z', Status: 0x80000000, Payload: { count: { Value: 12, SourceTimestamp: '2026-01-01T00:00:00.000Z', StatusCode: { Code: 0x80000000 } } } }] });
+    expect(body).toEqual({
+      MessageId: 'line3:j1:0:7:3',
+      MessageType: 'ua-data',
+      PublisherId: 'line3',
+      Messages: [
+        {
+          DataSetWriterId: 1,
+          DataSetWriterName: 'press1',
+          Timestamp: '2026-01-01T00:00:00.000Z',
+          Status: 0x80000000,
+          Payload: { count: { Value: 12, SourceTimestamp: '2026-01-01T00:00:00.000Z', StatusCode: { Code: 0x80000000 } } },
+        },
+      ],
+    });
   });
 
   it('sparkplug: one message of metrics per device', () => {
     const out: OutMessage[] = [];
     formatItems(ctx, 0, entry({ format: 'sparkplug' }), [item, { ...item, id: '7:4', tag: 'temp', value: 41 }, { ...item, id: '7:5', device: 'oven' }], out);
-    expect(out.map((m) => (m.kind === 'sparkplug' ? [m.device, m.metrics.map((x) => x.name)] : []))).toEqual([['press1', ['count', 'temp']], ['oven', ['count']]]);
+    expect(out.map((m) => (m.kind === 'sparkplug' ? [m.device, m.metrics.map((x) => x.name)] : []))).toEqual([
+      ['press1', ['count', 'temp']],
+      ['oven', ['count']],
+    ]);
   });
 
   it('names never widen a topic: + and # in a device or tag become _', () => {
@@ -124,9 +169,16 @@ describe('message formats', () => {
 });
 
 describe('worker selection', () => {
-  it('names a value by its place among all the chunk\'s values, whatever the selection (ids stay stable across a reload)', () => {
-    const bytes = mqttChunk([{ topic: 'plant/p1/a', body: '1' }, { topic: 'plant/p1/b', body: '2' }, { topic: 'json/p2', body: '{"c":3,"d":4}' }]);
-    const run = (spec: ShareSpec) => selectShared(new ChunkDecoder(TEST_MQTT).decode(bytes, {}, { keep: shareFilter(spec), ordinals: true }), spec).values.map((v) => `${v.device}/${v.tag}#${v.seq}`);
+  it("names a value by its place among all the chunk's values, whatever the selection (ids stay stable across a reload)", () => {
+    const bytes = mqttChunk([
+      { topic: 'plant/p1/a', body: '1' },
+      { topic: 'plant/p1/b', body: '2' },
+      { topic: 'json/p2', body: '{"c":3,"d":4}' },
+    ]);
+    const run = (spec: ShareSpec) =>
+      selectShared(new ChunkDecoder(TEST_MQTT).decode(bytes, {}, { keep: shareFilter(spec), ordinals: true }), spec).values.map(
+        (v) => `${v.device}/${v.tag}#${v.seq}`,
+      );
     expect(run({ entries: [[{ device: '*', tag: '*' }]] })).toEqual(['p1/a#0', 'p1/b#1', 'p2/c#2', 'p2/d#3']);
     expect(run({ entries: [[{ device: 'p2', tag: 'd' }]] })).toEqual(['p2/d#3']);
     expect(run({ entries: [[{ device: 'p1', tag: 'b' }], [{ device: '*', tag: 'c' }]] })).toEqual(['p1/b#1', 'p2/c#2']);
@@ -137,19 +189,53 @@ describe('partners configuration errors', () => {
   const errors = (yaml: string) => parseConfig(`state_dir: /tmp/x\n${yaml}`, 'f.yaml', {}).issues.map(formatIssue);
   it.each([
     ['partners:\n  - name: oem\n    send: [ { select: { device: "*" } } ]', 'f.yaml:3:5: partners[0].broker: give either broker or webhook'],
-    ['partners:\n  - name: oem\n    broker: { url: "http://x:1", client_id: a }\n    send: [ { select: {} } ]', 'f.yaml:4:20: partners[0].broker.url: got "http://x:1", expected mqtt://host:port or mqtts://host:port'],
-    ['partners:\n  - name: oem\n    broker: { url: "mqtt://x:1", client_id: a }\n    send: [ { select: {}, aggregate: [max] } ]', 'f.yaml:5:38: partners[0].send[0].aggregate: aggregates need every (the interval they are computed over)'],
-    ['partners:\n  - name: oem\n    broker: { url: "mqtt://x:1", client_id: a }\n    send: [ { select: {}, topic: "s/{line}" } ]', 'f.yaml:5:34: partners[0].send[0].topic: {line} is not a placeholder; expected {gateway}, {partner}, {device}, {tag}'],
-    ['partners:\n  - name: oem\n    broker: { url: "mqtt://x:1", client_id: a }\n    receive: [ { topic: "o/{a}/{a}" } ]', 'f.yaml:5:25: partners[0].receive[0].topic: "o/{a}/{a}" is not a valid template: capture {a} appears twice'],
-    ['partners:\n  - name: oem\n    webhook: { url: "http://10.0.0.1/in" }\n    send: [ { select: {} } ]', 'f.yaml:4:21: partners[0].webhook.url: http://10.0.0.1/in is plain http to another host: what is shared would cross the network unencrypted; expected https://'],
-    ['partners:\n  - name: oem\n    broker: { url: "mqtt://x:1", client_id: a, ca_file: /nonexistent.pem }\n    send: [ { select: {} } ]', 'f.yaml:4:57: partners[0].broker.ca_file: ca_file needs an mqtts:// url'],
-    ['partners:\n  - { name: a, broker: { url: "mqtt://x:1", client_id: a }, send: [ { select: {} } ] }\n  - { name: a, broker: { url: "mqtt://x:1", client_id: b }, send: [ { select: {} } ] }', 'f.yaml:3:3: partners: partner name "a" is used twice'],
-    ['partners:\n  - name: "o e m"\n    broker: { url: "mqtt://x:1", client_id: a }\n    send: [ { select: {} } ]', 'f.yaml:3:11: partners[0].name: got "o e m", expected up to 64 letters, digits, _ or -'],
+    [
+      'partners:\n  - name: oem\n    broker: { url: "http://x:1", client_id: a }\n    send: [ { select: {} } ]',
+      'f.yaml:4:20: partners[0].broker.url: got "http://x:1", expected mqtt://host:port or mqtts://host:port',
+    ],
+    [
+      'partners:\n  - name: oem\n    broker: { url: "mqtt://x:1", client_id: a }\n    send: [ { select: {}, aggregate: [max] } ]',
+      'f.yaml:5:38: partners[0].send[0].aggregate: aggregates need every (the interval they are computed over)',
+    ],
+    [
+      'partners:\n  - name: oem\n    broker: { url: "mqtt://x:1", client_id: a }\n    send: [ { select: {}, topic: "s/{line}" } ]',
+      'f.yaml:5:34: partners[0].send[0].topic: {line} is not a placeholder; expected {gateway}, {partner}, {device}, {tag}',
+    ],
+    [
+      'partners:\n  - name: oem\n    broker: { url: "mqtt://x:1", client_id: a }\n    receive: [ { topic: "o/{a}/{a}" } ]',
+      'f.yaml:5:25: partners[0].receive[0].topic: "o/{a}/{a}" is not a valid template: capture {a} appears twice',
+    ],
+    [
+      'partners:\n  - name: oem\n    webhook: { url: "http://10.0.0.1/in" }\n    send: [ { select: {} } ]',
+      'f.yaml:4:21: partners[0].webhook.url: http://10.0.0.1/in is plain http to another host: what is shared would cross the network unencrypted; expected https://',
+    ],
+    [
+      'partners:\n  - name: oem\n    broker: { url: "mqtt://x:1", client_id: a, ca_file: /nonexistent.pem }\n    send: [ { select: {} } ]',
+      'f.yaml:4:57: partners[0].broker.ca_file: ca_file needs an mqtts:// url',
+    ],
+    [
+      'partners:\n  - { name: a, broker: { url: "mqtt://x:1", client_id: a }, send: [ { select: {} } ] }\n  - { name: a, broker: { url: "mqtt://x:1", client_id: b }, send: [ { select: {} } ] }',
+      'f.yaml:3:3: partners: partner name "a" is used twice',
+    ],
+    [
+      'partners:\n  - name: "o e m"\n    broker: { url: "mqtt://x:1", client_id: a }\n    send: [ { select: {} } ]',
+      'f.yaml:3:11: partners[0].name: got "o e m", expected up to 64 letters, digits, _ or -',
+    ],
   ])('%s', (yaml, want) => expect(errors(yaml)).toContain(want));
 
   it('a select may be one mapping or a list of them', () => {
-    const r = parseConfig('state_dir: /tmp/x\npartners:\n  - name: oem\n    broker: { url: "mqtt://x:1", client_id: a }\n    send:\n      - { select: [ { device: "a*" }, { tag: "b" } ] }\n      - { select: { device: "c" } }', 'f.yaml', {});
+    const r = parseConfig(
+      'state_dir: /tmp/x\npartners:\n  - name: oem\n    broker: { url: "mqtt://x:1", client_id: a }\n    send:\n      - { select: [ { device: "a*" }, { tag: "b" } ] }\n      - { select: { device: "c" } }',
+      'f.yaml',
+      {},
+    );
     expect(r.issues).toEqual([]);
-    expect(r.config!.partners[0].send.map((s) => s.select)).toEqual([[{ device: 'a*', tag: '*' }, { device: '*', tag: 'b' }], [{ device: 'c', tag: '*' }]]);
+    expect(r.config!.partners[0].send.map((s) => s.select)).toEqual([
+      [
+        { device: 'a*', tag: '*' },
+        { device: '*', tag: 'b' },
+      ],
+      [{ device: 'c', tag: '*' }],
+    ]);
   });
 });

@@ -76,12 +76,18 @@ describe('partners: webhook', () => {
     await c.publishAsync('plant/m2/secret', '9999', { qos: 1 });
 
     // A 400 refuses its whole batch: those values are the dead letters; every other one arrives.
-    const refused = () => new Set(calls.filter((x) => x.status === 400).flatMap((x) => (JSON.parse(x.body) as { messages: Array<{ value: number }> }).messages.map((m) => m.value)));
+    const refused = () =>
+      new Set(
+        calls.filter((x) => x.status === 400).flatMap((x) => (JSON.parse(x.body) as { messages: Array<{ value: number }> }).messages.map((m) => m.value)),
+      );
     await waitFor('every value at the webhook', () => [...Array(400).keys()].every((i) => values.has(i) || refused().has(i)), 60_000, 100);
     expect(refused().has(77)).toBe(true);
     expect(values.size + refused().size).toBe(400);
     expect(problems).toEqual([]);
-    expect([...values.values()].every((k) => k === 1), 'a value accepted twice').toBe(true);
+    expect(
+      [...values.values()].every((k) => k === 1),
+      'a value accepted twice',
+    ).toBe(true);
     expect(values.has(9999)).toBe(false);
     // Per key: non-2xx answers, then one 2xx (or the 400 that ends it); the body never changes.
     const byKey = new Map<string, typeof calls>();
@@ -89,7 +95,10 @@ describe('partners: webhook', () => {
     for (const [key, xs] of byKey) {
       const last = xs[xs.length - 1];
       expect(last.status === 200 || last.status === 400, `${key} ends with ${last.status}`).toBe(true);
-      expect(xs.slice(0, -1).every((x) => x.status === 500 || x.status === 429), `${key}: ${xs.map((x) => x.status).join(',')}`).toBe(true);
+      expect(
+        xs.slice(0, -1).every((x) => x.status === 500 || x.status === 429),
+        `${key}: ${xs.map((x) => x.status).join(',')}`,
+      ).toBe(true);
       expect(new Set(xs.map((x) => x.body)).size).toBe(1);
     }
     expect(calls.filter((x) => x.status !== 200 && x.status !== 400).length).toBeGreaterThan(3);
@@ -97,7 +106,10 @@ describe('partners: webhook', () => {
     // The refused batch is in the dead letters with the partner's answer.
     const dl = join(g.stateDir, 'deadletter', 'partners', 'platform.jsonl');
     await waitFor('the dead letters', () => existsSync(dl), 10_000, 100);
-    const letters = readFileSync(dl, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string; message: { value: number } });
+    const letters = readFileSync(dl, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { reason: string; message: { value: number } });
     expect(letters.map((l) => l.message.value).sort((x, y) => x - y)).toEqual([...refused()].sort((x, y) => x - y));
     expect(letters[0].reason).toContain('HTTP 400');
     expect(letters[0].reason).toContain('value 77 is not acceptable');
@@ -107,7 +119,10 @@ describe('partners: webhook', () => {
 
     // The audit file says per hour what left, per device and tag (written at shutdown at the latest).
     await g.stop();
-    const audit = readFileSync(join(g.stateDir, 'audit', 'platform.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { direction: string; device: string; tag: string; count: number });
+    const audit = readFileSync(join(g.stateDir, 'audit', 'platform.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { direction: string; device: string; tag: string; count: number });
     const sent = audit.filter((a) => a.direction === 'sent');
     expect(sent.map((a) => a.tag).sort()).toEqual(['v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6']);
     expect(sent.reduce((s, a) => s + a.count, 0)).toBe(400 - letters.length);

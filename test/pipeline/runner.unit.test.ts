@@ -51,7 +51,16 @@ describe('SinkRunner at its ports', () => {
   it('hands chunks to the sink in order and moves the cursor after each', async () => {
     const { journal } = openJournal(tempDir('fg-run-'), {}, { max_rows: 10 });
     const { sink, inserted } = fakeSink();
-    const runner = new SinkRunner({ journal, pool: fakePool(() => false), sink, metrics: createMetrics(new Registry(), false), log: createLogger('silent'), routes: () => ({ cfg: TEST_MQTT, version: 0 }), encodeTimeoutMs: 5000, stallAfterMs: 60_000 });
+    const runner = new SinkRunner({
+      journal,
+      pool: fakePool(() => false),
+      sink,
+      metrics: createMetrics(new Registry(), false),
+      log: createLogger('silent'),
+      routes: () => ({ cfg: TEST_MQTT, version: 0 }),
+      encodeTimeoutMs: 5000,
+      stallAfterMs: 60_000,
+    });
     runner.start();
     for (let i = 0; i < 35; i++) journal.appendMqtt(1000 + i, 1, `plant/m/v${i}`, 'c', Buffer.from(String(i)));
     await journal.flush();
@@ -68,7 +77,16 @@ describe('SinkRunner at its ports', () => {
     const { journal } = openJournal(tempDir('fg-run-'), {}, { max_rows: 5 });
     const { sink, inserted, letters } = fakeSink();
     const pool = fakePool((b) => b.includes('poison'));
-    const runner = new SinkRunner({ journal, pool, sink, metrics: createMetrics(new Registry(), false), log: createLogger('silent'), routes: () => ({ cfg: TEST_MQTT, version: 0 }), encodeTimeoutMs: 50, stallAfterMs: 60_000 });
+    const runner = new SinkRunner({
+      journal,
+      pool,
+      sink,
+      metrics: createMetrics(new Registry(), false),
+      log: createLogger('silent'),
+      routes: () => ({ cfg: TEST_MQTT, version: 0 }),
+      encodeTimeoutMs: 50,
+      stallAfterMs: 60_000,
+    });
     runner.start();
     for (let i = 0; i < 15; i++) journal.appendMqtt(1000 + i, 1, `plant/m/v${i}`, 'c', Buffer.from(i === 7 ? 'poison' : String(i)));
     await journal.flush();

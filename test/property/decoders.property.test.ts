@@ -14,14 +14,21 @@ import { toRowValue } from '../../src/sources/opcua/values.js';
 import { TEST_MQTT, mqttChunk, readPoints } from '../helpers/frames.js';
 
 const RUNS = { numRuns: 500 };
-const level = fc.oneof(fc.constantFrom('a', 'b', 'plant', '', '$SYS', '__proto__', 'constructor', 'é', '+', '#'), fc.string({ maxLength: 6 }).filter((s) => !s.includes('/')));
+const level = fc.oneof(
+  fc.constantFrom('a', 'b', 'plant', '', '$SYS', '__proto__', 'constructor', 'é', '+', '#'),
+  fc.string({ maxLength: 6 }).filter((s) => !s.includes('/')),
+);
 const topicLevel = level.filter((l) => l !== '+' && l !== '#');
 const topic = fc.array(topicLevel, { minLength: 1, maxLength: 6 }).map((l) => l.join('/'));
-const filter = fc.array(fc.oneof(topicLevel, fc.constant('+')), { minLength: 1, maxLength: 5 }).chain((l) => fc.boolean().map((hash) => (hash ? [...l, '#'] : l).join('/')));
+const filter = fc
+  .array(fc.oneof(topicLevel, fc.constant('+')), { minLength: 1, maxLength: 5 })
+  .chain((l) => fc.boolean().map((hash) => (hash ? [...l, '#'] : l).join('/')));
 
 describe('topic templates (property)', () => {
   it('never throw; a match captures levels that rebuild the topic', () => {
-    const template = fc.array(fc.oneof(topicLevel, fc.constant('+'), fc.constant('{d}'), fc.constant('{t}')), { minLength: 1, maxLength: 5 }).chain((l) => fc.constantFrom('', '/{rest+}', '/#').map((tail) => l.join('/') + tail));
+    const template = fc
+      .array(fc.oneof(topicLevel, fc.constant('+'), fc.constant('{d}'), fc.constant('{t}')), { minLength: 1, maxLength: 5 })
+      .chain((l) => fc.constantFrom('', '/{rest+}', '/#').map((tail) => l.join('/') + tail));
     fc.assert(
       fc.property(template, topic, (t, tp) => {
         const c = compileTemplate(t);
@@ -44,7 +51,13 @@ describe('ACL matching (property)', () => {
   /** The reference: MQTT filter semantics written the slow way. */
   const ref = (f: string, t: string): boolean => {
     if (t.startsWith('$') && /^[+#]/.test(f)) return false;
-    const re = new RegExp(`^${f.split('/').map((l, i) => (l === '#' ? (i === 0 ? '.*' : '(?:/.*)?') : (i ? '/' : '') + (l === '+' ? '[^/]*' : l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))).join('')}$`, 's');
+    const re = new RegExp(
+      `^${f
+        .split('/')
+        .map((l, i) => (l === '#' ? (i === 0 ? '.*' : '(?:/.*)?') : (i ? '/' : '') + (l === '+' ? '[^/]*' : l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))))
+        .join('')}$`,
+      's',
+    );
     return re.test(t);
   };
   it('topicMatches agrees with the reference', () => {
@@ -74,14 +87,35 @@ const cfg = TEST_MQTT;
 const jsonish = fc.oneof(
   fc.json(),
   fc.string(),
-  fc.constantFrom('{"__proto__":{"x":1}}', '{"constructor":{"prototype":{"y":2}}}', '[1,2,3]', '{"a":' + '['.repeat(500) + ']'.repeat(500) + '}', '1e999', '-0', 'NaN', '9223372036854775808', '{"ts":"2026-13-45T99:99:99Z","value":1}', '\u0000', '{"a":1,"a":2}'),
+  fc.constantFrom(
+    '{"__proto__":{"x":1}}',
+    '{"constructor":{"prototype":{"y":2}}}',
+    '[1,2,3]',
+    '{"a":' + '['.repeat(500) + ']'.repeat(500) + '}',
+    '1e999',
+    '-0',
+    'NaN',
+    '9223372036854775808',
+    '{"ts":"2026-13-45T99:99:99Z","value":1}',
+    '\u0000',
+    '{"a":1,"a":2}',
+  ),
 );
 
 describe('payload decoders (property)', () => {
   it('every record becomes rows or a counted reject, never an exception', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ route: fc.constantFrom('plant/p1/t', 'json/p1', 'raw/p1/t', 'other/x'), body: fc.oneof(jsonish, fc.uint8Array({ maxLength: 64 }).map((u) => Buffer.from(u))) }), { minLength: 1, maxLength: 20 }),
+        fc.array(
+          fc.record({
+            route: fc.constantFrom('plant/p1/t', 'json/p1', 'raw/p1/t', 'other/x'),
+            body: fc.oneof(
+              jsonish,
+              fc.uint8Array({ maxLength: 64 }).map((u) => Buffer.from(u)),
+            ),
+          }),
+          { minLength: 1, maxLength: 20 },
+        ),
         (msgs) => {
           const r = new ChunkDecoder(cfg).decode(mqttChunk(msgs.map((m) => ({ topic: m.route, body: m.body }))));
           expect(r.records).toBe(msgs.length);
@@ -115,7 +149,27 @@ describe('payload decoders (property)', () => {
   });
 
   it('OPC UA values and node ids: any input maps to a value/text pair or a clear error', () => {
-    const types = ['Boolean', 'SByte', 'Byte', 'Int16', 'UInt16', 'Int32', 'UInt32', 'Int64', 'UInt64', 'Float', 'Double', 'String', 'DateTime', 'ByteString', 'LocalizedText', 'QualifiedName', 'Guid', 'NodeId', 'Null'];
+    const types = [
+      'Boolean',
+      'SByte',
+      'Byte',
+      'Int16',
+      'UInt16',
+      'Int32',
+      'UInt32',
+      'Int64',
+      'UInt64',
+      'Float',
+      'Double',
+      'String',
+      'DateTime',
+      'ByteString',
+      'LocalizedText',
+      'QualifiedName',
+      'Guid',
+      'NodeId',
+      'Null',
+    ];
     fc.assert(
       fc.property(fc.constantFrom(...types), fc.anything(), (t, v) => {
         const r = toRowValue(t, v);

@@ -23,7 +23,9 @@ describe('several sinks', () => {
     const db = `fg_sinks_${process.pid}`;
     await ch(`CREATE DATABASE IF NOT EXISTS ${db}`);
     // The points table as fieldgate made it before the gateway_id column.
-    await ch(`CREATE TABLE ${db}.points (ts Int64, device String, tag String, value Float64, text String, quality UInt32, source String) ENGINE = MergeTree PARTITION BY toYYYYMM(toDateTime(intDiv(ts, 1000))) ORDER BY (device, tag, ts)`);
+    await ch(
+      `CREATE TABLE ${db}.points (ts Int64, device String, tag String, value Float64, text String, quality UInt32, source String) ENGINE = MergeTree PARTITION BY toYYYYMM(toDateTime(intDiv(ts, 1000))) ORDER BY (device, tag, ts)`,
+    );
     const url = inject('clickhouseUrl');
     const g = await TestGateway.create({
       yaml: 'gateway_id: edge-7',
@@ -44,19 +46,24 @@ describe('several sinks', () => {
     while (pub.pending.size > 0) await new Promise((r) => setTimeout(r, 10));
     pub.close();
 
-    await waitFor('local and central caught up', async () => {
-      const r = await g.readyz();
-      const by = new Map(r.body.sinks.map((s) => [(s as { name?: string }).name, s]));
-      // Bytes, not chunks: the last chunk may still be open (batch.max_delay) when every PUBACK is in.
-      return by.get('local')?.lagBytes === 0 && by.get('central')?.lagBytes === 0 && by.get('central')?.state === 'connected';
-    }, 60_000, 100);
+    await waitFor(
+      'local and central caught up',
+      async () => {
+        const r = await g.readyz();
+        const by = new Map(r.body.sinks.map((s) => [(s as { name?: string }).name, s]));
+        // Bytes, not chunks: the last chunk may still be open (batch.max_delay) when every PUBACK is in.
+        return by.get('local')?.lagBytes === 0 && by.get('central')?.lagBytes === 0 && by.get('central')?.state === 'connected';
+      },
+      60_000,
+      100,
+    );
     expect(await g.query("SELECT count() FROM fieldgate.points WHERE device IN ('keep1', 'keep2', 'other')")).toBe('3000');
     // keep1 and keep2 whole (2,000), and other's tag b: i % 3 == 2 and i even, 500 of the 1,000.
     expect(await ch(`SELECT device, count() FROM ${db}.points GROUP BY device ORDER BY device`)).toBe('keep1\t1000\nkeep2\t1000\nother\t500');
     expect(await ch(`SELECT DISTINCT tag FROM ${db}.points WHERE device = 'other'`)).toBe('b');
     expect(await ch(`SELECT DISTINCT gateway_id FROM ${db}.points`)).toBe('edge-7');
     expect(g.logs).toContain('added the gateway_id column');
-    expect(await g.query("SELECT DISTINCT gateway_id FROM fieldgate.points")).toBe('edge-7');
+    expect(await g.query('SELECT DISTINCT gateway_id FROM fieldgate.points')).toBe('edge-7');
 
     // The dead sink buffers: the others are done, it is not; each sink has its own metrics.
     const r = await g.readyz();

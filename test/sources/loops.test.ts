@@ -42,7 +42,12 @@ describe('source loops', () => {
     expect((await g.readyz()).status).toBe(200); // no work: not stalled
     g.setYaml(modbus(server.port, '{ name: counter, table: holding, address: 0 }'));
     g.signal('SIGHUP');
-    await waitFor('polled values after the reload', async () => Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'm1'")) > 3, 20_000, 200);
+    await waitFor(
+      'polled values after the reload',
+      async () => Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'm1'")) > 3,
+      20_000,
+      200,
+    );
   });
 
   it('a Modbus loop stuck on a call is named by /readyz, and recovers', async () => {
@@ -56,10 +61,15 @@ describe('source loops', () => {
     await waitFor('polling', async () => Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'm1'")) > 2, 20_000, 200);
     writeFileSync(faults, JSON.stringify({ modbus_poll: { action: 'stall', ms: 20_000, count: 1 } }));
     // Limit: 3 × 200 ms + 3 × 500 ms + 5 s ≈ 7 s.
-    const r = await waitFor('/readyz to name the Modbus loop', async () => {
-      const x = await g.readyz();
-      return x.status === 503 && x.body.stalled.find((s) => s.loop.startsWith('modbus:tcp:127.0.0.1'));
-    }, 30_000, 250);
+    const r = await waitFor(
+      '/readyz to name the Modbus loop',
+      async () => {
+        const x = await g.readyz();
+        return x.status === 503 && x.body.stalled.find((s) => s.loop.startsWith('modbus:tcp:127.0.0.1'));
+      },
+      30_000,
+      250,
+    );
     expect(r.silent_ms).toBeGreaterThan(6000);
     expect(await g.metric(`fieldgate_loop_stalled{loop="${r.loop}"}`)).toBe(1);
     await waitFor('readiness again after the stall ends', async () => (await g.readyz()).status === 200, 30_000, 250);
@@ -86,10 +96,15 @@ describe('source loops', () => {
     writeFileSync(faults, JSON.stringify({ opcua_session: { action: 'stall', ms: 25_000, count: 1 } }));
     await sleep(200);
     await ua.stop();
-    const r = await waitFor('/readyz to name the OPC UA loop', async () => {
-      const x = await g.readyz();
-      return x.status === 503 && x.body.stalled.find((s) => s.loop === 'opcua:oven');
-    }, 40_000, 250);
+    const r = await waitFor(
+      '/readyz to name the OPC UA loop',
+      async () => {
+        const x = await g.readyz();
+        return x.status === 503 && x.body.stalled.find((s) => s.loop === 'opcua:oven');
+      },
+      40_000,
+      250,
+    );
     expect(r.silent_ms).toBeGreaterThan(13_000); // 3 × request_timeout + 10 s
   });
 
@@ -97,7 +112,9 @@ describe('source loops', () => {
     const ua = await OpcuaServer.create({ variables: [{ name: 'Temp', type: 'Double', moving: true }] });
     cleanups.push(() => ua.stop());
     for (const wait of [50, 400]) {
-      const g = await TestGateway.create({ yaml: `opcua:\n  servers:\n    - name: oven\n      endpoint: ${ua.endpoint}\n      security: { mode: None }\n      nodes: [ { node_id: "nsu=${TEST_NS};s=Line3.Temp", tag: temp } ]\n` });
+      const g = await TestGateway.create({
+        yaml: `opcua:\n  servers:\n    - name: oven\n      endpoint: ${ua.endpoint}\n      security: { mode: None }\n      nodes: [ { node_id: "nsu=${TEST_NS};s=Line3.Temp", tag: temp } ]\n`,
+      });
       cleanups.push(() => g.stop('SIGKILL'));
       await g.start();
       await sleep(wait);
@@ -111,7 +128,8 @@ describe('source loops', () => {
     cleanups.push(() => ua.stop());
     const dir = tempDir('fg-reload-');
     const http = await freePort();
-    const text = (timeout: string) => `state_dir: ${dir}/state\nlog: { level: silent }\nbroker: { listeners: [ { type: tcp, bind: "127.0.0.1:0" } ] }\nhttp: { bind: "127.0.0.1:${http}" }\nclickhouse: { url: "${inject('clickhouseUrl')}", database: fg_reload }\nopcua:\n  servers:\n    - name: oven\n      endpoint: ${ua.endpoint}\n      security: { mode: None }\n      request_timeout: ${timeout}\n      nodes: [ { node_id: "nsu=${TEST_NS};s=Line3.Temp", tag: temp } ]\n`;
+    const text = (timeout: string) =>
+      `state_dir: ${dir}/state\nlog: { level: silent }\nbroker: { listeners: [ { type: tcp, bind: "127.0.0.1:0" } ] }\nhttp: { bind: "127.0.0.1:${http}" }\nclickhouse: { url: "${inject('clickhouseUrl')}", database: fg_reload }\nopcua:\n  servers:\n    - name: oven\n      endpoint: ${ua.endpoint}\n      security: { mode: None }\n      request_timeout: ${timeout}\n      nodes: [ { node_id: "nsu=${TEST_NS};s=Line3.Temp", tag: temp } ]\n`;
     const cfg = (timeout: string) => parseConfig(text(timeout), 'reload.yaml').config!;
     const metrics = createMetrics(new Registry(), false);
     // The built gateway (as users run it): its worker pool loads dist/encode/worker.js.

@@ -25,7 +25,15 @@ export async function deadletter(args: Args): Promise<number> {
     return r.status === 200 ? EXIT.ok : EXIT.failure;
   }
   const log = createLogger(cfg.log.level);
-  const journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: consumers(cfg).names, startAtEnd: consumers(cfg).startAtEnd, metrics: createMetrics(undefined, false), log });
+  const journal = new Journal({
+    dir: cfg.state_dir,
+    journal: cfg.journal,
+    batch: cfg.batch,
+    sinks: consumers(cfg).names,
+    startAtEnd: consumers(cfg).startAtEnd,
+    metrics: createMetrics(undefined, false),
+    log,
+  });
   try {
     journal.recover();
     const r = await replayDeadLetters(dir, journal, log);

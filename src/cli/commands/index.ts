@@ -36,7 +36,10 @@ export const COMMANDS: Record<string, Command> = {
   simulate: { run: simulate, valueFlags: ['--host', '--port', '--interval', '--rounds', '--modbus-port', '--opcua-port'] },
   journal: { run: journalCmd },
   deadletter: { run: deadletter },
-  discover: { run: discoverCmd, valueFlags: ['--root', '--depth', '--filter', '--max', '--name', '--security-mode', '--security-policy', '--user', '--password-file'] },
+  discover: {
+    run: discoverCmd,
+    valueFlags: ['--root', '--depth', '--filter', '--max', '--name', '--security-mode', '--security-policy', '--user', '--password-file'],
+  },
   pki: { run: pki },
   passwd: { run: passwd },
   'config-schema': { run: () => (process.stdout.write(jsonSchema()), Promise.resolve(EXIT.ok)) },

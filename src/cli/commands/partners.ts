@@ -15,11 +15,18 @@ export async function partners(args: Args): Promise<number> {
   const cfg = configOf(args);
   const name = args.rest[1];
   const list = name === undefined ? cfg.partners : cfg.partners.filter((p) => p.name === name);
-  if (!list.length) throw new FgError('FG_E_USAGE', name === undefined ? `${args.flags.get('-c')} configures no partners` : `no partner named ${JSON.stringify(name)} (configured: ${cfg.partners.map((p) => p.name).join(', ') || 'none'})`);
+  if (!list.length)
+    throw new FgError(
+      'FG_E_USAGE',
+      name === undefined
+        ? `${args.flags.get('-c')} configures no partners`
+        : `no partner named ${JSON.stringify(name)} (configured: ${cfg.partners.map((p) => p.name).join(', ') || 'none'})`,
+    );
   const ch = sinkConfigs(cfg)[0].clickhouse;
   const db = `\`${ch.database}\`.\`${ch.table}\``;
-  const rows = (await runQuery(cfg, `SELECT device, tag, count() FROM ${db} WHERE source NOT LIKE 'partner:%' GROUP BY device, tag ORDER BY device, tag`, 'JSONCompact'))
-    .toString('utf8');
+  const rows = (
+    await runQuery(cfg, `SELECT device, tag, count() FROM ${db} WHERE source NOT LIKE 'partner:%' GROUP BY device, tag ORDER BY device, tag`, 'JSONCompact')
+  ).toString('utf8');
   const pairs = (JSON.parse(rows) as { data: Array<[string, string, string | number]> }).data.map(([device, tag, n]) => ({ device, tag, values: Number(n) }));
   const report = list.map((p) => {
     const entries = p.send.map((e) => compileSelects(e.select));
@@ -27,7 +34,16 @@ export async function partners(args: Args): Promise<number> {
     const withheld: Array<{ device: string; tag: string; values: number }> = [];
     for (const x of pairs) {
       const hit = entries.flatMap((m, i) => (m(x.device, x.tag) ? [i] : []));
-      if (hit.length) sent.push({ ...x, entries: hit.map((i) => i + 1), topics: hit.map((i) => (p.send[i].format === 'sparkplug' ? `spBv1.0/${p.sparkplug.group_id}/DDATA/${p.sparkplug.edge_node_id || '<gateway_id>'}/${x.device}` : fillTopic(p.send[i].topic, { gateway: cfg.gateway_id || '<gateway_id>', partner: p.name, device: x.device, tag: x.tag }))) });
+      if (hit.length)
+        sent.push({
+          ...x,
+          entries: hit.map((i) => i + 1),
+          topics: hit.map((i) =>
+            p.send[i].format === 'sparkplug'
+              ? `spBv1.0/${p.sparkplug.group_id}/DDATA/${p.sparkplug.edge_node_id || '<gateway_id>'}/${x.device}`
+              : fillTopic(p.send[i].topic, { gateway: cfg.gateway_id || '<gateway_id>', partner: p.name, device: x.device, tag: x.tag }),
+          ),
+        });
       else withheld.push(x);
     }
     return { partner: p.name, enabled: p.enabled, target: p.broker?.url ?? p.webhook!.url, receive: p.receive.map((r) => r.topic), sent, withheld };

@@ -14,11 +14,16 @@ export async function pki(args: Args): Promise<number> {
     const t = await trustCertificateFile(dir, file);
     // Out of rejected/: it is trusted now, and a listing should not show it twice.
     if (resolve(dirname(file)) === resolve(join(dir, 'rejected'))) rmSync(file, { force: true });
-    process.stdout.write(`trusted ${t.subject} (sha1 ${t.thumbprint}) in ${join(dir, 'trusted', 'certs')}; a running gateway uses it on its next connect attempt\n`);
+    process.stdout.write(
+      `trusted ${t.subject} (sha1 ${t.thumbprint}) in ${join(dir, 'trusted', 'certs')}; a running gateway uses it on its next connect attempt\n`,
+    );
     return EXIT.ok;
   }
   if (sub === 'list') {
-    for (const [label, d] of [['trusted', join(dir, 'trusted', 'certs')], ['rejected', join(dir, 'rejected')]] as const) {
+    for (const [label, d] of [
+      ['trusted', join(dir, 'trusted', 'certs')],
+      ['rejected', join(dir, 'rejected')],
+    ] as const) {
       let names: string[] = [];
       try {
         names = readdirSync(d).filter((n) => /\.(pem|der)$/i.test(n));

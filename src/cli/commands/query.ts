@@ -27,7 +27,10 @@ export async function runQuery(cfg: Config, sql: string, format: string): Promis
     try {
       r = await post(host, port, `/query?format=${encodeURIComponent(format)}`, sql);
     } catch (err) {
-      throw new FgError('FG_E_QUERY', `fieldgate (${holder}) holds ${cfg.state_dir} but its HTTP endpoint ${host}:${port} did not answer: ${errorMessage(err)}`);
+      throw new FgError(
+        'FG_E_QUERY',
+        `fieldgate (${holder}) holds ${cfg.state_dir} but its HTTP endpoint ${host}:${port} did not answer: ${errorMessage(err)}`,
+      );
     }
     if (r.status !== 200) throw new FgError('FG_E_QUERY', r.data.toString('utf8').trim());
     return r.data;

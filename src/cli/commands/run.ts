@@ -34,7 +34,16 @@ export async function run(args: Args): Promise<number> {
     const l = cfg.broker.listeners[0];
     const bound = gw.broker.bound[0];
     if (l && bound) {
-      sim = new PlantSimulator({ host: loopbackOf(l.bind).host, port: bound.port, modbusPort: DEMO_MODBUS_PORT, opcuaPort: DEMO_OPCUA_PORT, opcuaPkiDir: join(cfg.state_dir, 'demo-server-pki'), intervalMs: 1000, rounds: 0, log: (s) => log.info(s) });
+      sim = new PlantSimulator({
+        host: loopbackOf(l.bind).host,
+        port: bound.port,
+        modbusPort: DEMO_MODBUS_PORT,
+        opcuaPort: DEMO_OPCUA_PORT,
+        opcuaPkiDir: join(cfg.state_dir, 'demo-server-pki'),
+        intervalMs: 1000,
+        rounds: 0,
+        log: (s) => log.info(s),
+      });
       void sim.start();
     }
   }

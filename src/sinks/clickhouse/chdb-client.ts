@@ -127,7 +127,14 @@ export class ChdbTransport implements Transport {
     try {
       parsed = (await this.call(`SELECT formatQuerySingleLine(${literal(text)}) SETTINGS readonly = 1`, 'TabSeparatedRaw', 'query')).text().trim();
     } catch (err) {
-      throw new TransportError(`the store's parser refused it: ${errorMessage(err).replace(/^Query failed: /, '').split('\n')[0]}`, 400);
+      throw new TransportError(
+        `the store's parser refused it: ${
+          errorMessage(err)
+            .replace(/^Query failed: /, '')
+            .split('\n')[0]
+        }`,
+        400,
+      );
     }
     const one = checkReadOnly(parsed);
     const q = `${one} SETTINGS readonly = 1, max_threads = 1, max_execution_time = ${Math.ceil(limits.timeoutMs / 1000)}, max_memory_usage = ${limits.maxMemory}`;

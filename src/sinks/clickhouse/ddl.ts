@@ -83,10 +83,13 @@ export function pointsDdl(f: ServerFeatures, o: PointsDdlOptions): string[] {
   const ttl = modern(f) && o.ttlMs && o.ttlMs > 0 ? ` TTL toDateTime(ts) + INTERVAL ${Math.max(1, Math.round(o.ttlMs / 86_400_000))} DAY` : '';
   const out = [
     `CREATE DATABASE IF NOT EXISTS ${db}${on}`,
-    `CREATE TABLE IF NOT EXISTS ${t}${on} (${columns(f)}) ENGINE = ${engine} PARTITION BY ${partition} ORDER BY (device, tag, ts)${ttl}` + (settings.length ? ` SETTINGS ${settings.join(', ')}` : ''),
+    `CREATE TABLE IF NOT EXISTS ${t}${on} (${columns(f)}) ENGINE = ${engine} PARTITION BY ${partition} ORDER BY (device, tag, ts)${ttl}` +
+      (settings.length ? ` SETTINGS ${settings.join(', ')}` : ''),
   ];
   if (o.cluster) {
-    out.push(`CREATE TABLE IF NOT EXISTS ${db}.${quoteIdent(o.table)}${on} (${columns(f)}) ENGINE = Distributed(${quoteIdent(o.cluster)}, ${db}, ${quoteIdent(local)}, cityHash64(device))`);
+    out.push(
+      `CREATE TABLE IF NOT EXISTS ${db}.${quoteIdent(o.table)}${on} (${columns(f)}) ENGINE = Distributed(${quoteIdent(o.cluster)}, ${db}, ${quoteIdent(local)}, cityHash64(device))`,
+    );
   }
   return out;
 }

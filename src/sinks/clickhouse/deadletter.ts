@@ -36,11 +36,24 @@ export function letterOf(bytes: Buffer, fs: number, base: LetterBase): DeadLette
   const e = fs + 8 + len;
   if (kind === RecordKind.Point) {
     const p = readPoint(bytes, s, e, {} as PointView);
-    return { ...base, kind: 'point', received: p.receivedMs, point: { device: p.device, tag: p.tag, ts: p.ts, value: p.value, text: p.text, quality: p.quality } };
+    return {
+      ...base,
+      kind: 'point',
+      received: p.receivedMs,
+      point: { device: p.device, tag: p.tag, ts: p.ts, value: p.value, text: p.text, quality: p.quality },
+    };
   }
   if (kind !== RecordKind.Mqtt) return undefined;
   const m = readMqtt(bytes, s, e, {} as MqttView);
-  return { ...base, kind: 'mqtt', topic: m.topic, client_id: m.clientId, qos: m.qos, received: m.receivedMs, ...encodePayload(bytes.subarray(m.bodyStart, m.bodyEnd)) };
+  return {
+    ...base,
+    kind: 'mqtt',
+    topic: m.topic,
+    client_id: m.clientId,
+    qos: m.qos,
+    received: m.receivedMs,
+    ...encodePayload(bytes.subarray(m.bodyStart, m.bodyEnd)),
+  };
 }
 
 export class DeadLetters {

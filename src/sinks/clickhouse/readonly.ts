@@ -65,7 +65,8 @@ export function bareSql(sql: string): string {
 
 const READ_ONLY_START = /^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b/i;
 /** Table functions that reach outside the store (files, the network, other servers, programs). */
-const OUTSIDE = /\b(file|fileCluster|url|urlCluster|remote|remoteSecure|cluster|clusterAllReplicas|input|s3|s3Cluster|gcs|oss|cosn|azureBlobStorage|azureBlobStorageCluster|hdfs|hdfsCluster|mysql|postgresql|mongodb|redis|sqlite|jdbc|odbc|executable|iceberg|icebergS3|deltaLake|hudi|paimon|dictionary|loop|merge)\s*\(/i;
+const OUTSIDE =
+  /\b(file|fileCluster|url|urlCluster|remote|remoteSecure|cluster|clusterAllReplicas|input|s3|s3Cluster|gcs|oss|cosn|azureBlobStorage|azureBlobStorageCluster|hdfs|hdfsCluster|mysql|postgresql|mongodb|redis|sqlite|jdbc|odbc|executable|iceberg|icebergS3|deltaLake|hudi|paimon|dictionary|loop|merge)\s*\(/i;
 
 /** Throws a 400 unless `sql` is one read-only statement with no settings, format or output file of its own. */
 export function checkReadOnly(sql: string): string {
@@ -83,12 +84,37 @@ export function checkReadOnly(sql: string): string {
 
 /** Output formats a query may ask for: text and common data formats, none that reads a template or schema file. */
 export const QUERY_FORMATS = new Set([
-  'TabSeparated', 'TabSeparatedRaw', 'TabSeparatedWithNames', 'TabSeparatedWithNamesAndTypes', 'TSV', 'TSVRaw', 'TSVWithNames', 'TSVWithNamesAndTypes',
-  'CSV', 'CSVWithNames', 'CSVWithNamesAndTypes', 'JSON', 'JSONCompact', 'JSONEachRow', 'JSONCompactEachRow', 'JSONStrings', 'NDJSON',
-  'Pretty', 'PrettyCompact', 'PrettySpace', 'Vertical', 'Values', 'Markdown', 'RowBinary', 'RowBinaryWithNames', 'RowBinaryWithNamesAndTypes', 'Null',
+  'TabSeparated',
+  'TabSeparatedRaw',
+  'TabSeparatedWithNames',
+  'TabSeparatedWithNamesAndTypes',
+  'TSV',
+  'TSVRaw',
+  'TSVWithNames',
+  'TSVWithNamesAndTypes',
+  'CSV',
+  'CSVWithNames',
+  'CSVWithNamesAndTypes',
+  'JSON',
+  'JSONCompact',
+  'JSONEachRow',
+  'JSONCompactEachRow',
+  'JSONStrings',
+  'NDJSON',
+  'Pretty',
+  'PrettyCompact',
+  'PrettySpace',
+  'Vertical',
+  'Values',
+  'Markdown',
+  'RowBinary',
+  'RowBinaryWithNames',
+  'RowBinaryWithNamesAndTypes',
+  'Null',
 ]);
 
 export function checkFormat(format: string): string {
-  if (!QUERY_FORMATS.has(format)) throw new TransportError(`format ${JSON.stringify(format).slice(0, 60)} is not offered; expected one of ${[...QUERY_FORMATS].join(', ')}`, 400);
+  if (!QUERY_FORMATS.has(format))
+    throw new TransportError(`format ${JSON.stringify(format).slice(0, 60)} is not offered; expected one of ${[...QUERY_FORMATS].join(', ')}`, 400);
   return format;
 }

@@ -36,7 +36,12 @@ interface Replica {
 
 /** A failure a request should leave this replica for: network, timeouts, a server in trouble. */
 function movesOn(err: unknown): boolean {
-  const k = classify({ message: errorMessage(err), status: err instanceof TransportError ? err.status : undefined, sysCode: err instanceof TransportError ? err.sysCode : systemCode(err), attempt: 1 });
+  const k = classify({
+    message: errorMessage(err),
+    status: err instanceof TransportError ? err.status : undefined,
+    sysCode: err instanceof TransportError ? err.sysCode : systemCode(err),
+    attempt: 1,
+  });
   return k.decision === 'retry' || k.decision === 'retry_now';
 }
 
@@ -113,7 +118,9 @@ export class ReplicaSet implements Transport {
     for (const r of this.replicas) if (r.shard === undefined) await this.readShard(r).catch(() => undefined);
     const known = this.shards();
     if (known.length > n || (known.length < n && this.replicas.every((r) => r.shard !== undefined))) {
-      throw new ClusterMismatch(`the urls reach shards ${known.join(', ') || 'none'} ({shard} macros) but cluster ${cluster} has ${n}: list at least one replica of every shard, or use insert_via: distributed`);
+      throw new ClusterMismatch(
+        `the urls reach shards ${known.join(', ') || 'none'} ({shard} macros) but cluster ${cluster} has ${n}: list at least one replica of every shard, or use insert_via: distributed`,
+      );
     }
     this.expected = n;
   }
@@ -185,7 +192,12 @@ export class ReplicaSet implements Transport {
     if (this.expected <= 1 || route === undefined) return this.replicas;
     if (this.shards().length < this.expected) {
       for (const r of this.replicas) if (r.shard === undefined && r.downUntil <= this.now()) await this.readShard(r).catch(() => undefined);
-      if (this.shards().length < this.expected) throw new TransportError(`no replica of ${this.expected - this.shards().length} of the ${this.expected} shards answers yet; chunks wait so that each keeps one shard`, undefined, 'ECONNREFUSED');
+      if (this.shards().length < this.expected)
+        throw new TransportError(
+          `no replica of ${this.expected - this.shards().length} of the ${this.expected} shards answers yet; chunks wait so that each keeps one shard`,
+          undefined,
+          'ECONNREFUSED',
+        );
     }
     const shard = this.shards()[route % this.expected];
     return this.replicas.filter((r) => r.shard === shard);

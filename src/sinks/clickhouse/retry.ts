@@ -38,7 +38,19 @@ export interface Classified {
 const ROW_ERRORS = new Set([6, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 131, 190, 321, 349, 395, 469, 473]);
 const FATAL_ERRORS = new Set([115, 164, 192, 193, 194, 195, 497, 516, 62, 47, 16, 10, 44]);
 const MISSING = new Set([60, 81]);
-const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE']);
+const NETWORK = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
 
 export function clickhouseCode(message: string): number | undefined {
   const m = /Code:\s*(\d+)[.,]/.exec(message);
@@ -50,7 +62,7 @@ export function classify(f: FailedRequest): Classified {
   if (code !== undefined) {
     if (MISSING.has(code)) return { decision: f.createTables ? 'recreate' : 'fatal', reason: code === 60 ? 'unknown_table' : 'unknown_database', code };
     if (ROW_ERRORS.has(code)) return { decision: 'reject_rows', reason: 'rows_rejected', code };
-    if (FATAL_ERRORS.has(code)) return { decision: 'fatal', reason: code >= 192 && code <= 195 || code === 516 || code === 497 ? 'auth' : 'config', code };
+    if (FATAL_ERRORS.has(code)) return { decision: 'fatal', reason: (code >= 192 && code <= 195) || code === 516 || code === 497 ? 'auth' : 'config', code };
     // Any other server error (timeouts 159/209/210, memory 241, too many parts 252, ZooKeeper 999…): retry with backoff.
     return { decision: 'retry', reason: code === 252 ? 'too_many_parts' : 'server', code };
   }

@@ -159,7 +159,10 @@ export class ClickHouseSink {
         for (const sql of addGatewayColumnDdl(f, this.ddlOptions)) await this.opts.transport.exec(sql);
         this.opts.log.info({ sink: this.name, table: this.pointsTable }, 'clickhouse: added the gateway_id column to the points table');
       } catch (err) {
-        this.opts.log.warn({ sink: this.name, table: this.pointsTable, err: errorMessage(err).split('\n')[0] }, 'clickhouse: could not add the gateway_id column; rows are written without it');
+        this.opts.log.warn(
+          { sink: this.name, table: this.pointsTable, err: errorMessage(err).split('\n')[0] },
+          'clickhouse: could not add the gateway_id column; rows are written without it',
+        );
       }
       cols = await this.tableColumns(this.pointsTable);
     }
@@ -182,7 +185,11 @@ export class ClickHouseSink {
         if (name && type) cols[name] = type.replace(/\\'/g, "'");
       }
       if (Object.keys(cols).length) this.tableSchemas[table] = cols;
-      else this.opts.log.error({ sink: this.name, table, database: this.opts.cfg.database }, 'clickhouse: custom table not found; its rows go to the dead letters until it exists (restart after creating it)');
+      else
+        this.opts.log.error(
+          { sink: this.name, table, database: this.opts.cfg.database },
+          'clickhouse: custom table not found; its rows go to the dead letters until it exists (restart after creating it)',
+        );
     }
   }
 
@@ -222,7 +229,14 @@ export class ClickHouseSink {
     }
   }
 
-  private async insertRange(c: ChunkTables, t: ChunkTables['tables'][number], from: number, to: number, token: string, file: string | undefined): Promise<void> {
+  private async insertRange(
+    c: ChunkTables,
+    t: ChunkTables['tables'][number],
+    from: number,
+    to: number,
+    token: string,
+    file: string | undefined,
+  ): Promise<void> {
     const whole = from === 0 && to === t.rows;
     const data = whole ? t.data : t.data.subarray(t.rowStarts[from], to < t.rows ? t.rowStarts[to] : t.data.length);
     const features = this.features!;
@@ -238,14 +252,24 @@ export class ClickHouseSink {
       try {
         const f = injectedFault('sink_request');
         if (f) throw faultError(f, 'insert');
-        await this.opts.transport.insert(this.tableName(t.table), { data, ...(whole && file ? { file } : {}), structure: this.structure(t.table, features), route: c.chunkId }, settings);
+        await this.opts.transport.insert(
+          this.tableName(t.table),
+          { data, ...(whole && file ? { file } : {}), structure: this.structure(t.table, features), route: c.chunkId },
+          settings,
+        );
         this.opts.metrics.sinkInsertSeconds.observe({ sink: this.name }, Number(process.hrtime.bigint() - t0) / 1e9);
         this.opts.metrics.sinkInserts.inc({ sink: this.name, outcome: 'ok' });
         this.opts.metrics.sinkRowsInserted.inc({ sink: this.name, table: t.table }, to - from);
         this.setUp(true);
         return;
       } catch (err) {
-        const k = classify({ message: errorMessage(err), status: err instanceof TransportError ? err.status : undefined, sysCode: err instanceof TransportError ? err.sysCode : systemCode(err), attempt, createTables: this.opts.cfg.create_tables });
+        const k = classify({
+          message: errorMessage(err),
+          status: err instanceof TransportError ? err.status : undefined,
+          sysCode: err instanceof TransportError ? err.sysCode : systemCode(err),
+          attempt,
+          createTables: this.opts.cfg.create_tables,
+        });
         if (k.decision === 'reject_rows') {
           this.opts.metrics.sinkInserts.inc({ sink: this.name, outcome: 'rejected' });
           if (to - from === 1) return this.deadLetter(c, t, from, errorMessage(err));
@@ -281,7 +305,13 @@ export class ClickHouseSink {
   /** Records a failure, sets the state, waits the backoff (interrupted by stop). */
   private async failed(err: unknown, attempt: number): Promise<void> {
     const msg = errorMessage(err);
-    const k = classify({ message: msg, status: err instanceof TransportError ? err.status : undefined, sysCode: err instanceof TransportError ? err.sysCode : systemCode(err), attempt: attempt + 1, createTables: this.opts.cfg.create_tables });
+    const k = classify({
+      message: msg,
+      status: err instanceof TransportError ? err.status : undefined,
+      sysCode: err instanceof TransportError ? err.sysCode : systemCode(err),
+      attempt: attempt + 1,
+      createTables: this.opts.cfg.create_tables,
+    });
     const code = err instanceof Error && 'code' in err ? (err as { code: unknown }).code : undefined;
     const fatal = k.decision === 'fatal' || code === 'FG_E_CHDB_MISSING' || code === 'FG_E_CONFIG';
     this.opts.metrics.sinkInserts.inc({ sink: this.name, outcome: 'error' });
@@ -342,7 +372,10 @@ export class ClickHouseSink {
     });
     await this.opts.deadLetters.write(this.name, letters);
     this.opts.metrics.sinkDeadLetterRows.inc({ sink: this.name, table: 'points' }, letters.length);
-    this.opts.log.error({ sink: this.name, chunk: chunkId, records: letters.length, reason: base.reason }, 'pipeline: a chunk could not be encoded; its records were written to the dead-letter folder');
+    this.opts.log.error(
+      { sink: this.name, chunk: chunkId, records: letters.length, reason: base.reason },
+      'pipeline: a chunk could not be encoded; its records were written to the dead-letter folder',
+    );
     return letters.length;
   }
 

@@ -1,4 +1,19 @@
-import { array, checkUnique, duration, entryPos, int, num, object, oneOf, optional, str, type Infer, type Issue, type Located, type Reload } from '../../core/schema.js';
+import {
+  array,
+  checkUnique,
+  duration,
+  entryPos,
+  int,
+  num,
+  object,
+  oneOf,
+  optional,
+  str,
+  type Infer,
+  type Issue,
+  type Located,
+  type Reload,
+} from '../../core/schema.js';
 import { BYTE_ORDERS, registerCount, type RegisterType } from './decode.js';
 import type { ModbusTable } from './plan.js';
 
@@ -21,7 +36,14 @@ const tag = object(
     name: str({ description: 'The tag column of its rows.', minLength: 1 }),
     table: optional(oneOf(TABLES, { description: 'coil, discrete (inputs), input (registers) or holding (registers). Implied by ref.' })),
     address: optional(int({ description: 'Zero-based offset within its table.', min: 0, max: 65_535 })),
-    ref: optional(int({ description: 'A classic reference instead of table and address: 00001–09999 coils, 10001–19999 discrete inputs, 30001–39999 input registers, 40001–49999 holding registers (or the 6-digit forms). Never guessed from address.', min: 1, max: 465_536 })),
+    ref: optional(
+      int({
+        description:
+          'A classic reference instead of table and address: 00001–09999 coils, 10001–19999 discrete inputs, 30001–39999 input registers, 40001–49999 holding registers (or the 6-digit forms). Never guessed from address.',
+        min: 1,
+        max: 465_536,
+      }),
+    ),
     type: optional(oneOf(TYPES, { description: 'Value type; bool for coils and discrete inputs (the default there), uint16 by default for registers.' })),
     byte_order: optional(oneOf(BYTE_ORDERS, { description: 'Overrides the device byte order for this tag.' })),
     bit: optional(int({ description: 'For type bool on a register: which bit (0 = least significant).', min: 0, max: 15 })),
@@ -49,7 +71,12 @@ export interface ResolvedTag {
 }
 
 /** A tag's table, address and type: from ref, or as written; the type defaults to bool (bit tables) or uint16. Undefined when neither gives a table and address. */
-export function resolveTag(t: { table?: ModbusTable | undefined; address?: number | undefined; ref?: number | undefined; type?: RegisterType | undefined }): ResolvedTag | undefined {
+export function resolveTag(t: {
+  table?: ModbusTable | undefined;
+  address?: number | undefined;
+  ref?: number | undefined;
+  type?: RegisterType | undefined;
+}): ResolvedTag | undefined {
   const r = t.ref !== undefined ? fromRef(t.ref) : t.table !== undefined && t.address !== undefined ? { table: t.table, address: t.address } : undefined;
   if (!r) return undefined;
   return { ...r, type: t.type ?? (r.table === 'coil' || r.table === 'discrete' ? 'bool' : 'uint16') };
@@ -65,7 +92,11 @@ function checkTag(v: Record<string, unknown>, loc: Located, path: string, issues
   if (v.ref !== undefined) {
     const r = fromRef(v.ref as number);
     if (!r) {
-      issues.push({ pos: at('ref'), path: `${path}.ref`, message: `${v.ref as number} is not a reference; expected 00001–09999, 10001–19999, 30001–39999 or 40001–49999 (or 6-digit forms)` });
+      issues.push({
+        pos: at('ref'),
+        path: `${path}.ref`,
+        message: `${v.ref as number} is not a reference; expected 00001–09999, 10001–19999, 30001–39999 or 40001–49999 (or 6-digit forms)`,
+      });
       return;
     }
     if (v.table !== undefined && v.table !== r.table) {
@@ -78,9 +109,12 @@ function checkTag(v: Record<string, unknown>, loc: Located, path: string, issues
   }
   const t = resolveTag(v)!;
   const bits = t.table === 'coil' || t.table === 'discrete';
-  if (bits && t.type !== 'bool') issues.push({ pos: at('type'), path: `${path}.type`, message: `${t.type} cannot be read from the ${t.table} table; expected bool` });
-  if (bits && v.bit !== undefined) issues.push({ pos: at('bit'), path: `${path}.bit`, message: 'bit is for bool values of registers, not coils or discrete inputs' });
-  if (!bits && t.type === 'bool' && v.bit === undefined) issues.push({ pos: at('type'), path: `${path}.bit`, message: 'a bool from a register needs bit (0–15)' });
+  if (bits && t.type !== 'bool')
+    issues.push({ pos: at('type'), path: `${path}.type`, message: `${t.type} cannot be read from the ${t.table} table; expected bool` });
+  if (bits && v.bit !== undefined)
+    issues.push({ pos: at('bit'), path: `${path}.bit`, message: 'bit is for bool values of registers, not coils or discrete inputs' });
+  if (!bits && t.type === 'bool' && v.bit === undefined)
+    issues.push({ pos: at('type'), path: `${path}.bit`, message: 'a bool from a register needs bit (0–15)' });
   if (t.type === 'string' && v.length === undefined) issues.push({ pos: at('type'), path: `${path}.length`, message: 'a string needs length (bytes)' });
   if (t.type !== 'string' && v.length !== undefined) issues.push({ pos: at('length'), path: `${path}.length`, message: 'length is for type string' });
   if (!bits && t.address + registerCount(t.type, v.length as number | undefined) > 65_536) {
@@ -90,7 +124,10 @@ function checkTag(v: Record<string, unknown>, loc: Located, path: string, issues
 
 const transport = object(
   {
-    type: oneOf(['tcp', 'rtu', 'rtu_over_tcp'], { description: 'tcp: Modbus TCP; rtu: a serial line; rtu_over_tcp: RTU frames through a TCP serial server.', default: 'tcp' }),
+    type: oneOf(['tcp', 'rtu', 'rtu_over_tcp'], {
+      description: 'tcp: Modbus TCP; rtu: a serial line; rtu_over_tcp: RTU frames through a TCP serial server.',
+      default: 'tcp',
+    }),
     host: optional(str({ description: 'tcp, rtu_over_tcp: host name or address.', example: '10.0.0.21' })),
     port: int({ description: 'tcp, rtu_over_tcp: TCP port.', default: 502, min: 1, max: 65_535 }),
     path: optional(str({ description: 'rtu: the serial device.', example: '/dev/ttyUSB0' })),
@@ -98,14 +135,21 @@ const transport = object(
     parity: oneOf(['none', 'even', 'odd'], { description: 'rtu: parity.', default: 'even' }),
     stop_bits: int({ description: 'rtu: stop bits.', default: 1, min: 1, max: 2 }),
     data_bits: int({ description: 'rtu: data bits.', default: 8, min: 7, max: 8 }),
-    inter_frame_delay: duration({ description: 'rtu, rtu_over_tcp: quiet time between a reply and the next request (slow devices need more than 3.5 characters).', default: 5, defaultText: '5ms', min: 0 }),
+    inter_frame_delay: duration({
+      description: 'rtu, rtu_over_tcp: quiet time between a reply and the next request (slow devices need more than 3.5 characters).',
+      default: 5,
+      defaultText: '5ms',
+      min: 0,
+    }),
   },
   {
     description: 'How the device is reached. Devices with the same endpoint (host:port or serial path) share one connection and are polled in turn.',
     check(v, loc, path, issues) {
-      if (v.type === 'rtu' && v.path === undefined) issues.push({ pos: loc.pos, path: `${path}.path`, message: 'is required for type rtu (the serial device, e.g. /dev/ttyUSB0)' });
+      if (v.type === 'rtu' && v.path === undefined)
+        issues.push({ pos: loc.pos, path: `${path}.path`, message: 'is required for type rtu (the serial device, e.g. /dev/ttyUSB0)' });
       if (v.type !== 'rtu' && v.host === undefined) issues.push({ pos: loc.pos, path: `${path}.host`, message: `is required for type ${v.type}` });
-      if (v.type === 'rtu' && v.host !== undefined) issues.push({ pos: entryPos(loc, 'host'), path: `${path}.host`, message: 'host is for tcp and rtu_over_tcp; rtu uses path' });
+      if (v.type === 'rtu' && v.host !== undefined)
+        issues.push({ pos: entryPos(loc, 'host'), path: `${path}.host`, message: 'host is for tcp and rtu_over_tcp; rtu uses path' });
       if (v.type !== 'rtu' && v.path !== undefined) issues.push({ pos: entryPos(loc, 'path'), path: `${path}.path`, message: 'path is for rtu' });
     },
   },
@@ -120,16 +164,29 @@ const device = object(
     timeout: duration({ description: 'How long a request may take before it counts as a timeout.', default: 1000, defaultText: '1s', min: 10 }),
     max_gap: int({ description: 'Registers the planner may read through to merge two reads into one.', default: 16, min: 0, max: 124 }),
     max_registers_per_read: int({ description: 'For devices that cannot take the full 125 registers in one read.', default: 125, min: 1, max: 125 }),
-    byte_order: oneOf(BYTE_ORDERS, { description: 'Byte order of multi-register values (a tag may override): ABCD big-endian, CDAB word-swapped, BADC byte-swapped, DCBA little-endian; the 8-letter forms name the same for 64-bit values.', default: 'ABCD' }),
-    publish_unchanged_every: optional(duration({ description: 'Write a value even when unchanged (within its deadband) at least this often: a heartbeat.', example: '1m', min: 100 })),
-    tags: array(tag, { description: 'What to read.', example: '- { name: hydraulic/pressure, table: holding, address: 100, type: float32, byte_order: CDAB, scale: 0.1 }' }),
+    byte_order: oneOf(BYTE_ORDERS, {
+      description:
+        'Byte order of multi-register values (a tag may override): ABCD big-endian, CDAB word-swapped, BADC byte-swapped, DCBA little-endian; the 8-letter forms name the same for 64-bit values.',
+      default: 'ABCD',
+    }),
+    publish_unchanged_every: optional(
+      duration({ description: 'Write a value even when unchanged (within its deadband) at least this often: a heartbeat.', example: '1m', min: 100 }),
+    ),
+    tags: array(tag, {
+      description: 'What to read.',
+      example: '- { name: hydraulic/pressure, table: holding, address: 100, type: float32, byte_order: CDAB, scale: 0.1 }',
+    }),
   },
   { description: 'One Modbus device.', required: ['name'] },
 );
 
 export const modbusSchema = object(
   {
-    devices: array(device, { description: 'Modbus devices to poll. Writes to devices stay off.', example: '- name: press1\n  transport: { type: tcp, host: 10.0.0.21, port: 502 }\n  tags:\n    - { name: counter, table: input, address: 10, type: uint32 }' }),
+    devices: array(device, {
+      description: 'Modbus devices to poll. Writes to devices stay off.',
+      example:
+        '- name: press1\n  transport: { type: tcp, host: 10.0.0.21, port: 502 }\n  tags:\n    - { name: counter, table: input, address: 10, type: uint32 }',
+    }),
   },
   {
     description: 'Modbus TCP and RTU polling.',

@@ -19,12 +19,10 @@ import { ModbusError, ModbusLink, endpointKey, type ReadResult } from './client.
 import { decodeBit, decodeRegisters, registerCount, type ByteOrder, type Decoded, type RegisterType } from './decode.js';
 import { isBitTable, plan, split, SPEC_LIMITS, type ModbusTable, type ReadRequest } from './plan.js';
 
-
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Consecutive timeouts after which a link is taken for dead and reconnected. */
 const DEAD_AFTER_TIMEOUTS = 3;
-
 
 interface TagState {
   cfg: ModbusTagConfig;
@@ -52,7 +50,7 @@ interface DeviceState {
 function tagState(d: ModbusDeviceConfig, t: ModbusTagConfig): TagState {
   // The configuration was checked: every tag resolves.
   const { table, address, type } = resolveTag(t)!;
-  return { cfg: t, table, address, type, size: isBitTable(table) ? 1 : registerCount(type, t.length), order: (t.byte_order ?? d.byte_order) };
+  return { cfg: t, table, address, type, size: isBitTable(table) ? 1 : registerCount(type, t.length), order: t.byte_order ?? d.byte_order };
 }
 
 /** Plans a device: one request list per poll interval. Pure. */
@@ -92,7 +90,8 @@ export class ModbusEndpoint {
   ) {
     this.link = new ModbusLink(devices[0].cfg.transport, Math.max(...devices.map((d) => d.cfg.timeout)));
     // Three cycles of the slowest group and three timeouts, with room to spare (waits on purpose are declared with each beat).
-    const stall = (): number => Math.max(...this.devices.map((d) => 3 * Math.max(d.cfg.poll_interval, ...d.cfg.tags.map((t) => t.poll_interval ?? 0)) + 3 * d.cfg.timeout), 0) + 5_000;
+    const stall = (): number =>
+      Math.max(...this.devices.map((d) => 3 * Math.max(d.cfg.poll_interval, ...d.cfg.tags.map((t) => t.poll_interval ?? 0)) + 3 * d.cfg.timeout), 0) + 5_000;
     this.heartbeat = new Heartbeat(`modbus:${key}`, stall, () => this.devices.some((d) => d.groups.length > 0));
   }
 
@@ -142,7 +141,8 @@ export class ModbusEndpoint {
         for (const d of this.devices) this.metrics.modbusErrors.inc({ device: d.cfg.name, code: 'connection' });
         this.markAll(Quality.BadNoCommunication);
         const delay = this.backoff.next();
-        if (this.backoff.attempts === 1) this.log.warn({ endpoint: this.key, err: errorMessage(err), retry_ms: delay }, 'modbus: cannot connect; retrying with backoff');
+        if (this.backoff.attempts === 1)
+          this.log.warn({ endpoint: this.key, err: errorMessage(err), retry_ms: delay }, 'modbus: cannot connect; retrying with backoff');
         this.heartbeat.beat(delay);
         await this.pause.sleep(delay);
         return;
@@ -206,10 +206,20 @@ export class ModbusEndpoint {
           const halves = split(r, (tag) => d.tags[tag].size);
           g.requests.splice(i, 1, ...halves);
           i--;
-          this.log.warn({ device: name, table: r.table, start: r.start, count: r.count }, 'modbus: read refused (illegal data address); splitting it to isolate the bad tag');
+          this.log.warn(
+            { device: name, table: r.table, start: r.start, count: r.count },
+            'modbus: read refused (illegal data address); splitting it to isolate the bad tag',
+          );
           continue;
         }
-        const q = e.code === 'timeout' ? Quality.BadTimeout : e.code === 2 ? Quality.BadNodeIdUnknown : e.code === 'connection' || e.code === 10 || e.code === 11 ? Quality.BadNoCommunication : Quality.Bad;
+        const q =
+          e.code === 'timeout'
+            ? Quality.BadTimeout
+            : e.code === 2
+              ? Quality.BadNodeIdUnknown
+              : e.code === 'connection' || e.code === 10 || e.code === 11
+                ? Quality.BadNoCommunication
+                : Quality.Bad;
         this.markBad(d, r, q);
         if (e.code === 'timeout' && ++this.timeouts >= DEAD_AFTER_TIMEOUTS) {
           this.log.warn({ endpoint: this.key, timeouts: this.timeouts }, 'modbus: link silent; reconnecting');
@@ -240,7 +250,14 @@ export class ModbusEndpoint {
       const v: Decoded =
         res.kind === 'bits'
           ? decodeBit(res.data, it.offset, t.cfg)
-          : decodeRegisters(res.data, it.offset, { type: t.type, order: t.order, bit: t.cfg.bit, length: t.cfg.length, scale: t.cfg.scale, offset: t.cfg.offset });
+          : decodeRegisters(res.data, it.offset, {
+              type: t.type,
+              order: t.order,
+              bit: t.cfg.bit,
+              length: t.cfg.length,
+              scale: t.cfg.scale,
+              offset: t.cfg.offset,
+            });
       this.write(d, t, v.value, v.text, Quality.Good, now);
     }
   }
@@ -263,7 +280,7 @@ export class ModbusEndpoint {
       !last ||
       last.quality !== quality ||
       last.text !== text ||
-      (Number.isNaN(value) !== Number.isNaN(last.value)) ||
+      Number.isNaN(value) !== Number.isNaN(last.value) ||
       (!Number.isNaN(value) && (t.cfg.deadband > 0 ? Math.abs(value - last.value) > t.cfg.deadband : value !== last.value));
     if (!changed && !(heartbeat !== undefined && now - last.at >= heartbeat)) return;
     t.last = { value, text, quality, at: now };
@@ -274,7 +291,6 @@ export class ModbusEndpoint {
   private setConnected(up: boolean): void {
     for (const d of this.devices) this.metrics.modbusConnected.set({ device: d.cfg.name }, up ? 1 : 0);
   }
-
 }
 
 /** All Modbus endpoints of a configuration. */

@@ -62,7 +62,11 @@ export interface LinkOptions {
 
 /** node-opcua writes to the console; its lines go to our logger instead (debug and warnings at debug level: they repeat what our own lines say). */
 export function routeVendorLogs(log: { debug(o: object, m: string): void; warn(o: object, m: string): void }): void {
-  const fmt = (args: unknown[]) => args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a))).join(' ').slice(0, 500);
+  const fmt = (args: unknown[]) =>
+    args
+      .map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a)))
+      .join(' ')
+      .slice(0, 500);
   setDebugLogger(() => undefined);
   setWarningLogger((...a: unknown[]) => log.debug({ vendor: 'node-opcua' }, fmt(a)));
   setErrorLogger((...a: unknown[]) => log.debug({ vendor: 'node-opcua', level: 'error' }, fmt(a)));
@@ -160,7 +164,10 @@ export class OpcuaPki {
   /** The newest file in rejected/ written since `sinceMs`. */
   newestRejected(sinceMs: number): string | undefined {
     try {
-      const files = readdirSync(this.rejectedDir).map((n) => join(this.rejectedDir, n)).map((p) => ({ p, t: statSync(p).mtimeMs })).filter((x) => x.t >= sinceMs - 1000);
+      const files = readdirSync(this.rejectedDir)
+        .map((n) => join(this.rejectedDir, n))
+        .map((p) => ({ p, t: statSync(p).mtimeMs }))
+        .filter((x) => x.t >= sinceMs - 1000);
       files.sort((a, b) => b.t - a.t);
       return files[0]?.p;
     } catch {
@@ -181,7 +188,13 @@ export class OpcuaPki {
     } catch {
       // not yet used
     }
-    const client = OPCUAClient.create({ applicationName: 'fieldgate', endpointMustExist: false, connectionStrategy: { maxRetry: 0 }, clientCertificateManager: this.manager, transportTimeout: timeoutMs });
+    const client = OPCUAClient.create({
+      applicationName: 'fieldgate',
+      endpointMustExist: false,
+      connectionStrategy: { maxRetry: 0 },
+      clientCertificateManager: this.manager,
+      transportTimeout: timeoutMs,
+    });
     try {
       await client.connect(endpoint);
       const eps = await client.getEndpoints();
@@ -217,7 +230,11 @@ export function certificateSummary(file: string): { thumbprint: string; subject:
 function identity(a: LinkOptions['auth']): UserIdentityInfo {
   if (a.type === 'username') return { type: UserTokenType.UserName, userName: a.username!, password: a.password ?? '' };
   if (a.type === 'certificate') {
-    return { type: UserTokenType.Certificate, certificateData: new X509Certificate(readFileSync(a.cert_file!)).raw, privateKey: readFileSync(a.key_file!, 'utf8') };
+    return {
+      type: UserTokenType.Certificate,
+      certificateData: new X509Certificate(readFileSync(a.cert_file!)).raw,
+      privateKey: readFileSync(a.key_file!, 'utf8'),
+    };
   }
   return { type: UserTokenType.Anonymous };
 }
@@ -323,7 +340,10 @@ export class OpcuaLink {
 
   /** One Read request (the caller splits by the limits). */
   async read(nodeIds: readonly string[]): Promise<Sample[]> {
-    const dvs = await this.session.read(nodeIds.map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value })), 0);
+    const dvs = await this.session.read(
+      nodeIds.map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value })),
+      0,
+    );
     return dvs.map(toSample);
   }
 
@@ -351,7 +371,13 @@ export class OpcuaLink {
       for (const ref of r.references ?? []) {
         const cls = ref.nodeClass as number; // node-opcua's own NodeClass type, from another of its modules
         const nc = cls === (NodeClass.Object as number) ? 'Object' : cls === (NodeClass.Variable as number) ? 'Variable' : 'Other';
-        out.push({ nodeId: ref.nodeId.toString(), ns: ref.browseName.namespaceIndex, name: ref.browseName.name ?? '', nodeClass: nc, property: ref.typeDefinition?.toString() === 'i=68' });
+        out.push({
+          nodeId: ref.nodeId.toString(),
+          ns: ref.browseName.namespaceIndex,
+          name: ref.browseName.name ?? '',
+          nodeClass: nc,
+          property: ref.typeDefinition?.toString() === 'i=68',
+        });
       }
       if (!r.continuationPoint || r.continuationPoint.length === 0) break;
       [r] = await this.session.browseNext([r.continuationPoint], false);
@@ -421,9 +447,17 @@ export class OpcuaSubscription {
    * deadband filter the server refused are reported in `filterRefused` (the
    * caller re-creates them without one and filters itself).
    */
-  async monitor(nodeIds: readonly string[], p: MonitorParams, onValue: (index: number, s: Sample) => void): Promise<{ group: MonitorGroup; statuses: number[] }> {
+  async monitor(
+    nodeIds: readonly string[],
+    p: MonitorParams,
+    onValue: (index: number, s: Sample) => void,
+  ): Promise<{ group: MonitorGroup; statuses: number[] }> {
     const filter = p.deadband
-      ? new DataChangeFilter({ trigger: DataChangeTrigger.StatusValue, deadbandType: p.deadband.type === 'absolute' ? DeadbandType.Absolute : DeadbandType.Percent, deadbandValue: p.deadband.value })
+      ? new DataChangeFilter({
+          trigger: DataChangeTrigger.StatusValue,
+          deadbandType: p.deadband.type === 'absolute' ? DeadbandType.Absolute : DeadbandType.Percent,
+          deadbandValue: p.deadband.value,
+        })
       : null;
     const group = ClientMonitoredItemGroup.create(
       this.sub,

@@ -94,7 +94,9 @@ export function discoveryYaml(o: DiscoverOptions, r: { found: Found[]; truncated
     `    - name: ${q(o.name)}`,
     `      endpoint: ${q(o.endpoint)}`,
     `      security: ${sec}`,
-    ...(o.link.auth.type === 'username' ? [`      # auth: { type: username, username: ${q(o.link.auth.username ?? '')}, password_file: /etc/fieldgate/${o.name}.pass }`] : []),
+    ...(o.link.auth.type === 'username'
+      ? [`      # auth: { type: username, username: ${q(o.link.auth.username ?? '')}, password_file: /etc/fieldgate/${o.name}.pass }`]
+      : []),
     r.found.length ? '      nodes:' : '      nodes: []',
     ...r.found.map((f) => `        - { node_id: ${q(f.nodeId)}, tag: ${q(f.tag)} }${f.dataType ? `   # ${f.dataType}` : ''}`),
   ];

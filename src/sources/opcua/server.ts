@@ -27,12 +27,21 @@ export async function startOpcuaDemoServer(o: { host: string; port: number; pkiD
   const as = server.engine.addressSpace!;
   const ns = as.registerNamespace(DEMO_NAMESPACE);
   const oven = ns.addObject({ organizedBy: as.rootFolder.objects, browseName: 'Oven1', nodeId: 's=Oven1' });
-  const v = (name: string, dataType: string) => ns.addVariable({ componentOf: oven, browseName: name, nodeId: `s=Oven1.${name}`, dataType, minimumSamplingInterval: 100 });
+  const v = (name: string, dataType: string) =>
+    ns.addVariable({ componentOf: oven, browseName: name, nodeId: `s=Oven1.${name}`, dataType, minimumSamplingInterval: 100 });
   const temp = v('Temperature', 'Double');
   const setpoint = v('Setpoint', 'Double');
   const door = v('DoorOpen', 'Boolean');
   const energy = v('EnergyWh', 'UInt64');
-  const zones = ns.addVariable({ componentOf: oven, browseName: 'ZoneTemps', nodeId: 's=Oven1.ZoneTemps', dataType: 'Double', valueRank: 1, arrayDimensions: [3], minimumSamplingInterval: 100 });
+  const zones = ns.addVariable({
+    componentOf: oven,
+    browseName: 'ZoneTemps',
+    nodeId: 's=Oven1.ZoneTemps',
+    dataType: 'Double',
+    valueRank: 1,
+    arrayDimensions: [3],
+    minimumSamplingInterval: 100,
+  });
   const set = (node: typeof temp, variant: Variant) => node.setValueFromSource(variant, StatusCodes.Good, new Date());
   set(setpoint, new Variant({ dataType: DataType.Double, value: 180 }));
   let wh = 0;
@@ -40,7 +49,14 @@ export async function startOpcuaDemoServer(o: { host: string; port: number; pkiD
     const t = Date.now() / 1000;
     const base = 180 + 3 * Math.sin((2 * Math.PI * t) / 120);
     set(temp, new Variant({ dataType: DataType.Double, value: Math.round(base * 100) / 100 }));
-    set(zones, new Variant({ dataType: DataType.Double, arrayType: VariantArrayType.Array, value: [0, 1, 2].map((i) => Math.round((base - 4 + 4 * i + Math.random()) * 10) / 10) }));
+    set(
+      zones,
+      new Variant({
+        dataType: DataType.Double,
+        arrayType: VariantArrayType.Array,
+        value: [0, 1, 2].map((i) => Math.round((base - 4 + 4 * i + Math.random()) * 10) / 10),
+      }),
+    );
     set(door, new Variant({ dataType: DataType.Boolean, value: Math.floor(t / 45) % 4 === 0 }));
     wh += 12;
     set(energy, new Variant({ dataType: DataType.UInt64, arrayType: VariantArrayType.Scalar, value: [0, wh] }));

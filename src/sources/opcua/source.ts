@@ -25,7 +25,6 @@ import { effectiveLimits, monitorCalls, pollGroups, subscriptionTiming, watchdog
 import { deadbandWidth, expand, passes, type RowValue } from './values.js';
 import type { PointSink } from '../../core/ports.js';
 
-
 interface NodeState {
   cfg: OpcuaNodeConfig;
   key: string;
@@ -77,14 +76,29 @@ export class OpcuaServer {
   ) {
     this.label = { server: cfg.name };
     this.nodes = cfg.nodes.map((n) => nodeState(n));
-    this.heartbeat = new Heartbeat(`opcua:${cfg.name}`, () => 3 * cfg.request_timeout + 10_000, () => this.nodes.length > 0 && !this.stopped);
+    this.heartbeat = new Heartbeat(
+      `opcua:${cfg.name}`,
+      () => 3 * cfg.request_timeout + 10_000,
+      () => this.nodes.length > 0 && !this.stopped,
+    );
   }
 
   start(): void {
-    if (this.cfg.security.mode === 'None') this.log.warn({ server: this.cfg.name, endpoint: this.cfg.endpoint }, 'opcua: security mode None: values and credentials cross the network unsigned and in clear');
+    if (this.cfg.security.mode === 'None')
+      this.log.warn(
+        { server: this.cfg.name, endpoint: this.cfg.endpoint },
+        'opcua: security mode None: values and credentials cross the network unsigned and in clear',
+      );
     this.metrics.opcuaSessionUp.set(this.label, 0);
     // Every series from the start, so a dashboard shows zeros rather than gaps.
-    for (const c of [this.metrics.opcuaReconnects, this.metrics.opcuaSubscriptionsRecreated, this.metrics.opcuaNotifications, this.metrics.opcuaBadStatuses, this.metrics.opcuaPoints]) c.inc(this.label, 0);
+    for (const c of [
+      this.metrics.opcuaReconnects,
+      this.metrics.opcuaSubscriptionsRecreated,
+      this.metrics.opcuaNotifications,
+      this.metrics.opcuaBadStatuses,
+      this.metrics.opcuaPoints,
+    ])
+      c.inc(this.label, 0);
     this.running = this.supervise();
   }
 
@@ -168,7 +182,11 @@ export class OpcuaServer {
         this.lastFailure = f.reason;
         if (f.untrusted) {
           const file = v.pki.newestRejected(t0);
-          if (!repeated) this.log.error({ server: this.cfg.name, endpoint: this.cfg.endpoint, certificate: file }, `opcua: ${f.reason}; it was stored in pki/rejected. Check its thumbprint with the server's operator, then trust it: fieldgate pki trust ${file ? shellQuote(file) : '<file>'}${this.trustHint}`);
+          if (!repeated)
+            this.log.error(
+              { server: this.cfg.name, endpoint: this.cfg.endpoint, certificate: file },
+              `opcua: ${f.reason}; it was stored in pki/rejected. Check its thumbprint with the server's operator, then trust it: fieldgate pki trust ${file ? shellQuote(file) : '<file>'}${this.trustHint}`,
+            );
           // The operator may trust it from another process: the next attempt looks at the folders again (OpcuaPki.refresh).
         } else if (!repeated) {
           // Once per kind of failure, not once per retry.
@@ -189,16 +207,38 @@ export class OpcuaServer {
     const c = this.cfg;
     if (c.trust_on_first_use && c.security.mode !== 'None') {
       const thumb = await v.pki.trustOnFirstUse(c.name, c.endpoint, c.request_timeout);
-      if (thumb) this.log.warn({ server: c.name, thumbprint: thumb }, 'opcua: trusted the server certificate on first use (trust_on_first_use); a different certificate later will be rejected');
+      if (thumb)
+        this.log.warn(
+          { server: c.name, thumbprint: thumb },
+          'opcua: trusted the server certificate on first use (trust_on_first_use); a different certificate later will be rejected',
+        );
     }
     let resolveBroken!: (why: string) => void;
     const ended = new Promise<string>((r) => (resolveBroken = r));
     const link = await v.mod.OpcuaLink.open(
-      { endpoint: c.endpoint, clientName: c.name, securityMode: c.security.mode, securityPolicy: c.security.policy!, auth: c.auth, requestTimeoutMs: c.request_timeout, sessionTimeoutMs: c.session_timeout },
+      {
+        endpoint: c.endpoint,
+        clientName: c.name,
+        securityMode: c.security.mode,
+        securityPolicy: c.security.policy!,
+        auth: c.auth,
+        requestTimeoutMs: c.request_timeout,
+        sessionTimeoutMs: c.session_timeout,
+      },
       v.pki,
       (why) => resolveBroken(why),
     );
-    const s: Session = { link, limits: effectiveLimits(await link.limits().catch(() => ({ maxNodesPerRead: 0, maxMonitoredItemsPerCall: 0, maxNodesPerBrowse: 0 })), configuredLimits(c)), groups: [], lastHeard: Date.now(), polls: [], broken: resolveBroken };
+    const s: Session = {
+      link,
+      limits: effectiveLimits(
+        await link.limits().catch(() => ({ maxNodesPerRead: 0, maxMonitoredItemsPerCall: 0, maxNodesPerBrowse: 0 })),
+        configuredLimits(c),
+      ),
+      groups: [],
+      lastHeard: Date.now(),
+      polls: [],
+      broken: resolveBroken,
+    };
     this.session = s;
     // A stop that came while the session was opening found no session to end: end it now.
     if (this.stopped) resolveBroken('stopping');
@@ -208,7 +248,16 @@ export class OpcuaServer {
       this.restartPolls(s);
       this.metrics.opcuaSessionUp.set(this.label, 1);
       if (this.connectedOnce) this.metrics.opcuaReconnects.inc(this.label);
-      this.log.info({ server: c.name, endpoint: c.endpoint, security: `${c.security.mode}/${c.security.policy}`, items: s.groups.reduce((a, g) => a + g.good, 0), limits: s.limits }, this.connectedOnce ? 'opcua: session re-created' : 'opcua: session open');
+      this.log.info(
+        {
+          server: c.name,
+          endpoint: c.endpoint,
+          security: `${c.security.mode}/${c.security.policy}`,
+          items: s.groups.reduce((a, g) => a + g.good, 0),
+          limits: s.limits,
+        },
+        this.connectedOnce ? 'opcua: session re-created' : 'opcua: session open',
+      );
       this.connectedOnce = true;
       this.watchdog = setInterval(() => this.checkAlive(s), 1000);
       if (this.stopped) resolveBroken('stopping');
@@ -240,13 +289,17 @@ export class OpcuaServer {
         n.nodeId = await this.browse(s, n.cfg.browse_path!);
       }
       if (!n.nodeId) {
-        this.log.warn({ server: this.cfg.name, tag: n.cfg.tag, node: n.cfg.node_id ?? n.cfg.browse_path }, 'opcua: node not found on the server (unknown namespace URI or browse path)');
+        this.log.warn(
+          { server: this.cfg.name, tag: n.cfg.tag, node: n.cfg.node_id ?? n.cfg.browse_path },
+          'opcua: node not found on the server (unknown namespace URI or browse path)',
+        );
         this.write(n, { tag: n.cfg.tag, value: Number.NaN, text: '' }, Quality.BadNodeIdUnknown, Date.now(), Date.now());
       }
       if (n.cfg.deadband?.type === 'percent' && n.nodeId) {
         const range = await s.link.euRange(n.nodeId).catch(() => undefined);
         n.width = deadbandWidth(n.cfg.deadband, range);
-        if (n.width === undefined) this.log.warn({ server: this.cfg.name, tag: n.cfg.tag }, 'opcua: percent deadband without an EURange on the server; every change is written');
+        if (n.width === undefined)
+          this.log.warn({ server: this.cfg.name, tag: n.cfg.tag }, 'opcua: percent deadband without an EURange on the server; every change is written');
       }
     }
     this.metrics.opcuaNodeErrors.set(this.label, this.nodes.filter((n) => !n.nodeId).length);
@@ -278,7 +331,10 @@ export class OpcuaServer {
     });
     s.groups = [];
     s.lastHeard = Date.now();
-    await this.monitor(s, this.nodes.filter((n) => n.cfg.mode === 'subscribe'));
+    await this.monitor(
+      s,
+      this.nodes.filter((n) => n.cfg.mode === 'subscribe'),
+    );
   }
 
   /** Creates monitored items in calls of at most the server's limit; a refused deadband filter is retried without one (the gateway filters). */
@@ -288,7 +344,11 @@ export class OpcuaServer {
     const refused: typeof items = [];
     for (const call of monitorCalls(items, s.limits.maxMonitoredItemsPerCall)) {
       const list = call.items;
-      const { group, statuses } = await sub.monitor(list.map((x) => x.n.nodeId!), call.params, (i, sample) => this.onSample(list[i].n, sample));
+      const { group, statuses } = await sub.monitor(
+        list.map((x) => x.n.nodeId!),
+        call.params,
+        (i, sample) => this.onSample(list[i].n, sample),
+      );
       s.groups.push({ group, nodes: list.map((x) => x.n), good: statuses.filter((st) => !isBad(st)).length });
       statuses.forEach((st, i) => {
         if (!isBad(st)) return;
@@ -303,15 +363,26 @@ export class OpcuaServer {
       this.log.info({ server: this.cfg.name, items: refused.length }, 'opcua: the server refused the deadband filter; the gateway applies it');
       for (const call of monitorCalls(refused, s.limits.maxMonitoredItemsPerCall)) {
         const list = call.items;
-        const { group, statuses } = await sub.monitor(list.map((x) => x.n.nodeId!), call.params, (i, sample) => this.onSample(list[i].n, sample));
+        const { group, statuses } = await sub.monitor(
+          list.map((x) => x.n.nodeId!),
+          call.params,
+          (i, sample) => this.onSample(list[i].n, sample),
+        );
         s.groups.push({ group, nodes: list.map((x) => x.n), good: statuses.filter((st) => !isBad(st)).length });
       }
     }
-    this.metrics.opcuaMonitoredItems.set(this.label, s.groups.reduce((a, g) => a + g.good, 0));
+    this.metrics.opcuaMonitoredItems.set(
+      this.label,
+      s.groups.reduce((a, g) => a + g.good, 0),
+    );
   }
 
   private params(n: NodeState): MonitorParams {
-    return { samplingMs: n.cfg.sampling_interval ?? this.cfg.publishing_interval, queueSize: n.cfg.queue_size ?? this.cfg.queue_size, ...(n.cfg.deadband && n.cfg.deadband.value > 0 ? { deadband: n.cfg.deadband } : {}) };
+    return {
+      samplingMs: n.cfg.sampling_interval ?? this.cfg.publishing_interval,
+      queueSize: n.cfg.queue_size ?? this.cfg.queue_size,
+      ...(n.cfg.deadband && n.cfg.deadband.value > 0 ? { deadband: n.cfg.deadband } : {}),
+    };
   }
 
   /** Every second: a subscription silent past three keep-alive periods (or terminated) is re-created on the session. */

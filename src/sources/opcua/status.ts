@@ -13,15 +13,23 @@ export const Status = {
 
 /** A monitored item refused because of its deadband filter: create it without one and filter in the gateway. */
 export function filterRefused(status: number): boolean {
-  return status === Status.BadMonitoredItemFilterInvalid || status === Status.BadMonitoredItemFilterUnsupported || status === Status.BadFilterNotAllowed || status === Status.BadDeadbandFilterInvalid;
+  return (
+    status === Status.BadMonitoredItemFilterInvalid ||
+    status === Status.BadMonitoredItemFilterUnsupported ||
+    status === Status.BadFilterNotAllowed ||
+    status === Status.BadDeadbandFilterInvalid
+  );
 }
 
 /** Why a connect or session failed. */
 export function describeFailure(err: unknown): { reason: string; untrusted: boolean } {
   const m = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
-  if (/BadCertificateUntrusted|certificate verification has failed|server Certificate verification failed/i.test(m)) return { reason: 'the server certificate is not trusted', untrusted: true };
-  if (/BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid/i.test(m)) return { reason: `the server refused the user identity (${m.slice(0, 200)})`, untrusted: false };
-  if (/BadSecurityPolicyRejected|no endpoint|cannot find endpoint|BadSecurityModeRejected|End point must exist/i.test(m)) return { reason: `the server offers no endpoint with this security mode and policy (${m.slice(0, 200)})`, untrusted: false };
+  if (/BadCertificateUntrusted|certificate verification has failed|server Certificate verification failed/i.test(m))
+    return { reason: 'the server certificate is not trusted', untrusted: true };
+  if (/BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid/i.test(m))
+    return { reason: `the server refused the user identity (${m.slice(0, 200)})`, untrusted: false };
+  if (/BadSecurityPolicyRejected|no endpoint|cannot find endpoint|BadSecurityModeRejected|End point must exist/i.test(m))
+    return { reason: `the server offers no endpoint with this security mode and policy (${m.slice(0, 200)})`, untrusted: false };
   if (/ECONNREFUSED|connection cannot be established/i.test(m)) return { reason: `the server does not answer (${m.slice(0, 200)})`, untrusted: false };
   return { reason: m.slice(0, 300), untrusted: false };
 }

@@ -12,7 +12,9 @@ describe('version-adaptive DDL', () => {
       'CREATE TABLE IF NOT EXISTS `fieldgate`.`points` (ts Int64, device String, tag String, value Float64, text String, quality UInt32, source String, gateway_id String) ENGINE = MergeTree PARTITION BY toYYYYMM(toDateTime(intDiv(ts, 1000))) ORDER BY (device, tag, ts)',
     ]);
     expect(pointsStructure(old, false)).toBe('ts Int64, device String, tag String, value Float64, text String, quality UInt32, source String');
-    expect(pointsStructure(old, true)).toBe('ts Int64, device String, tag String, value Float64, text String, quality UInt32, source String, gateway_id String');
+    expect(pointsStructure(old, true)).toBe(
+      'ts Int64, device String, tag String, value Float64, text String, quality UInt32, source String, gateway_id String',
+    );
   });
 
   it('uses DateTime64, LowCardinality, codecs, TTL and the dedup window on current servers; fsync settings when embedded', () => {
@@ -32,7 +34,9 @@ describe('version-adaptive DDL', () => {
       'CREATE TABLE IF NOT EXISTS `fieldgate`.`points` ON CLUSTER `plant` (ts Int64, device String, tag String, value Float64, text String, quality UInt32, source String, gateway_id String) ENGINE = Distributed(`plant`, `fieldgate`, `points_local`, cityHash64(device))',
     ]);
     const modern = pointsDdl(server, { database: 'fieldgate', table: 'points', dedupWindow: 1000, ttlMs: 86_400_000, cluster: 'plant' });
-    expect(modern[1]).toMatch(/ENGINE = ReplicatedMergeTree\('\/clickhouse\/tables\/\{shard\}\/fieldgate\/points_local', '\{replica\}'\) PARTITION BY toYYYYMM\(ts\) ORDER BY \(device, tag, ts\) TTL toDateTime\(ts\) \+ INTERVAL 1 DAY SETTINGS replicated_deduplication_window = 1000$/);
+    expect(modern[1]).toMatch(
+      /ENGINE = ReplicatedMergeTree\('\/clickhouse\/tables\/\{shard\}\/fieldgate\/points_local', '\{replica\}'\) PARTITION BY toYYYYMM\(ts\) ORDER BY \(device, tag, ts\) TTL toDateTime\(ts\) \+ INTERVAL 1 DAY SETTINGS replicated_deduplication_window = 1000$/,
+    );
     expect(addGatewayColumnDdl(old, { database: 'fieldgate', table: 'points', dedupWindow: 0, cluster: 'plant' })).toEqual([
       "ALTER TABLE `fieldgate`.`points_local` ON CLUSTER `plant` ADD COLUMN gateway_id String DEFAULT ''",
       "ALTER TABLE `fieldgate`.`points` ON CLUSTER `plant` ADD COLUMN gateway_id String DEFAULT ''",

@@ -47,7 +47,14 @@ function set(servers: FakeServer[], clock: { t: number }) {
   const health: ReplicaHealth[] = [];
   let failovers = 0;
   const byUrl = new Map(servers.map((s) => [s.target, s]));
-  const r = new ReplicaSet(servers.map((s) => s.target), cfg, undefined, { health: (h) => health.push(h), failover: () => failovers++ }, (u) => byUrl.get(u)!, () => clock.t);
+  const r = new ReplicaSet(
+    servers.map((s) => s.target),
+    cfg,
+    undefined,
+    { health: (h) => health.push(h), failover: () => failovers++ },
+    (u) => byUrl.get(u)!,
+    () => clock.t,
+  );
   return { r, health, failovers: () => failovers };
 }
 
@@ -77,7 +84,7 @@ describe('replica set', () => {
     await r.close();
   });
 
-  it('an error that is the request\'s own (rows refused, bad SQL) ends it without moving on', async () => {
+  it("an error that is the request's own (rows refused, bad SQL) ends it without moving on", async () => {
     const clock = { t: 0 };
     const [a, b] = [new FakeServer('a', '01'), new FakeServer('b', '01')];
     const { r, failovers } = set([a, b], clock);

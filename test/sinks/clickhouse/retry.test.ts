@@ -6,13 +6,33 @@ const NEW = (code: number, text: string, name: string): string => `Code: ${code}
 
 describe('retry classification', () => {
   it.each<[string, FailedRequest, string, string]>([
-    ['old server, unknown table, create_tables on', { message: OLD(60, "Table fieldgate.points doesn't exist."), status: 404, createTables: true }, 'recreate', 'unknown_table'],
-    ['new server, unknown table, create_tables off', { message: NEW(60, 'Table fieldgate.points does not exist', 'UNKNOWN_TABLE'), status: 404, createTables: false }, 'fatal', 'unknown_table'],
-    ['unknown database', { message: NEW(81, "Database fieldgate doesn't exist", 'UNKNOWN_DATABASE'), status: 404, createTables: true }, 'recreate', 'unknown_database'],
+    [
+      'old server, unknown table, create_tables on',
+      { message: OLD(60, "Table fieldgate.points doesn't exist."), status: 404, createTables: true },
+      'recreate',
+      'unknown_table',
+    ],
+    [
+      'new server, unknown table, create_tables off',
+      { message: NEW(60, 'Table fieldgate.points does not exist', 'UNKNOWN_TABLE'), status: 404, createTables: false },
+      'fatal',
+      'unknown_table',
+    ],
+    [
+      'unknown database',
+      { message: NEW(81, "Database fieldgate doesn't exist", 'UNKNOWN_DATABASE'), status: 404, createTables: true },
+      'recreate',
+      'unknown_database',
+    ],
     ['old server, wrong password', { message: OLD(193, 'Wrong password for user default'), status: 500 }, 'fatal', 'auth'],
     ['new server, authentication failed', { message: NEW(516, 'default: Authentication failed', 'AUTHENTICATION_FAILED'), status: 401 }, 'fatal', 'auth'],
     ['access denied', { message: NEW(497, 'default: Not enough privileges', 'ACCESS_DENIED'), status: 403 }, 'fatal', 'auth'],
-    ['unknown setting (18.16 answers 115 to insert_deduplication_token)', { message: OLD(115, 'Unknown setting insert_deduplication_token'), status: 500 }, 'fatal', 'config'],
+    [
+      'unknown setting (18.16 answers 115 to insert_deduplication_token)',
+      { message: OLD(115, 'Unknown setting insert_deduplication_token'), status: 500 },
+      'fatal',
+      'config',
+    ],
     ['too many parts', { message: NEW(252, 'Too many parts (300)', 'TOO_MANY_PARTS'), status: 500 }, 'retry', 'too_many_parts'],
     ['memory limit', { message: NEW(241, 'Memory limit (total) exceeded', 'MEMORY_LIMIT_EXCEEDED'), status: 500 }, 'retry', 'server'],
     ['old server, cannot parse', { message: OLD(27, 'Cannot parse input: expected \\t before: x'), status: 500 }, 'reject_rows', 'rows_rejected'],

@@ -48,11 +48,28 @@ function sinkWith(store: FakeStore) {
   const cfg = parseConfig('state_dir: /tmp/x\nclickhouse: { url: "http://127.0.0.1:1", retry_initial: 1ms, retry_max: 5ms }', 'f.yaml', {}).config!;
   const metrics = createMetrics(new Registry(), false);
   const log = createLogger('silent');
-  const sink = new ClickHouseSink({ name: 'clickhouse', cfg: cfg.clickhouse, transport: store, metrics, log, deadLetters: new DeadLetters(tempDir('fg-dl-'), 1 << 20, log), reread: () => Promise.resolve(undefined), tokenPrefix: 'gw:j1', gatewayId: 'gw' });
+  const sink = new ClickHouseSink({
+    name: 'clickhouse',
+    cfg: cfg.clickhouse,
+    transport: store,
+    metrics,
+    log,
+    deadLetters: new DeadLetters(tempDir('fg-dl-'), 1 << 20, log),
+    reread: () => Promise.resolve(undefined),
+    tokenPrefix: 'gw:j1',
+    gatewayId: 'gw',
+  });
   return { sink, metrics };
 }
 
-const chunk = (id: number) => ({ chunkId: id, tables: [{ table: 'points', data: Buffer.alloc(30, 1), rows: 3, rowStarts: Uint32Array.from([0, 10, 20]), rowRecords: Uint32Array.from([0, 1, 2]) }], recordStarts: Uint32Array.from([0, 10, 20]), spooled: [], firstReceived: 1, lastReceived: 2 });
+const chunk = (id: number) => ({
+  chunkId: id,
+  tables: [{ table: 'points', data: Buffer.alloc(30, 1), rows: 3, rowStarts: Uint32Array.from([0, 10, 20]), rowRecords: Uint32Array.from([0, 1, 2]) }],
+  recordStarts: Uint32Array.from([0, 10, 20]),
+  spooled: [],
+  firstReceived: 1,
+  lastReceived: 2,
+});
 
 describe('ClickHouseSink at its port', () => {
   it('creates the tables on connect and inserts each chunk once with its deduplication token', async () => {
@@ -69,7 +86,10 @@ describe('ClickHouseSink at its port', () => {
     const store = new FakeStore();
     const { sink, metrics } = sinkWith(store);
     await sink.connect();
-    store.outcomes = [new TransportError('connect ECONNREFUSED', undefined, 'ECONNREFUSED'), new TransportError('connect ECONNREFUSED', undefined, 'ECONNREFUSED')];
+    store.outcomes = [
+      new TransportError('connect ECONNREFUSED', undefined, 'ECONNREFUSED'),
+      new TransportError('connect ECONNREFUSED', undefined, 'ECONNREFUSED'),
+    ];
     await sink.insertChunk(chunk(8));
     expect(store.inserts.map((i) => i.settings.insert_deduplication_token)).toEqual(['gw:j1:clickhouse:8:points']);
     expect((await metrics.sinkRetries.get()).values.find((v) => v.labels.reason === 'network')?.value).toBe(2);
@@ -81,7 +101,7 @@ describe('ClickHouseSink at its port', () => {
     const { sink } = sinkWith(store);
     await sink.connect();
     const ddlBefore = store.execs.filter((s) => s.startsWith('CREATE TABLE')).length;
-    store.outcomes = [new TransportError("Code: 60. DB::Exception: Table fieldgate.points does not exist. (UNKNOWN_TABLE)", 404)];
+    store.outcomes = [new TransportError('Code: 60. DB::Exception: Table fieldgate.points does not exist. (UNKNOWN_TABLE)', 404)];
     await sink.insertChunk(chunk(9));
     expect(store.execs.filter((s) => s.startsWith('CREATE TABLE')).length).toBe(ddlBefore + 1);
     expect(store.inserts).toHaveLength(1);
@@ -104,7 +124,12 @@ describe('ClickHouseSink at its port', () => {
 
   it('splits a refused insert down to the bad rows and writes their dead letters once per chunk', async () => {
     const store = new FakeStore();
-    const bytes = mqttChunk([{ topic: 'json/a', body: '{"s":"ok1"}' }, { topic: 'json/b', body: '{"s":"BAD1"}' }, { topic: 'json/c', body: '{"s":"ok2"}' }, { topic: 'json/d', body: '{"s":"BAD2"}' }]);
+    const bytes = mqttChunk([
+      { topic: 'json/a', body: '{"s":"ok1"}' },
+      { topic: 'json/b', body: '{"s":"BAD1"}' },
+      { topic: 'json/c', body: '{"s":"ok2"}' },
+      { topic: 'json/d', body: '{"s":"BAD2"}' },
+    ]);
     const r = new ChunkDecoder(TEST_MQTT).decode(bytes);
     const writes: number[] = [];
     const dir = tempDir('fg-dl-');
@@ -116,7 +141,17 @@ describe('ClickHouseSink at its port', () => {
       }
     })(dir, 1 << 20, log);
     const cfg = parseConfig('state_dir: /tmp/x\nclickhouse: { url: "http://127.0.0.1:1", retry_initial: 1ms, retry_max: 5ms }', 'f.yaml', {}).config!;
-    const sink = new ClickHouseSink({ name: 'clickhouse', cfg: cfg.clickhouse, transport: store, metrics: createMetrics(new Registry(), false), log, deadLetters: letters, reread: () => Promise.resolve(bytes), tokenPrefix: 'gw:j1', gatewayId: 'gw' });
+    const sink = new ClickHouseSink({
+      name: 'clickhouse',
+      cfg: cfg.clickhouse,
+      transport: store,
+      metrics: createMetrics(new Registry(), false),
+      log,
+      deadLetters: letters,
+      reread: () => Promise.resolve(bytes),
+      tokenPrefix: 'gw:j1',
+      gatewayId: 'gw',
+    });
     await sink.connect();
     store.insert = function (table: string, body: InsertBody, settings: Record<string, string | number>) {
       if (body.data.includes('BAD')) return Promise.reject(new TransportError('Code: 27. DB::Exception: Cannot parse input', 500));
@@ -125,7 +160,10 @@ describe('ClickHouseSink at its port', () => {
     };
     await sink.insertChunk({ chunkId: 4, ...r, spooled: [] });
     expect(writes).toEqual([2]);
-    const lines = readFileSync(join(dir, readdirSync(dir)[0]), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as DeadLetter);
+    const lines = readFileSync(join(dir, readdirSync(dir)[0]), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as DeadLetter);
     expect(lines.map((l) => l.topic)).toEqual(['json/b', 'json/d']);
     expect(lines[0].reason).toContain('Cannot parse input');
     // The good rows went in, each range under its own token.

@@ -8,22 +8,41 @@ const errs = (text: string): string[] => parseConfig(text, 'f.yaml', {}).issues.
 
 describe('Modbus configuration', () => {
   it.each([
-    ['        - { name: a, table: holding, address: 1, ref: 40002 }', 'f.yaml:7:11: modbus.devices[0].tags[0]: give either address (with table) or ref, not both and not neither'],
-    ['        - { name: a, ref: 20001 }', 'f.yaml:7:27: modbus.devices[0].tags[0].ref: 20001 is not a reference; expected 00001–09999, 10001–19999, 30001–39999 or 40001–49999 (or 6-digit forms)'],
+    [
+      '        - { name: a, table: holding, address: 1, ref: 40002 }',
+      'f.yaml:7:11: modbus.devices[0].tags[0]: give either address (with table) or ref, not both and not neither',
+    ],
+    [
+      '        - { name: a, ref: 20001 }',
+      'f.yaml:7:27: modbus.devices[0].tags[0].ref: 20001 is not a reference; expected 00001–09999, 10001–19999, 30001–39999 or 40001–49999 (or 6-digit forms)',
+    ],
     ['        - { name: a, table: input, ref: 40002 }', 'f.yaml:7:29: modbus.devices[0].tags[0].table: ref 40002 is in the holding table, not input'],
-    ['        - { name: a, table: coil, address: 3, type: float32 }', 'f.yaml:7:53: modbus.devices[0].tags[0].type: float32 cannot be read from the coil table; expected bool'],
+    [
+      '        - { name: a, table: coil, address: 3, type: float32 }',
+      'f.yaml:7:53: modbus.devices[0].tags[0].type: float32 cannot be read from the coil table; expected bool',
+    ],
     ['        - { name: a, table: holding, address: 3, type: bool }', 'f.yaml:7:56: modbus.devices[0].tags[0].bit: a bool from a register needs bit (0–15)'],
     ['        - { name: a, table: holding, address: 3, type: string }', 'f.yaml:7:56: modbus.devices[0].tags[0].length: a string needs length (bytes)'],
-    ['        - { name: a, table: holding, address: 3, type: float32, byte_order: ABDC }', 'f.yaml:7:77: modbus.devices[0].tags[0].byte_order: got "ABDC", expected one of: ABCD, CDAB, BADC, DCBA, ABCDEFGH, GHEFCDAB, BADCFEHG, HGFEDCBA'],
-    ['        - { name: a, table: holding, address: 65534, type: float64 }', 'f.yaml:7:47: modbus.devices[0].tags[0].address: the value runs past register 65535'],
+    [
+      '        - { name: a, table: holding, address: 3, type: float32, byte_order: ABDC }',
+      'f.yaml:7:77: modbus.devices[0].tags[0].byte_order: got "ABDC", expected one of: ABCD, CDAB, BADC, DCBA, ABCDEFGH, GHEFCDAB, BADCFEHG, HGFEDCBA',
+    ],
+    [
+      '        - { name: a, table: holding, address: 65534, type: float64 }',
+      'f.yaml:7:47: modbus.devices[0].tags[0].address: the value runs past register 65535',
+    ],
     ['        - { name: a, address: 3 }', 'f.yaml:7:11: modbus.devices[0].tags[0].table: is required with address (coil, discrete, input or holding)'],
   ])('%s', (tag, want) => {
     expect(errs(`${HEAD}${tag}\n`)).toEqual([want]);
   });
 
   it('checks transports', () => {
-    expect(errs('state_dir: ./d\nmodbus:\n  devices:\n    - name: p1\n      transport: { type: rtu }\n')).toEqual(['f.yaml:5:18: modbus.devices[0].transport.path: is required for type rtu (the serial device, e.g. /dev/ttyUSB0)']);
-    expect(errs('state_dir: ./d\nmodbus:\n  devices:\n    - name: p1\n      transport: { type: rtu, path: /dev/ttyUSB0, host: x }\n')).toEqual(['f.yaml:5:57: modbus.devices[0].transport.host: host is for tcp and rtu_over_tcp; rtu uses path']);
+    expect(errs('state_dir: ./d\nmodbus:\n  devices:\n    - name: p1\n      transport: { type: rtu }\n')).toEqual([
+      'f.yaml:5:18: modbus.devices[0].transport.path: is required for type rtu (the serial device, e.g. /dev/ttyUSB0)',
+    ]);
+    expect(errs('state_dir: ./d\nmodbus:\n  devices:\n    - name: p1\n      transport: { type: rtu, path: /dev/ttyUSB0, host: x }\n')).toEqual([
+      'f.yaml:5:57: modbus.devices[0].transport.host: host is for tcp and rtu_over_tcp; rtu uses path',
+    ]);
   });
 
   it('accepts the issue example as written, with refs resolved', () => {

@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { decodeRegisters, type ByteOrder, type RegisterTag } from '../../../src/sources/modbus/decode.js';
 import { wireBytes } from '../../helpers/modbus.js';
 
-const tag = (type: RegisterTag['type'], order: ByteOrder = 'ABCD', extra: Partial<RegisterTag> = {}): RegisterTag => ({ type, order, scale: 1, offset: 0, ...extra });
+const tag = (type: RegisterTag['type'], order: ByteOrder = 'ABCD', extra: Partial<RegisterTag> = {}): RegisterTag => ({
+  type,
+  order,
+  scale: 1,
+  offset: 0,
+  ...extra,
+});
 
 describe('Modbus register decoding', () => {
   it('reads the documented orders of a float32 (123.456 = 0x42F6E979)', () => {

@@ -10,7 +10,11 @@ afterAll(async () => {
 });
 
 async function intervals(g: TestGateway, device: string, since: number): Promise<number[]> {
-  const ts = (await g.query(`SELECT toUnixTimestamp64Milli(ts) FROM fieldgate.points WHERE device = '${device}' AND tag = 'counter' AND quality = 0 AND ts >= fromUnixTimestamp64Milli(${since}) ORDER BY ts`))
+  const ts = (
+    await g.query(
+      `SELECT toUnixTimestamp64Milli(ts) FROM fieldgate.points WHERE device = '${device}' AND tag = 'counter' AND quality = 0 AND ts >= fromUnixTimestamp64Milli(${since}) ORDER BY ts`,
+    )
+  )
     .split('\n')
     .filter(Boolean)
     .map(Number);
@@ -28,7 +32,11 @@ describe('Modbus: faulty devices are isolated', () => {
     const hung = await ModbusServer.create({ moving: [0] });
     const units = await ModbusServer.create({ moving: [0], unitFail: { 2: 11 } });
     const refusedPort = await freePort();
-    cleanups.push(() => healthy.stop(), () => hung.stop(), () => units.stop());
+    cleanups.push(
+      () => healthy.stop(),
+      () => hung.stop(),
+      () => units.stop(),
+    );
     const dev = (name: string, port: number, unit = 1) => `    - name: ${name}
       transport: { type: tcp, host: 127.0.0.1, port: ${port} }
       unit_id: ${unit}
@@ -41,7 +49,12 @@ describe('Modbus: faulty devices are isolated', () => {
     });
     cleanups.push(() => g.stop());
     await g.start();
-    await waitFor('the hung device to be polled', async () => (await g.query("SELECT count() FROM fieldgate.points WHERE device = 'hung' AND quality = 0")) !== '0', 30_000, 100);
+    await waitFor(
+      'the hung device to be polled',
+      async () => (await g.query("SELECT count() FROM fieldgate.points WHERE device = 'hung' AND quality = 0")) !== '0',
+      30_000,
+      100,
+    );
 
     hung.signal('SIGSTOP');
     const t0 = Date.now();
@@ -56,7 +69,9 @@ describe('Modbus: faulty devices are isolated', () => {
     expect(await g.query("SELECT argMax(quality, ts) FROM fieldgate.points WHERE device = 'refused'")).toBe(String(0x80310000));
     expect(await g.metric('fieldgate_modbus_connected{device="refused"}')).toBe(0);
     // A gateway exception (0x0B) marks only the unit behind it.
-    expect(await g.query("SELECT device, argMax(quality, ts) FROM fieldgate.points WHERE device IN ('unit1', 'unit2') GROUP BY device ORDER BY device")).toBe(`unit1\t0\nunit2\t${0x80310000}`);
+    expect(await g.query("SELECT device, argMax(quality, ts) FROM fieldgate.points WHERE device IN ('unit1', 'unit2') GROUP BY device ORDER BY device")).toBe(
+      `unit1\t0\nunit2\t${0x80310000}`,
+    );
     expect(await g.query("SELECT count() > 5 FROM fieldgate.points WHERE device = 'unit1' AND quality = 0")).toBe('1');
 
     // The hung server wakes up: its device reads again without a gateway restart.

@@ -7,14 +7,30 @@ const reg = (tag: number, address: number, size = 1): PlanItem => ({ tag, table:
 describe('Modbus request planner (golden cases)', () => {
   it('merges neighbours and gaps up to max_gap into one read', () => {
     expect(plan([reg(0, 100, 2), reg(1, 102), reg(2, 110, 2), reg(3, 128)], L)).toEqual([
-      { table: 'holding', start: 100, count: 29, items: [{ tag: 0, offset: 0 }, { tag: 1, offset: 2 }, { tag: 2, offset: 10 }, { tag: 3, offset: 28 }] },
+      {
+        table: 'holding',
+        start: 100,
+        count: 29,
+        items: [
+          { tag: 0, offset: 0 },
+          { tag: 1, offset: 2 },
+          { tag: 2, offset: 10 },
+          { tag: 3, offset: 28 },
+        ],
+      },
     ]);
   });
 
   it('starts a new read past max_gap', () => {
-    expect(plan([reg(0, 0), reg(1, 18)], L).map((r) => [r.start, r.count])).toEqual([[0, 1], [18, 1]]);
+    expect(plan([reg(0, 0), reg(1, 18)], L).map((r) => [r.start, r.count])).toEqual([
+      [0, 1],
+      [18, 1],
+    ]);
     expect(plan([reg(0, 0), reg(1, 17)], L).map((r) => [r.start, r.count])).toEqual([[0, 18]]);
-    expect(plan([reg(0, 0), reg(1, 5)], { ...L, maxGap: 0 }).map((r) => [r.start, r.count])).toEqual([[0, 1], [5, 1]]);
+    expect(plan([reg(0, 0), reg(1, 5)], { ...L, maxGap: 0 }).map((r) => [r.start, r.count])).toEqual([
+      [0, 1],
+      [5, 1],
+    ]);
   });
 
   it('never reads more than 125 registers or the device limit', () => {
@@ -40,11 +56,29 @@ describe('Modbus request planner (golden cases)', () => {
       ['input', 10, 2, [2]],
     ]);
     // With a wide gap the 2000-bit limit cuts: 0..1999 in one read, 2000 in the next.
-    expect(plan(items, { ...L, maxGap: 200 }).filter((r) => r.table === 'coil').map((r) => [r.start, r.count])).toEqual([[0, 2000], [2000, 1]]);
+    expect(
+      plan(items, { ...L, maxGap: 200 })
+        .filter((r) => r.table === 'coil')
+        .map((r) => [r.start, r.count]),
+    ).toEqual([
+      [0, 2000],
+      [2000, 1],
+    ]);
   });
 
   it('reads overlapping tags (bits of one register) once', () => {
-    expect(plan([reg(0, 7), reg(1, 7), reg(2, 7)], L)).toEqual([{ table: 'holding', start: 7, count: 1, items: [{ tag: 0, offset: 0 }, { tag: 1, offset: 0 }, { tag: 2, offset: 0 }] }]);
+    expect(plan([reg(0, 7), reg(1, 7), reg(2, 7)], L)).toEqual([
+      {
+        table: 'holding',
+        start: 7,
+        count: 1,
+        items: [
+          { tag: 0, offset: 0 },
+          { tag: 1, offset: 0 },
+          { tag: 2, offset: 0 },
+        ],
+      },
+    ]);
   });
 
   it('splits a refused read in halves until the bad tag stands alone', () => {
@@ -52,8 +86,24 @@ describe('Modbus request planner (golden cases)', () => {
     const sizes = (t: number) => [2, 1, 2, 1][t];
     const halves = split(r, sizes);
     expect(halves).toEqual([
-      { table: 'holding', start: 100, count: 3, items: [{ tag: 0, offset: 0 }, { tag: 1, offset: 2 }] },
-      { table: 'holding', start: 110, count: 19, items: [{ tag: 2, offset: 0 }, { tag: 3, offset: 18 }] },
+      {
+        table: 'holding',
+        start: 100,
+        count: 3,
+        items: [
+          { tag: 0, offset: 0 },
+          { tag: 1, offset: 2 },
+        ],
+      },
+      {
+        table: 'holding',
+        start: 110,
+        count: 19,
+        items: [
+          { tag: 2, offset: 0 },
+          { tag: 3, offset: 18 },
+        ],
+      },
     ]);
     expect(split(halves[1], sizes)).toEqual([
       { table: 'holding', start: 110, count: 2, items: [{ tag: 2, offset: 0 }] },

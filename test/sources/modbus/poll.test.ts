@@ -27,19 +27,73 @@ describe('Modbus TCP polling against a real server', () => {
       holding: regs(
         [0, [0xff38]],
         [1, [65000]],
-        [2, wireWords(be((b) => b.writeInt32BE(-123456789), 4), 'ABCD')],
-        [4, wireWords(be((b) => b.writeUInt32BE(4000000000), 4), 'CDAB')],
-        [6, wireWords(be((b) => b.writeFloatBE(123.456), 4), 'BADC')],
-        [8, wireWords(be((b) => b.writeFloatBE(-0.5), 4), 'DCBA')],
-        [10, wireWords(be((b) => b.writeBigInt64BE(-9007199254740993n), 8), 'ABCDEFGH')],
-        [14, wireWords(be((b) => b.writeBigUInt64BE(18446744073709551615n), 8), 'GHEFCDAB')],
-        [18, wireWords(be((b) => b.writeDoubleBE(1.5e300), 8), 'BADCFEHG')],
-        [22, wireWords(be((b) => b.writeDoubleBE(-2.25), 8), 'HGFEDCBA')],
+        [
+          2,
+          wireWords(
+            be((b) => b.writeInt32BE(-123456789), 4),
+            'ABCD',
+          ),
+        ],
+        [
+          4,
+          wireWords(
+            be((b) => b.writeUInt32BE(4000000000), 4),
+            'CDAB',
+          ),
+        ],
+        [
+          6,
+          wireWords(
+            be((b) => b.writeFloatBE(123.456), 4),
+            'BADC',
+          ),
+        ],
+        [
+          8,
+          wireWords(
+            be((b) => b.writeFloatBE(-0.5), 4),
+            'DCBA',
+          ),
+        ],
+        [
+          10,
+          wireWords(
+            be((b) => b.writeBigInt64BE(-9007199254740993n), 8),
+            'ABCDEFGH',
+          ),
+        ],
+        [
+          14,
+          wireWords(
+            be((b) => b.writeBigUInt64BE(18446744073709551615n), 8),
+            'GHEFCDAB',
+          ),
+        ],
+        [
+          18,
+          wireWords(
+            be((b) => b.writeDoubleBE(1.5e300), 8),
+            'BADCFEHG',
+          ),
+        ],
+        [
+          22,
+          wireWords(
+            be((b) => b.writeDoubleBE(-2.25), 8),
+            'HGFEDCBA',
+          ),
+        ],
         [26, wireWords(Buffer.from('RECIPE-7'), 'ABCD')],
         [30, [0b1000]],
         [31, [1000]],
       ),
-      input: regs([0, wireWords(be((b) => b.writeUInt32BE(123456), 4), 'ABCD')]),
+      input: regs([
+        0,
+        wireWords(
+          be((b) => b.writeUInt32BE(123456), 4),
+          'ABCD',
+        ),
+      ]),
       coils: { 3: true },
       discrete: { 5: true },
     };
@@ -74,7 +128,11 @@ describe('Modbus TCP polling against a real server', () => {
     cleanups.push(() => g.stop());
     await g.start();
     await waitFor('values from plc1', async () => (await g.query("SELECT uniqExact(tag) FROM fieldgate.points WHERE device = 'plc1'")) === '16', 30_000, 200);
-    const rows = (await g.query("SELECT tag, argMax(value, ts), argMax(text, ts), argMax(quality, ts) FROM fieldgate.points WHERE device = 'plc1' GROUP BY tag ORDER BY tag"))
+    const rows = (
+      await g.query(
+        "SELECT tag, argMax(value, ts), argMax(text, ts), argMax(quality, ts) FROM fieldgate.points WHERE device = 'plc1' GROUP BY tag ORDER BY tag",
+      )
+    )
       .split('\n')
       .map((l) => l.split('\t'));
     const got = Object.fromEntries(rows.map(([tag, v, text, q]) => [tag, { v: Number(v), text, q: Number(q) }]));

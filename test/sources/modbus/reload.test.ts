@@ -24,17 +24,28 @@ describe('Modbus reload on SIGHUP', () => {
     const g = await TestGateway.create({ yaml: v1 });
     cleanups.push(() => g.stop());
     await g.start();
-    await waitFor('a and b', async () => (await g.query("SELECT uniqExact(device) FROM fieldgate.points")) === '2', 30_000, 100);
+    await waitFor('a and b', async () => (await g.query('SELECT uniqExact(device) FROM fieldgate.points')) === '2', 30_000, 100);
     const t0 = Date.now();
     await sleep(1000);
 
-    g.setYaml(`modbus:\n  devices:\n${dev('a', '127.0.0.1', p, '{ name: counter, table: holding, address: 0 }')}${dev('b', '127.0.0.1', p, '{ name: counter, table: holding, address: 0 }, { name: second, table: holding, address: 1 }')}${dev('c', 'localhost', p, '{ name: counter, table: holding, address: 1 }')}`);
+    g.setYaml(
+      `modbus:\n  devices:\n${dev('a', '127.0.0.1', p, '{ name: counter, table: holding, address: 0 }')}${dev('b', '127.0.0.1', p, '{ name: counter, table: holding, address: 0 }, { name: second, table: holding, address: 1 }')}${dev('c', 'localhost', p, '{ name: counter, table: holding, address: 1 }')}`,
+    );
     g.signal('SIGHUP');
-    await waitFor('b.second and c', async () => (await g.query("SELECT count() FROM fieldgate.points WHERE (device = 'b' AND tag = 'second') OR device = 'c'")) !== '0', 20_000, 100);
+    await waitFor(
+      'b.second and c',
+      async () => (await g.query("SELECT count() FROM fieldgate.points WHERE (device = 'b' AND tag = 'second') OR device = 'c'")) !== '0',
+      20_000,
+      100,
+    );
     await sleep(1000);
 
     // a kept its schedule through the reload: no gap, no reconnect of its link.
-    const ts = (await g.query(`SELECT toUnixTimestamp64Milli(ts) FROM fieldgate.points WHERE device = 'a' AND ts >= fromUnixTimestamp64Milli(${t0}) ORDER BY ts`)).split('\n').map(Number);
+    const ts = (
+      await g.query(`SELECT toUnixTimestamp64Milli(ts) FROM fieldgate.points WHERE device = 'a' AND ts >= fromUnixTimestamp64Milli(${t0}) ORDER BY ts`)
+    )
+      .split('\n')
+      .map(Number);
     const gaps = ts.slice(1).map((t, i) => t - ts[i]);
     expect(Math.max(...gaps)).toBeLessThan(260);
     const connects = g.logs.split('\n').filter((l) => l.includes('modbus: connected') && l.includes(`tcp:127.0.0.1:${p}`));

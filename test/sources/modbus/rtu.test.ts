@@ -45,7 +45,12 @@ describe('Modbus RTU over a pseudo-terminal pair (socat)', () => {
     });
     cleanups.push(() => g.stop());
     await g.start();
-    await waitFor('RTU values', async () => Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'rtu7' AND tag = 'counter' AND quality = 0")) >= 3, 30_000, 200);
+    await waitFor(
+      'RTU values',
+      async () => Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'rtu7' AND tag = 'counter' AND quality = 0")) >= 3,
+      30_000,
+      200,
+    );
     expect(await g.query("SELECT argMax(value, ts), argMax(quality, ts) FROM fieldgate.points WHERE device = 'rtu7' AND tag = 'r5'")).toBe('57\t0');
   });
 
@@ -71,6 +76,11 @@ describe('Modbus RTU over a pseudo-terminal pair (socat)', () => {
     });
     cleanups.push(() => g.stop());
     await g.start();
-    await waitFor('RTU-over-TCP values', async () => (await g.query("SELECT argMax(value, ts), argMax(quality, ts) FROM fieldgate.points WHERE device = 'rtutcp3' AND tag = 'r4'")) === '43\t0', 30_000, 200);
+    await waitFor(
+      'RTU-over-TCP values',
+      async () => (await g.query("SELECT argMax(value, ts), argMax(quality, ts) FROM fieldgate.points WHERE device = 'rtutcp3' AND tag = 'r4'")) === '43\t0',
+      30_000,
+      200,
+    );
   });
 });

@@ -43,7 +43,12 @@ describe('OPC UA operation limits, reload and discovery', () => {
     const g = await TestGateway.create({ yaml: config(base).replace('ENDPOINT', server.endpoint) });
     cleanups.push(() => g.stop());
     await g.start();
-    await waitFor('all 20 tags', async () => (await g.query("SELECT uniqExact(tag) FROM fieldgate.points WHERE device = 'line3' AND quality = 0")) === '20', 30_000, 200);
+    await waitFor(
+      'all 20 tags',
+      async () => (await g.query("SELECT uniqExact(tag) FROM fieldgate.points WHERE device = 'line3' AND quality = 0")) === '20',
+      30_000,
+      200,
+    );
 
     // No request larger than the server allows; all 14 monitored items created in calls of ≤ 5.
     const st = await server.stats();
@@ -70,12 +75,23 @@ describe('OPC UA operation limits, reload and discovery', () => {
 
     // SIGHUP: v0–v2 and p5 go, v12, v13 and p5 at another interval come; same session.
     const sessions = st.sessions;
-    const next = [...Array.from({ length: 12 }, (_, i) => sub(i)).slice(3), sub(12), sub(13), ...Array.from({ length: 5 }, (_, i) => poll(i)), `        - { node_id: "nsu=${TEST_NS};s=Line3.P5", tag: p5, mode: poll, poll_interval: 1s }`];
+    const next = [
+      ...Array.from({ length: 12 }, (_, i) => sub(i)).slice(3),
+      sub(12),
+      sub(13),
+      ...Array.from({ length: 5 }, (_, i) => poll(i)),
+      `        - { node_id: "nsu=${TEST_NS};s=Line3.P5", tag: p5, mode: poll, poll_interval: 1s }`,
+    ];
     g.setYaml(config(next).replace('ENDPOINT', server.endpoint));
     g.signal('SIGHUP');
     await waitFor('the reload', () => g.logs.includes('reload: opcua servers applied'), 10_000, 50);
     const t = Date.now();
-    await waitFor('v12 and v13', async () => (await g.query(`SELECT uniqExact(tag) FROM fieldgate.points WHERE tag IN ('v12', 'v13') AND quality = 0`)) === '2', 15_000, 200);
+    await waitFor(
+      'v12 and v13',
+      async () => (await g.query(`SELECT uniqExact(tag) FROM fieldgate.points WHERE tag IN ('v12', 'v13') AND quality = 0`)) === '2',
+      15_000,
+      200,
+    );
     await sleep(1500);
     expect(await g.query(`SELECT count() FROM fieldgate.points WHERE tag IN ('v0', 'v1', 'v2') AND ts > fromUnixTimestamp64Milli(${t + 500})`)).toBe('0');
     expect(Number(await g.query(`SELECT count() FROM fieldgate.points WHERE tag = 'v3' AND ts > fromUnixTimestamp64Milli(${t + 500})`))).toBeGreaterThan(5);

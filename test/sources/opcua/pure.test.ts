@@ -17,7 +17,14 @@ describe('node ids', () => {
     expect(parseNodeId(text)).toEqual(want);
   });
 
-  it.each([['ns=x;i=1', 'namespace index "x"'], ['ns=70000;i=1', 'namespace index "70000"'], ['nsu=;i=1', 'empty namespace URI'], ['Line3.Temp', 'expected ns='], ['ns=2;i=abc', 'expected ns='], ['i=4294967296', 'past 4294967295']])('refuses %s', (text, msg) => {
+  it.each([
+    ['ns=x;i=1', 'namespace index "x"'],
+    ['ns=70000;i=1', 'namespace index "70000"'],
+    ['nsu=;i=1', 'empty namespace URI'],
+    ['Line3.Temp', 'expected ns='],
+    ['ns=2;i=abc', 'expected ns='],
+    ['i=4294967296', 'past 4294967295'],
+  ])('refuses %s', (text, msg) => {
     expect(parseNodeId(text)).toContain(msg);
   });
 
@@ -39,7 +46,9 @@ describe('node ids', () => {
 
 describe('request planning', () => {
   it('takes configured limits over the server, the ceiling over none', () => {
-    expect(effectiveLimits({ maxNodesPerRead: 50, maxMonitoredItemsPerCall: 0, maxNodesPerBrowse: 0 }, { maxNodesPerRead: 0, maxMonitoredItemsPerCall: 20 })).toEqual({ maxNodesPerRead: 50, maxMonitoredItemsPerCall: 20, maxNodesPerBrowse: CALL_CEILING });
+    expect(
+      effectiveLimits({ maxNodesPerRead: 50, maxMonitoredItemsPerCall: 0, maxNodesPerBrowse: 0 }, { maxNodesPerRead: 0, maxMonitoredItemsPerCall: 20 }),
+    ).toEqual({ maxNodesPerRead: 50, maxMonitoredItemsPerCall: 20, maxNodesPerBrowse: CALL_CEILING });
     expect(effectiveLimits({ maxNodesPerRead: 100_000, maxMonitoredItemsPerCall: 0, maxNodesPerBrowse: 0 }, {}).maxNodesPerRead).toBe(CALL_CEILING);
   });
 
@@ -49,12 +58,17 @@ describe('request planning', () => {
     expect(calls.map((c) => c.items.length)).toEqual([4, 5, 3]);
     expect(calls.every((c) => c.items.every((x) => x.params.samplingMs === c.params.samplingMs))).toBe(true);
     expect(calls.flatMap((c) => c.items.map((x) => x.i)).sort((a, b) => a - b)).toEqual(items.map((x) => x.i));
-    expect(monitorCalls([{ params: { samplingMs: 1, queueSize: 1, deadband: { type: 'absolute', value: 1 } } }, { params: { samplingMs: 1, queueSize: 1 } }], 10)).toHaveLength(2);
+    expect(
+      monitorCalls([{ params: { samplingMs: 1, queueSize: 1, deadband: { type: 'absolute', value: 1 } } }, { params: { samplingMs: 1, queueSize: 1 } }], 10),
+    ).toHaveLength(2);
   });
 
   it('groups polled nodes by interval and cuts reads', () => {
     const g = pollGroups([{ intervalMs: 1000 }, { intervalMs: 500 }, { intervalMs: 1000 }, { intervalMs: 1000 }], 2);
-    expect(g.map((x) => [x.intervalMs, x.reads.map((r) => r.length)])).toEqual([[500, [1]], [1000, [2, 1]]]);
+    expect(g.map((x) => [x.intervalMs, x.reads.map((r) => r.length)])).toEqual([
+      [500, [1]],
+      [1000, [2, 1]],
+    ]);
     expect(chunks([1, 2, 3], 0)).toEqual([[1], [2], [3]]);
   });
 
@@ -86,7 +100,11 @@ describe('values', () => {
     const out: Array<{ tag: string; value: number; text: string }> = [];
     expand('v', 'Int32', true, Int32Array.from([4, 5]), out);
     expand('s', 'Float', false, 2, out);
-    expect(out).toEqual([{ tag: 'v[0]', value: 4, text: '' }, { tag: 'v[1]', value: 5, text: '' }, { tag: 's', value: 2, text: '' }]);
+    expect(out).toEqual([
+      { tag: 'v[0]', value: 4, text: '' },
+      { tag: 'v[1]', value: 5, text: '' },
+      { tag: 's', value: 2, text: '' },
+    ]);
   });
 
   it('applies absolute and percent deadbands as Part 4 defines them', () => {
@@ -106,13 +124,19 @@ describe('values', () => {
 describe('status codes', () => {
   it('match node-opcua and describe failures', async () => {
     const { StatusCodes } = await import('node-opcua');
-    for (const [name, value] of Object.entries(Status)) expect((StatusCodes[name as keyof typeof StatusCodes] as unknown as { value: number }).value >>> 0, name).toBe(value);
+    for (const [name, value] of Object.entries(Status))
+      expect((StatusCodes[name as keyof typeof StatusCodes] as unknown as { value: number }).value >>> 0, name).toBe(value);
     // The qualities every source writes are OPC UA's own codes.
-    for (const [name, value] of Object.entries(Quality)) if (name.startsWith('Bad') && name !== 'Bad') expect((StatusCodes[name as keyof typeof StatusCodes] as unknown as { value: number }).value >>> 0, name).toBe(value);
+    for (const [name, value] of Object.entries(Quality))
+      if (name.startsWith('Bad') && name !== 'Bad')
+        expect((StatusCodes[name as keyof typeof StatusCodes] as unknown as { value: number }).value >>> 0, name).toBe(value);
     expect([StatusCodes.Good.value, StatusCodes.Bad.value >>> 0, StatusCodes.Uncertain.value >>> 0]).toEqual([Quality.Good, Quality.Bad, Quality.Uncertain]);
     expect(filterRefused(Status.BadFilterNotAllowed)).toBe(true);
     expect(filterRefused(0x80340000)).toBe(false); // BadNodeIdUnknown
-    expect(describeFailure(new Error('server Certificate verification failed with err BadCertificateUntrusted (0x801a0000)'))).toEqual({ reason: 'the server certificate is not trusted', untrusted: true });
+    expect(describeFailure(new Error('server Certificate verification failed with err BadCertificateUntrusted (0x801a0000)'))).toEqual({
+      reason: 'the server certificate is not trusted',
+      untrusted: true,
+    });
     expect(describeFailure(new Error('BadUserAccessDenied (0x801f0000)')).reason).toContain('refused the user identity');
   });
 });

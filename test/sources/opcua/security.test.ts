@@ -21,7 +21,11 @@ function tofuGateway(endpoint: string, auth = ''): Promise<TestGateway> {
 
 describe('OPC UA security: SignAndEncrypt, the trust flow, user names', () => {
   it('rejects an unknown server certificate until pki trust, then subscribes without a restart; wrong passwords and None are refused clearly', async () => {
-    const server = await OpcuaServer.create({ allowNone: false, users: { fieldgate: 's3cret' }, variables: [{ name: 'Temp', type: 'Double', value: 1, moving: true }] });
+    const server = await OpcuaServer.create({
+      allowNone: false,
+      users: { fieldgate: 's3cret' },
+      variables: [{ name: 'Temp', type: 'Double', value: 1, moving: true }],
+    });
     cleanups.push(() => server.stop());
     const pw = join(tempDir('fg-ua-pw-'), 'line3.pass');
     writeFileSync(pw, 's3cret\n');
@@ -65,7 +69,12 @@ describe('OPC UA security: SignAndEncrypt, the trust flow, user names', () => {
     expect(readdirSync(join(g.stateDir, 'pki', 'trusted', 'certs'))).toHaveLength(1);
     const listed = await run(process.execPath, [BIN, 'pki', 'list', '-c', g.config]);
     expect(listed.stdout).toMatch(/^trusted\t[0-9a-f]{40}\t/m);
-    await waitFor('values over SignAndEncrypt', async () => Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'line3' AND quality = 0")) > 2, 20_000, 200);
+    await waitFor(
+      'values over SignAndEncrypt',
+      async () => Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'line3' AND quality = 0")) > 2,
+      20_000,
+      200,
+    );
     console.log(`values over SignAndEncrypt stored ${Date.now() - trustedAt} ms after pki trust`);
     expect(g.logs).toContain('"security":"SignAndEncrypt/Basic256Sha256"');
 
@@ -83,7 +92,25 @@ describe('OPC UA security: SignAndEncrypt, the trust flow, user names', () => {
     const server = await OpcuaServer.create({ allowNone: false, variables: [{ name: 'Temp', type: 'Double', value: 1, moving: true }] });
     cleanups.push(() => server.stop());
     const dir = tempDir('fg-ua-user-');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'user.key'), '-out', join(dir, 'user.pem'), '-days', '2', '-subj', '/CN=fieldgate-user'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(dir, 'user.key'),
+        '-out',
+        join(dir, 'user.pem'),
+        '-days',
+        '2',
+        '-subj',
+        '/CN=fieldgate-user',
+      ],
+      { stdio: 'ignore' },
+    );
     const g = await tofuGateway(server.endpoint, `auth: { type: certificate, cert_file: ${join(dir, 'user.pem')}, key_file: ${join(dir, 'user.key')} }`);
     cleanups.push(() => g.stop());
     await g.start();

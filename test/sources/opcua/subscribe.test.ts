@@ -43,10 +43,19 @@ describe('OPC UA subscriptions against a real server', () => {
     await g.start();
     await waitFor('the warning about mode None', () => g.logs.includes('opcua: security mode None'), 10_000, 50);
 
-    await waitFor('values of every node', async () => (await g.query("SELECT uniqExact(tag) FROM fieldgate.points WHERE device = 'line3' AND quality = 0")) === '8', 30_000, 200);
+    await waitFor(
+      'values of every node',
+      async () => (await g.query("SELECT uniqExact(tag) FROM fieldgate.points WHERE device = 'line3' AND quality = 0")) === '8',
+      30_000,
+      200,
+    );
     await sleep(2500);
     // Source timestamps: five samples per second, 200 ms apart, though the server publishes once a second.
-    const ts = (await g.query("SELECT toUnixTimestamp64Milli(ts) FROM fieldgate.points WHERE device = 'line3' AND tag = 'oven/temp' AND quality = 0 ORDER BY ts")).split('\n').map(Number);
+    const ts = (
+      await g.query("SELECT toUnixTimestamp64Milli(ts) FROM fieldgate.points WHERE device = 'line3' AND tag = 'oven/temp' AND quality = 0 ORDER BY ts")
+    )
+      .split('\n')
+      .map(Number);
     expect(ts.length).toBeGreaterThanOrEqual(10);
     const gaps = ts.slice(1).map((t, i) => t - ts[i]);
     const near200 = gaps.filter((d) => d >= 150 && d <= 250).length;
@@ -71,7 +80,12 @@ describe('OPC UA subscriptions against a real server', () => {
     await sleep(2000);
     await server.start();
     const back = Date.now();
-    await waitFor('values after the restart', async () => (await rows(g, `tag = 'oven/temp' AND quality = 0 AND ts > fromUnixTimestamp64Milli(${back})`)) > 0, 20_000, 100);
+    await waitFor(
+      'values after the restart',
+      async () => (await rows(g, `tag = 'oven/temp' AND quality = 0 AND ts > fromUnixTimestamp64Milli(${back})`)) > 0,
+      20_000,
+      100,
+    );
     expect(Date.now() - back).toBeLessThan(10_000 + 1000);
     expect(await g.metric('fieldgate_opcua_reconnects_total{server="line3"}')).toBeGreaterThanOrEqual(1);
     expect(await g.metric('fieldgate_opcua_session_up{server="line3"}')).toBe(1);
@@ -80,7 +94,12 @@ describe('OPC UA subscriptions against a real server', () => {
     expect(await server.dropSubscriptions()).toBe(1);
     const dropped = Date.now();
     await sleep(500);
-    await waitFor('values after the dropped subscription', async () => (await rows(g, `tag = 'oven/temp' AND quality = 0 AND ts > fromUnixTimestamp64Milli(${dropped + 200})`)) > 0, 20_000, 200);
+    await waitFor(
+      'values after the dropped subscription',
+      async () => (await rows(g, `tag = 'oven/temp' AND quality = 0 AND ts > fromUnixTimestamp64Milli(${dropped + 200})`)) > 0,
+      20_000,
+      200,
+    );
     expect(await g.metric('fieldgate_opcua_subscriptions_recreated_total{server="line3"}')).toBeGreaterThanOrEqual(1);
     expect(g.logs).toContain('opcua: subscription lost or silent; re-creating it');
     expect(g.alive).toBe(true);
