@@ -68,6 +68,36 @@ export interface PointSink {
 
 export type SinkState = 'starting' | 'connected' | 'buffering' | 'failing';
 
+/**
+ * What the runner (pipeline/runner.ts) needs of a store: the ClickHouse sink is one; another kind
+ * of store implements this and is built in Gateway.startSink. Its waits end with `SinkStopped`.
+ */
+export interface ChunkSink {
+  readonly name: string;
+  readonly state: SinkState;
+  /** When the sink last finished a request, good or bad (the loop's heartbeat). */
+  readonly lastActivityAt: number;
+  /** Column types of the custom tables the workers encode for (read from the store). */
+  readonly tableSchemas: Record<string, Record<string, string>>;
+  /** This sink's selection and the gateway_id column's value, for the workers. */
+  readonly encodeOptions: { select?: Array<{ device: string; tag: string }>; gateway?: string };
+  /** Connects (and creates tables); retries until it works or stop(). */
+  connect(): Promise<unknown>;
+  /** Stores every table of a chunk (or dead-letters the rows the store refuses). */
+  insertChunk(c: ChunkTables): Promise<void>;
+  /** A chunk the workers could not encode: its records go to the dead letters; returns how many. */
+  deadLetterChunk(chunkId: number, bytes: Buffer, reason: string): Promise<number>;
+  /** Interrupts waits. */
+  stop(): void;
+}
+
+/** A sink's wait ended by stop(): the runner ends its loop instead of retrying. */
+export class SinkStopped extends Error {
+  constructor() {
+    super('sink stopped');
+  }
+}
+
 export interface SinkStatus {
   name: string;
   state: SinkState;

@@ -9,11 +9,11 @@ import { errorMessage } from '../core/errors.js';
 import type { LoopProbe } from '../core/heartbeat.js';
 import { Pause } from '../core/pause.js';
 import { supervise } from '../core/supervise.js';
+import { SinkStopped, type ChunkSink } from '../core/ports.js';
 import type { MqttConfig } from '../encode/config.js';
 import type { EncodeResult, EncodeTask } from '../encode/worker.js';
 import type { Journal } from '../journal/journal.js';
 import type { Chunk } from '../journal/segment.js';
-import { Stopped, type ClickHouseSink } from '../sinks/clickhouse/sink.js';
 import { RateLimitedLog, type Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
@@ -24,7 +24,7 @@ const ENCODE_ATTEMPTS = 5;
 export interface RunnerOptions {
   journal: Journal;
   pool: Piscina;
-  sink: ClickHouseSink;
+  sink: ChunkSink;
   metrics: Metrics;
   log: Logger;
   /** Folder where workers write RowBinary for the embedded store; undefined for servers. */
@@ -95,7 +95,7 @@ export class SinkRunner {
     }
     await supervise({
       stopping: () => this.stopping,
-      isStop: (err) => err instanceof Stopped,
+      isStop: (err) => err instanceof SinkStopped,
       sleep: (ms) => this.pause.sleep(ms),
       run: () => {
         // (Re)start from the cursor: whatever was in hand when the loop failed is read again.
@@ -179,7 +179,7 @@ export class SinkRunner {
         this.what = undefined;
         return;
       } catch (err) {
-        if (this.stopping) throw new Stopped();
+        if (this.stopping) throw new SinkStopped();
         const delay = backoff.next();
         this.opts.metrics.journalCursorErrors.inc({ sink: this.opts.sink.name });
         this.what = `cursor write failing: ${errorMessage(err)}`;
@@ -214,7 +214,7 @@ export class SinkRunner {
       tries = attempt + 1;
       if (attempt > 0) {
         await this.pause.sleep(Math.min(30_000, 200 * 2 ** attempt));
-        if (this.stopping) throw new Stopped();
+        if (this.stopping) throw new SinkStopped();
       }
       let data: Buffer | undefined;
       try {

@@ -10,7 +10,7 @@ import { Pause } from '../../core/pause.js';
 import { errorMessage, systemCode } from '../../core/errors.js';
 import { faultError, injectedFault } from '../../core/faults.js';
 import { walkVerified } from '../../core/records.js';
-import type { ChunkTables, SinkState, SinkStatus } from '../../core/ports.js';
+import { SinkStopped, type ChunkSink, type ChunkTables, type SinkState, type SinkStatus } from '../../core/ports.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { ClickHouseConfig } from './config.js';
@@ -45,12 +45,6 @@ export async function detectFeatures(t: Transport): Promise<ServerFeatures> {
   };
 }
 
-export class Stopped extends Error {
-  constructor() {
-    super('sink stopped');
-  }
-}
-
 export interface SinkOptions {
   name: string;
   cfg: ClickHouseConfig;
@@ -73,7 +67,7 @@ export interface SinkOptions {
   select?: Select[];
 }
 
-export class ClickHouseSink {
+export class ClickHouseSink implements ChunkSink {
   readonly name: string;
   state: SinkState = 'starting';
   lastError: string | undefined;
@@ -116,7 +110,7 @@ export class ClickHouseSink {
         this.opts.log.info({ sink: this.name, target: this.opts.transport.target, version: f.version, dedup_token: f.dedupToken }, 'clickhouse: connected');
         return f;
       } catch (err) {
-        if (err instanceof Stopped) throw err;
+        if (err instanceof SinkStopped) throw err;
         await this.failed(err, 0);
       }
     }
@@ -380,7 +374,7 @@ export class ClickHouseSink {
   }
 
   private checkStopped(): void {
-    if (this.stopping) throw new Stopped();
+    if (this.stopping) throw new SinkStopped();
   }
 
   /** Interrupts waits; the current request finishes or is abandoned by the caller's timeout. */
