@@ -215,7 +215,8 @@ export class Gateway {
       log: this.log,
       routes: () => this.routes,
       encodeTimeoutMs: this.cfg.workers.encode_timeout,
-      stallAfterMs: 2 * ch.request_timeout + ch.retry_max + 5_000,
+      // A request may time out once on each replica before the sink backs off.
+      stallAfterMs: Math.max(2, serverUrls(ch).length + 1) * ch.request_timeout + ch.retry_max + 5_000,
       ...(spoolDir ? { spoolDir, paused: () => disk.low } : {}),
     });
     runner.start();

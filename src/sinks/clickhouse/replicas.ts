@@ -131,8 +131,14 @@ export class ReplicaSet implements Transport {
       r.shard = text.trim().split('\n')[0] ?? '';
       this.ok(r);
     } catch (err) {
-      if (movesOn(err)) this.down(r);
-      throw err;
+      if (movesOn(err)) {
+        this.down(r);
+        throw err;
+      }
+      // The replica answers but will not tell (a user without access to system tables): it counts as
+      // one shard with the others. A cluster's discover() then finds a shard missing and says so.
+      r.shard = '';
+      this.ok(r);
     }
   }
 
