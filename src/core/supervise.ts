@@ -30,3 +30,29 @@ export async function supervise(s: Supervision): Promise<void> {
     }
   }
 }
+
+/**
+ * Retries one write (a cursor's) with backoff (0.2 s doubling to 10 s) until it works: a full card
+ * or EIO never ends the loop that called it. `failed` hears each failure (`attempt` from 1); once
+ * the owner is stopping, `stopped()` is thrown. Returns how many attempts failed.
+ */
+export async function retryWrite(o: {
+  write(): Promise<void>;
+  stopping(): boolean;
+  stopped(): Error;
+  failed(err: unknown, retryMs: number, attempt: number): void;
+  sleep(ms: number): Promise<void>;
+}): Promise<number> {
+  const backoff = new Backoff(200, 10_000);
+  for (;;) {
+    try {
+      await o.write();
+      return backoff.attempts;
+    } catch (err) {
+      if (o.stopping()) throw o.stopped();
+      const delay = backoff.next();
+      o.failed(err, delay, backoff.attempts);
+      await o.sleep(delay);
+    }
+  }
+}

@@ -12,7 +12,7 @@ import { Backoff } from '../core/backoff.js';
 import { errorMessage } from '../core/errors.js';
 import type { LoopProbe } from '../core/heartbeat.js';
 import { Pause } from '../core/pause.js';
-import { supervise } from '../core/supervise.js';
+import { retryWrite, supervise } from '../core/supervise.js';
 import type { ShareResult, ShareSpec } from '../core/ports.js';
 import { RateLimitedLog, type Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -430,19 +430,17 @@ export class PartnerOutbox {
   }
 
   private async acknowledge(c: ChunkRef): Promise<void> {
-    const backoff = new Backoff(200, 10_000);
     const extra = this.windowState();
-    for (;;) {
-      try {
-        await this.opts.journal.acknowledge(this.cursor, c, extra);
-        return;
-      } catch (err) {
-        if (this.stopping) throw new Stopped();
+    await retryWrite({
+      write: () => this.opts.journal.acknowledge(this.cursor, c, extra),
+      stopping: () => this.stopping,
+      stopped: () => new Stopped(),
+      sleep: (ms) => this.pause.sleep(ms),
+      failed: (err) => {
         this.lastError = `cursor write failing: ${errorMessage(err)}`;
         this.opts.metrics.journalCursorErrors.inc({ sink: this.cursor });
-        await this.pause.sleep(backoff.next());
-      }
-    }
+      },
+    });
   }
 
   private syncDropped(): void {

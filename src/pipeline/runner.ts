@@ -4,11 +4,10 @@
  * encoded while the current one is being inserted.
  */
 import type { Piscina } from 'piscina';
-import { Backoff } from '../core/backoff.js';
 import { errorMessage } from '../core/errors.js';
 import type { LoopProbe } from '../core/heartbeat.js';
 import { Pause } from '../core/pause.js';
-import { supervise } from '../core/supervise.js';
+import { retryWrite, supervise } from '../core/supervise.js';
 import { SinkStopped, type ChunkSink } from '../core/ports.js';
 import type { MqttConfig } from '../encode/config.js';
 import type { EncodeResult, EncodeTask } from '../encode/worker.js';
@@ -171,26 +170,24 @@ export class SinkRunner {
 
   /** Persists the cursor; a failed write (a full card, EIO) is retried with backoff, never ends the loop. */
   private async acknowledge(c: Chunk): Promise<void> {
-    const backoff = new Backoff(200, 10_000);
-    for (;;) {
-      try {
-        await this.opts.journal.acknowledge(this.opts.sink.name, c);
-        if (backoff.attempts > 0) this.opts.log.info({ sink: this.opts.sink.name, chunk: c.id }, 'journal: cursor written again');
-        this.what = undefined;
-        return;
-      } catch (err) {
-        if (this.stopping) throw new SinkStopped();
-        const delay = backoff.next();
-        this.opts.metrics.journalCursorErrors.inc({ sink: this.opts.sink.name });
+    const sink = this.opts.sink.name;
+    const failed = await retryWrite({
+      write: () => this.opts.journal.acknowledge(sink, c),
+      stopping: () => this.stopping,
+      stopped: () => new SinkStopped(),
+      sleep: (ms) => this.pause.sleep(ms),
+      failed: (err, delay, attempt) => {
+        this.opts.metrics.journalCursorErrors.inc({ sink });
         this.what = `cursor write failing: ${errorMessage(err)}`;
-        if (backoff.attempts === 1)
+        if (attempt === 1)
           this.opts.log.error(
-            { sink: this.opts.sink.name, chunk: c.id, err: errorMessage(err), retry_ms: delay },
+            { sink, chunk: c.id, err: errorMessage(err), retry_ms: delay },
             'journal: cursor write failed; retrying with backoff (the chunk is stored; only its acknowledgement waits)',
           );
-        await this.pause.sleep(delay);
-      }
-    }
+      },
+    });
+    if (failed > 0) this.opts.log.info({ sink, chunk: c.id }, 'journal: cursor written again');
+    this.what = undefined;
   }
 
   /** Starts encoding queued chunks, up to PREFETCH ahead. */
