@@ -130,10 +130,23 @@ export class ClickHouseSink implements ChunkSink {
     return this.opts.cfg.insert_via === 'local' ? localTable(this.opts.cfg.table, this.opts.cfg.cluster) : this.opts.cfg.table;
   }
 
-  private async tableColumns(table: string): Promise<string[] | undefined> {
+  /** A table's columns and their types (system.columns); empty when the table does not exist. */
+  private async columnTypes(table: string): Promise<Record<string, string>> {
     const q = (s: string) => s.replace(/'/g, "\\'");
-    const text = await this.opts.transport.exec(`SELECT name FROM system.columns WHERE database = '${q(this.opts.cfg.database)}' AND table = '${q(table)}'`);
-    const cols = text.split('\n').filter(Boolean);
+    const text = await this.opts.transport.exec(
+      `SELECT name, type FROM system.columns WHERE database = '${q(this.opts.cfg.database)}' AND table = '${q(table)}'`,
+    );
+    const cols: Record<string, string> = {};
+    for (const line of text.split('\n')) {
+      const [name, type] = line.split('\t');
+      if (name && type) cols[name] = type.replace(/\\'/g, "'");
+    }
+    return cols;
+  }
+
+  /** A table's column names; undefined when the table does not exist. */
+  private async tableColumns(table: string): Promise<string[] | undefined> {
+    const cols = Object.keys(await this.columnTypes(table));
     return cols.length ? cols : undefined;
   }
 
@@ -170,14 +183,8 @@ export class ClickHouseSink implements ChunkSink {
 
   /** Custom tables are the user's: their column types are read, never created or changed. */
   private async readSchemas(): Promise<void> {
-    const db = this.opts.cfg.database.replace(/'/g, "\\'");
     for (const table of Object.keys(this.opts.customTables ?? {})) {
-      const text = await this.opts.transport.exec(`SELECT name, type FROM system.columns WHERE database = '${db}' AND table = '${table.replace(/'/g, "\\'")}'`);
-      const cols: Record<string, string> = {};
-      for (const line of text.split('\n')) {
-        const [name, type] = line.split('\t');
-        if (name && type) cols[name] = type.replace(/\\'/g, "'");
-      }
+      const cols = await this.columnTypes(table);
       if (Object.keys(cols).length) this.tableSchemas[table] = cols;
       else
         this.opts.log.error(
