@@ -4,6 +4,7 @@
  * (counted, per consumer too) and withholding acceptance until a consumer catches up. The journal
  * calls it after each frame, each roll, each acknowledgement and each change of the disk guard.
  */
+import { Gate } from '../core/gate.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -31,10 +32,10 @@ export interface RetainedJournal {
 }
 
 export class Retention {
-  private isBlocked = false;
+  /** Closed while on_full: block withholds acceptance. */
+  private readonly gate = new Gate();
   /** The disk guard says state_dir's filesystem is below its watermark. */
   private diskLow = false;
-  private unblockWaiters: Array<() => void> = [];
   /** Records dropped by on_full before this consumer had them (since start). */
   readonly droppedFor = new Map<string, number>();
   private droppedSinceLog = 0;
@@ -49,17 +50,16 @@ export class Retention {
   ) {}
 
   get blocked(): boolean {
-    return this.isBlocked;
+    return this.gate.closed;
   }
 
   whenUnblocked(cb: () => void): void {
-    if (!this.isBlocked) cb();
-    else this.unblockWaiters.push(cb);
+    this.gate.whenOpen(cb);
   }
 
   /** After a frame was appended: past max_bytes, or a low disk with block, on_full decides. */
   afterAppend(): void {
-    if (this.j.totalBytes > this.cfg.max_bytes || (this.diskLow && !this.isBlocked && this.cfg.on_full === 'block')) this.enforceBound();
+    if (this.j.totalBytes > this.cfg.max_bytes || (this.diskLow && !this.gate.closed && this.cfg.on_full === 'block')) this.enforceBound();
   }
 
   /** After a new segment started: with a low disk and drop_oldest it costs the oldest one, so the journal does not grow. */
@@ -82,7 +82,7 @@ export class Retention {
     while (chunks.length > 0 && chunks[0].next <= min) chunks.shift();
     while (segments.length > 1 && segments[0].base + segments[0].size <= min) this.j.deleteSegment(segments.shift()!);
     this.j.changed();
-    if (this.isBlocked && !this.diskLow && this.j.totalBytes <= this.cfg.max_bytes) this.unblock();
+    if (this.gate.closed && !this.diskLow && this.j.totalBytes <= this.cfg.max_bytes) this.unblock();
   }
 
   /** A consumer went: it no longer counts what was dropped before it had it. */
@@ -97,14 +97,13 @@ export class Retention {
   setDiskLow(low: boolean): void {
     this.diskLow = low;
     if (low && this.cfg.on_full === 'block') this.enforceBound();
-    else if (!low && this.isBlocked && this.j.totalBytes <= this.cfg.max_bytes) this.unblock();
+    else if (!low && this.gate.closed && this.j.totalBytes <= this.cfg.max_bytes) this.unblock();
   }
 
   /** The journal passed max_bytes (or the disk is low, with block): drop the oldest segment or block, per on_full. */
   private enforceBound(): void {
     if (this.cfg.on_full === 'block') {
-      if (!this.isBlocked) {
-        this.isBlocked = true;
+      if (this.gate.close()) {
         this.metrics.journalBlocked.set(1);
         this.log.warn(
           { bytes: this.j.totalBytes, max_bytes: this.cfg.max_bytes },
@@ -160,17 +159,13 @@ export class Retention {
   }
 
   private unblock(): void {
-    this.isBlocked = false;
     this.metrics.journalBlocked.set(0);
     this.log.info({ bytes: this.j.totalBytes }, 'journal: accepting again');
-    const ws = this.unblockWaiters;
-    this.unblockWaiters = [];
-    for (const w of ws) w();
+    this.gate.open();
   }
 
   /** The journal closes: whoever waits for acceptance is let go (their appends then fail as closed). */
   close(): void {
-    for (const w of this.unblockWaiters) w();
-    this.unblockWaiters = [];
+    this.gate.releaseWaiters();
   }
 }
