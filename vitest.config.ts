@@ -13,6 +13,7 @@ const EXCLUSIVE = [
   'test/sources/opcua/subscribe.test.ts',
   'test/e2e/soak.test.ts',
   'test/partners/share.test.ts',
+  'test/e2e/pushback.test.ts',
 ];
 
 // Tests that open chDB run in child processes (chDB allows one store per process);

@@ -1,20 +1,22 @@
 // End-to-end ingest benchmark: a raw MQTT load generator (pre-encoded packets,
 // several connections, QoS 1) against the gateway writing into chDB, and in the
-// same run against a bare aedes with no ingest as the baseline.
+// same run against two baselines that store nothing: a bare aedes with no ingest,
+// and Debian's mosquitto (memory only) when it is installed.
 //
 //   npm run bench                 full run (10 s per shape)
 //   node bench/ingest.js --short  CI guard (5 s per shape)
 //
-// Prints msg/s, points/s, gateway CPU µs per point, p50/p99 publish-to-queryable
-// latency and peak RSS, and the ratio to the baseline. Exits 1 when the
+// Prints msg/s and CPU µs per message of each, points/s, gateway CPU µs per point,
+// p50/p99 publish-to-queryable latency and peak RSS, and the ratio to the baseline. Exits 1 when the
 // single-value ratio falls below half its target (0.7): a guard, not a stopwatch.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, freePort, peakRss, sleep } from './lib/proc.mjs';
-import { RawPublisher, encodePublish } from './lib/raw-mqtt.mjs';
+import { RawPublisher, connectPublishers, encodePublish, floodUntil } from './lib/raw-mqtt.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHORT = process.argv.includes('--short');
@@ -46,25 +48,9 @@ async function stopProcess(p) {
 
 /** Drives `seconds` of load; returns acknowledged messages per second. */
 async function drive(port, template, seconds) {
-  const pubs = [];
-  for (let i = 0; i < CONNECTIONS; i++) {
-    const p = new RawPublisher({ port, clientId: `bench-${i}-${Date.now()}`, qos: 1, inflight: INFLIGHT });
-    await p.connect();
-    pubs.push(p);
-  }
+  const pubs = await connectPublishers(port, CONNECTIONS, 'bench', INFLIGHT);
   const t0 = performance.now();
-  const until = t0 + seconds * 1000;
-  await Promise.all(
-    pubs.map(async (p) => {
-      while (performance.now() < until) {
-        await p.room();
-        const room = INFLIGHT - p.pending.size;
-        if (room > 0) p.publishBatch(template, Math.min(room, 250));
-        else await sleep(0);
-      }
-      while (p.pending.size > 0 && p.connected) await sleep(1);
-    }),
-  );
+  await floodUntil(pubs, template, t0 + seconds * 1000);
   const elapsed = (performance.now() - t0) / 1000;
   const acked = pubs.reduce((a, p) => a + p.acked, 0);
   for (const p of pubs) p.close();
@@ -77,13 +63,49 @@ async function query(httpPort, sql) {
   return (await r.text()).trim();
 }
 
+/** Drives the load against a broker process; adds its CPU µs per acknowledged message. */
+async function measured(p, port, template) {
+  try {
+    const cpu0 = cpuSeconds(p.pid);
+    const r = await drive(port, template, SECONDS);
+    return { ...r, cpuUsPerMsg: ((cpuSeconds(p.pid) - cpu0) * 1e6) / r.acked };
+  } finally {
+    await stopProcess(p);
+  }
+}
+
 async function baseline(template) {
   const port = await freePort();
   const p = await startProcess([join(ROOT, 'bench/lib/bare-broker.mjs'), String(port)], (o) => o.includes('ready'));
+  return measured(p, port, template);
+}
+
+const MOSQUITTO = '/usr/sbin/mosquitto';
+
+/** Debian's mosquitto on loopback, memory only, logging nothing; undefined when it is not installed. */
+async function mosquitto(template) {
+  if (!existsSync(MOSQUITTO)) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'fg-bench-mosq-'));
+  const port = await freePort();
+  writeFileSync(join(dir, 'm.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
+  const p = spawn(MOSQUITTO, ['-c', join(dir, 'm.conf')], { stdio: 'ignore' });
   try {
-    return await drive(port, template, SECONDS);
+    for (let i = 0; ; i++) {
+      const up = await new Promise((r) =>
+        connect(port, '127.0.0.1')
+          .once('connect', function () {
+            this.destroy();
+            r(true);
+          })
+          .once('error', () => r(false)),
+      );
+      if (up) break;
+      if (i > 100 || p.exitCode !== null) throw new Error('mosquitto did not listen');
+      await sleep(50);
+    }
+    return await measured(p, port, template);
   } finally {
-    await stopProcess(p);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -169,7 +191,7 @@ http: { bind: "127.0.0.1:${httpPort}" }
 }
 
 function row(cells) {
-  return cells.map((c, i) => String(c).padStart(i === 0 ? 28 : 14)).join('');
+  return cells.map((c, i) => String(c).padStart(i === 0 ? 28 : 18)).join('');
 }
 
 const single = encodePublish('plant/bench1/line/speed', '1234.5', 1, 1);
@@ -178,10 +200,21 @@ const batched = encodePublish('json/bench2', arrayBody, 1, 1);
 
 console.log(`fieldgate ingest benchmark: ${SECONDS} s per shape, ${CONNECTIONS} connections, ${INFLIGHT} in flight each, QoS 1, node ${process.version}`);
 const bareSingle = await baseline(single);
+const mosqSingle = await mosquitto(single);
 const gwSingle = await gateway(single, 1, 'single value');
 const bareBatched = await baseline(batched);
+const mosqBatched = await mosquitto(batched);
 const gwBatched = await gateway(batched, 100, 'JSON array of 100');
 
+// The three side by side: acknowledged messages per second and whole-process CPU µs per message.
+const fmt = (r) => (r ? `${Math.round(r.rate)} / ${r.cpuUsPerMsg.toFixed(1)}` : 'not installed');
+console.log(row(['msg/s acked / CPU µs per msg', 'mosquitto', 'bare aedes', 'gateway']));
+for (const [label, mosq, bare, gw] of [
+  ['single value', mosqSingle, bareSingle, gwSingle],
+  ['JSON array of 100', mosqBatched, bareBatched, gwBatched],
+]) {
+  console.log(row([label, fmt(mosq), fmt(bare), `${Math.round(gw.ackRate)} / ${((gw.cpuUsPerPoint * gw.points) / gw.acked).toFixed(1)}`]));
+}
 console.log(row(['', 'bare msg/s', 'gw msg/s', 'ratio', 'stored pts/s', 'CPU µs/pt', 'p50 ms', 'p99 ms', 'peak RSS MB']));
 for (const [bare, gw] of [
   [bareSingle, gwSingle],

@@ -31,6 +31,7 @@ export async function startGateway(prefix, yaml) {
   const g = {
     proc: launch(),
     mqttPort,
+    url,
     query: async (sql) => (await (await fetch(`${url}/query`, { method: 'POST', body: sql })).text()).trim(),
     metrics: async () => (await fetch(`${url}/metrics`)).text(),
     /** The sum of a metric's samples (all label sets). */

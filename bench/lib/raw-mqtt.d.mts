@@ -18,3 +18,5 @@ export class RawPublisher {
   close(): void;
   destroy(): void;
 }
+export function connectPublishers(port: number, n: number, prefix: string, inflight?: number): Promise<RawPublisher[]>;
+export function floodUntil(pubs: RawPublisher[], template: PublishTemplate, until: number): Promise<void>;

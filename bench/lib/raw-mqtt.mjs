@@ -211,3 +211,34 @@ export class RawPublisher {
     this.socket?.destroy();
   }
 }
+
+/** `n` connected QoS 1 publishers on loopback `port`, `inflight` messages in flight each. */
+export async function connectPublishers(port, n, prefix, inflight = 1000) {
+  const pubs = [];
+  for (let i = 0; i < n; i++) {
+    const p = new RawPublisher({ port, clientId: `${prefix}-${i}-${Date.now()}`, qos: 1, inflight });
+    await p.connect();
+    pubs.push(p);
+  }
+  return pubs;
+}
+
+/**
+ * Flat out: every publisher sends `template` as fast as its in-flight window allows (batches of at
+ * most 250) until performance.now() passes `until`, then waits for the acknowledgements still due
+ * (while it is connected). The load of the ingest benchmarks and the pushback test.
+ */
+export async function floodUntil(pubs, template, until) {
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+  await Promise.all(
+    pubs.map(async (p) => {
+      while (performance.now() < until) {
+        await p.room();
+        const room = p.o.inflight - p.pending.size;
+        if (room > 0) p.publishBatch(template, Math.min(room, 250));
+        else await tick();
+      }
+      while (p.pending.size > 0 && p.connected) await new Promise((r) => setTimeout(r, 1));
+    }),
+  );
+}

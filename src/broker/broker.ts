@@ -21,7 +21,16 @@ import { BrokerSecurity, type ConnInfo } from './security.js';
 import { acceptFailed } from '../telemetry/http.js';
 import { RateLimitedLog } from '../telemetry/logger.js';
 import { SparkplugHost, type SparkplugOptions } from './sparkplug.js';
-import { authenticate, authorizeForward, authorizePublish, authorizeSubscribe, preConnect, type ClientState, type HookContext } from './hooks.js';
+import {
+  authenticate,
+  authorizeForward,
+  authorizePublish,
+  authorizeSubscribe,
+  preConnect,
+  type ClientState,
+  type HeldBack,
+  type HookContext,
+} from './hooks.js';
 import { countEvents } from './events.js';
 import { limitPacketSize } from './packet-limit.js';
 
@@ -47,6 +56,8 @@ export class Broker {
     private readonly persistenceDir?: string,
     /** Sparkplug B host settings, when a route has format sparkplug. */
     private readonly sparkplugOptions?: SparkplugOptions,
+    /** batch.max_lag: while active, publishes wait as they do for a full journal. */
+    private readonly pushback?: HeldBack,
   ) {
     this.counters = new IngestCounters(metrics);
     this.gate = new AckGate(() => journal.committedPosition);
@@ -101,6 +112,7 @@ export class Broker {
       limitedLog,
       limits,
       journal,
+      ...(this.pushback ? { pushback: this.pushback } : {}),
       counters,
       connectedClients: () => this.aedes?.connectedClients ?? 0,
       accept,

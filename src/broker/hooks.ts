@@ -30,6 +30,12 @@ export interface ClientState {
   emptyPersistentId?: boolean;
 }
 
+/** Something that may hold publishers back for a while (batch.max_lag). */
+export interface HeldBack {
+  readonly active: boolean;
+  whenReleased(cb: () => void): void;
+}
+
 export interface HookContext {
   /** Per connection (keyed by its stream, then by the aedes client). */
   states: WeakMap<object, ClientState>;
@@ -38,6 +44,8 @@ export interface HookContext {
   limitedLog: RateLimitedLog;
   limits: BrokerConfig['limits'];
   journal: JournalPort;
+  /** batch.max_lag's pushback; absent when off. */
+  pushback?: HeldBack;
   counters: IngestCounters;
   connectedClients(): number;
   /** Appends an allowed PUBLISH to the journal and calls back (see broker.ts). */
@@ -99,7 +107,7 @@ export function authenticate(ctx: HookContext): AuthenticateHandler {
 
 /** PUBLISH: reserved topics, well-formed UTF-8, the ACL (denied: acknowledged and dropped), then the journal (accept). */
 export function authorizePublish(ctx: HookContext): AuthorizePublishHandler {
-  const { states, security, metrics, limitedLog, journal } = ctx;
+  const { states, security, metrics, limitedLog, journal, pushback } = ctx;
   return (client, packet, cb) => {
     if (!client) return cb(null);
     if (packet.topic.startsWith('$SYS/')) return cb(new Error('$SYS/ topics are reserved'));
@@ -129,8 +137,15 @@ export function authorizePublish(ctx: HookContext): AuthorizePublishHandler {
       packet.retain = false;
       return cb(null);
     }
-    if (journal.blocked) return journal.whenUnblocked(() => ctx.accept(client, packet, cb));
-    ctx.accept(client, packet, cb);
+    if (!journal.blocked && !pushback?.active) return ctx.accept(client, packet, cb);
+    // A full journal, or a store falling behind (batch.max_lag): the message waits for acceptance,
+    // and so does its PUBACK; aedes reads nothing more from this client meanwhile.
+    const admit = (): void => {
+      if (journal.blocked) return journal.whenUnblocked(admit);
+      if (pushback?.active) return pushback.whenReleased(admit);
+      ctx.accept(client, packet, cb);
+    };
+    admit();
   };
 }
 

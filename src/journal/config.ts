@@ -71,6 +71,13 @@ export const batchSchema = object(
       defaultText: '1s',
       min: 1,
     }),
+    max_lag: duration({
+      description:
+        'Push back on MQTT publishers (withhold PUBACKs and stop reading their sockets, as on_full: block does) while a connected ClickHouse sink is more than this far behind and falling further behind: publish-to-queryable latency stays near this bound instead of a backlog of minutes. A backlog left by an outage drains without pushback while it shrinks; polled values (Modbus, OPC UA) are never held back. 0s turns it off.',
+      default: 5000,
+      defaultText: '5s',
+      min: 0,
+    }),
   },
   { description: 'How the journal is cut into chunks; each chunk becomes one insert per table with its own deduplication token.' },
 );

@@ -82,6 +82,10 @@ export class Journal implements JournalPort {
   lastCommitAt = Date.now();
 
   private chunkStart = 0;
+  /** When the open chunk's first record was appended (or the journal recovered it). */
+  private chunkOpenedAt = Date.now();
+  /** When recover() ran: the age floor of chunks recovered from disk. */
+  private recoveredAt = Date.now();
   private chunkRecords = 0;
   private chunkBytes = 0;
   private chunkTimer: NodeJS.Timeout | undefined;
@@ -154,6 +158,7 @@ export class Journal implements JournalPort {
    * stops the start with FG_E_JOURNAL_STATE rather than a guess that would skip new values.
    */
   recover(): RecoveryReport {
+    this.recoveredAt = Date.now();
     mkdirSync(this.segDir, { recursive: true });
     mkdirSync(this.cursorDir, { recursive: true });
     const log = this.opts.log;
@@ -349,6 +354,7 @@ export class Journal implements JournalPort {
   // ---- sealer ----
 
   private armChunkTimer(): void {
+    this.chunkOpenedAt = Date.now();
     clearTimeout(this.chunkTimer);
     this.chunkTimer = setTimeout(() => this.cut(), this.opts.batch.max_delay);
   }
@@ -362,7 +368,7 @@ export class Journal implements JournalPort {
     const end = this.position;
     const o = this.reserve(CUT_PAYLOAD);
     this.addFrame(o, writeCut(this.buf, o + FRAME_HEADER, { chunkId: id, start: this.chunkStart, records: this.chunkRecords }));
-    this.sealed.push({ id, segment: this.active.base, start: this.chunkStart, end, next: this.position, records: this.chunkRecords });
+    this.sealed.push({ id, segment: this.active.base, start: this.chunkStart, end, next: this.position, records: this.chunkRecords, at: this.chunkOpenedAt });
     this.opts.metrics.journalChunks.inc();
     this.chunkStart = this.position;
     this.chunkRecords = 0;
@@ -591,6 +597,16 @@ export class Journal implements JournalPort {
       for (const c of this.chunks) if (c.start >= cur.state.position) n++;
       this.opts.metrics.sinkLagChunks.set({ sink: name }, n);
     }
+  }
+
+  /**
+   * How long the oldest record `sink` has not acknowledged has waited, in ms (0 when it has
+   * everything that is committed): publish-to-stored delay as it stands now.
+   */
+  lagMs(sink: string, now = Date.now()): number {
+    const pos = this.cursor(sink).state.position;
+    for (const c of this.chunks) if (c.next > pos) return Math.max(0, now - (c.at ?? this.recoveredAt));
+    return 0;
   }
 
   lag(sink: string): { bytes: number; chunks: number } {

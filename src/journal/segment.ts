@@ -69,4 +69,6 @@ export interface Chunk {
   /** After its cut frame: where the next chunk starts; a cursor's position. */
   next: number;
   records: number;
+  /** Wall-clock ms when its first record was appended; absent for chunks recovered from disk. */
+  at?: number;
 }

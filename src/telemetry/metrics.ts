@@ -77,6 +77,22 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     }),
     sinkLagBytes: new Gauge({ name: 'fieldgate_sink_lag_bytes', help: 'Journal bytes a sink has not yet acknowledged.', labelNames: ['sink'], registers: r }),
     sinkLagChunks: new Gauge({ name: 'fieldgate_sink_lag_chunks', help: 'Sealed chunks a sink has not yet acknowledged.', labelNames: ['sink'], registers: r }),
+    sinkLagSeconds: new Gauge({
+      name: 'fieldgate_sink_lag_seconds',
+      help: 'How long the oldest record a sink has not stored has waited (publish to queryable, as it stands now).',
+      labelNames: ['sink'],
+      registers: r,
+    }),
+    brokerPushback: new Gauge({
+      name: 'fieldgate_broker_pushback',
+      help: '1 while MQTT acknowledgements are withheld because a sink is more than batch.max_lag behind and falling further behind.',
+      registers: r,
+    }),
+    brokerPushbackSeconds: new Counter({
+      name: 'fieldgate_broker_pushback_seconds_total',
+      help: 'Time MQTT publishers were held back by batch.max_lag.',
+      registers: r,
+    }),
     // ingest
     mqttMessagesIn: new Counter({
       name: 'fieldgate_mqtt_messages_received_total',
@@ -419,6 +435,7 @@ export const PROMISED_METRICS = [
   'fieldgate_journal_bytes',
   'fieldgate_journal_chunks_sealed_total',
   'fieldgate_sink_lag_bytes',
+  'fieldgate_sink_lag_seconds',
   'fieldgate_mqtt_messages_received_total',
   'fieldgate_broker_clients',
   'fieldgate_points_decoded_total',

@@ -18,6 +18,8 @@ export interface GatewayOptions {
   clickhouse?: { url: string; database: string } | undefined;
   stateDir?: string;
   batchMaxDelay?: string;
+  /** More keys of the batch section, e.g. "max_lag: 1s". */
+  batchYaml?: string;
   env?: Record<string, string>;
   /** Another runtime: the command (and arguments) that runs the gateway instead of this node. */
   node?: string[];
@@ -29,6 +31,8 @@ export interface GatewayOptions {
   routes?: string[];
   /** More keys of the broker section, e.g. 'users: [...], acl: [...]'. */
   brokerYaml?: string;
+  /** More keys of the http section, e.g. 'clickhouse_bind: "127.0.0.1:8124"'. */
+  httpYaml?: string;
   /** The items of `sinks:` (each line as written under it), instead of the clickhouse section. */
   sinks?: string[];
 }
@@ -76,8 +80,8 @@ export class TestGateway {
         ...(this.o.routes ?? []).map((r) => `    - ${r}`),
         '    - { topic: "plant/{device}/{tag+}", format: number }',
         '    - { topic: "json/{device}", format: json }',
-        `http: { bind: "127.0.0.1:${this.httpPort}" }`,
-        `batch: { max_delay: ${this.o.batchMaxDelay ?? '200ms'} }`,
+        `http: { bind: "127.0.0.1:${this.httpPort}"${this.o.httpYaml ? `, ${this.o.httpYaml}` : ''} }`,
+        `batch: { max_delay: ${this.o.batchMaxDelay ?? '200ms'}${this.o.batchYaml ? `, ${this.o.batchYaml}` : ''} }`,
         'workers: { threads: 1 }',
         ...(this.o.sinks
           ? ['sinks:', ...this.o.sinks.map((l) => `  ${l}`)]

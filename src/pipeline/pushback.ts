@@ -1,0 +1,174 @@
+/**
+ * `batch.max_lag`: pushback on MQTT publishers when the store cannot keep up.
+ *
+ * The journal accepts faster than a store takes (JSON arrays: about four times faster than chDB),
+ * so without pushback a burst becomes a backlog of tens of seconds and publish-to-queryable
+ * latency grows for as long as the burst lasts. While engaged, the broker withholds acceptance
+ * (the PUBACK, and reading the socket: the same mechanism as `on_full: block`), so publishers slow
+ * to what the store takes and the lag stays near the bound.
+ *
+ * It engages only while a sink is connected (inserting), more than max_lag behind (the time its
+ * backlog takes to store at the rate it stores), and taking less than the journal accepts: the backlog an outage left drains without holding anyone back while it
+ * shrinks, and a sink that cannot insert at all leaves buffering to the journal (bounded by
+ * journal.max_bytes and on_full). It lets go once every sink is within half of max_lag or stops inserting.
+ */
+import { Gate } from '../core/gate.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
+
+export interface LaggingSink {
+  name: string;
+  /** True while the sink inserts (not starting, failing or buffering). */
+  inserting: boolean;
+  /** Journal bytes it has not acknowledged. */
+  lagBytes: number;
+  /** Its cursor: journal bytes it has acknowledged so far (grows as it stores). */
+  storedTo: number;
+  /** The journal's end: bytes accepted so far. */
+  acceptedTo: number;
+}
+
+/** How often the sinks are looked at. */
+const TICK_MS = 250;
+/**
+ * The store's rate is what its cursor advanced per second of the last 8 s in which it had work: long
+ * enough to span several inserts (a flood of JSON arrays fills 16 MiB chunks that take a second or
+ * more each, and one tick sees a whole chunk land or nothing), and it counts time spent waiting (an
+ * insert in flight, a user query ahead of it in chDB's queue) as it affects what a record waits.
+ * Idle time, with nothing to store, says nothing about its rate and is left out.
+ */
+const STORE_WINDOW_TICKS = 32;
+/** At least this much time with work before the rate is trusted. */
+const MIN_BUSY_MS = 1000;
+/** Whether the journal is accepting faster than the store takes: over the last 0.5 s. */
+const ACCEPT_WINDOW_TICKS = 2;
+
+interface Sample {
+  at: number;
+  storedTo: number;
+  acceptedTo: number;
+  /** The sink had something to store and was inserting. */
+  busy: boolean;
+}
+
+interface Track {
+  samples: Sample[];
+  /** When its cursor last moved. */
+  progressAt: number;
+}
+
+/** Bytes per second the store took over the busy spans of `samples`; 0 until MIN_BUSY_MS of them. */
+function storeRate(samples: Sample[]): number {
+  let bytes = 0;
+  let ms = 0;
+  for (let i = 1; i < samples.length; i++) {
+    if (!samples[i - 1].busy) continue;
+    bytes += samples[i].storedTo - samples[i - 1].storedTo;
+    ms += samples[i].at - samples[i - 1].at;
+  }
+  return ms >= MIN_BUSY_MS ? (bytes * 1000) / ms : 0;
+}
+
+/** Bytes per second the journal accepted between two samples. */
+const perSecond = (a: Sample, b: Sample): number => (b.at > a.at ? ((b.acceptedTo - a.acceptedTo) * 1000) / (b.at - a.at) : 0);
+
+export class Pushback {
+  /** Closed while publishers are held back. */
+  private readonly gate = new Gate();
+  private readonly tracks = new Map<string, Track>();
+  private timer: NodeJS.Timeout | undefined;
+  private since = 0;
+
+  /** The bound in use (0: off). */
+  readonly maxLagMs: number;
+
+  /**
+   * `maxLagMs` 0 turns it off. A bound under two chunk delays (`batch.max_delay`) is raised to
+   * that: a store that keeps up still holds about one chunk's worth, and the rate it shows then is
+   * the load's, not what it could take.
+   */
+  constructor(
+    maxLagMs: number,
+    maxDelayMs: number,
+    private readonly sinks: () => LaggingSink[],
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.maxLagMs = maxLagMs > 0 ? Math.max(maxLagMs, 2 * maxDelayMs) : 0;
+    if (this.maxLagMs !== maxLagMs)
+      log.warn({ max_lag_ms: maxLagMs, max_delay_ms: maxDelayMs, used_ms: this.maxLagMs }, 'batch.max_lag is under two batch.max_delay; using that');
+  }
+
+  /** True while publishers are held back. */
+  get active(): boolean {
+    return this.gate.closed;
+  }
+
+  /** Calls `cb` once pushback lets go (at once when it is not engaged). */
+  whenReleased(cb: () => void): void {
+    this.gate.whenOpen(cb);
+  }
+
+  start(): void {
+    if (this.maxLagMs <= 0) return;
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.release();
+  }
+
+  /**
+   * One look at the sinks. A sink's lag is measured as the time its backlog
+   * takes to store at the rate it has been storing: what a record accepted now would wait. (The
+   * age of its oldest record reacts too late: by the time it passes the bound, the journal has
+   * accepted several bounds' worth.) Engages at max_lag, lets go at half of it.
+   */
+  tick(now = Date.now()): void {
+    let over: { s: LaggingSink; drainMs: number } | undefined;
+    let within = true;
+    for (const s of this.sinks()) {
+      let t = this.tracks.get(s.name);
+      if (!t) this.tracks.set(s.name, (t = { samples: [], progressAt: now }));
+      const last = t.samples[t.samples.length - 1];
+      // Progress: the cursor moved, or there is nothing to store (idle is not stuck).
+      if ((last && s.storedTo > last.storedTo) || s.lagBytes === 0) t.progressAt = now;
+      // Time counts toward the store's rate only while it has work and inserts: an outage's seconds
+      // would make the drain after it look slow, and pushback hold publishers for a backlog that shrinks.
+      const cur = { at: now, storedTo: s.storedTo, acceptedTo: s.acceptedTo, busy: s.lagBytes > 0 && s.inserting };
+      t.samples.push(cur);
+      if (t.samples.length > STORE_WINDOW_TICKS + 1) t.samples.shift();
+      const n = t.samples.length;
+      const rate = storeRate(t.samples);
+      const inRate = perSecond(t.samples[Math.max(0, n - 1 - ACCEPT_WINDOW_TICKS)], cur);
+      // Not inserting, or stuck in one insert for longer than the bound: the journal buffers (as in
+      // an outage), nobody is held back for it.
+      if (!s.inserting || now - t.progressAt > this.maxLagMs) continue;
+      if (rate <= 0 || s.lagBytes === 0) continue; // nothing stored yet to measure by, or caught up
+      const drainMs = (s.lagBytes / rate) * 1000;
+      if (drainMs > this.maxLagMs / 2) within = false;
+      // Falling further behind: accepting faster than it stores. A draining backlog is not.
+      if (drainMs > this.maxLagMs && inRate > rate) over ??= { s, drainMs };
+    }
+    if (over && this.gate.close()) {
+      this.since = now;
+      this.metrics.brokerPushback.set(1);
+      this.log.warn(
+        { sink: over.s.name, lag_ms: Math.round(over.drainMs), max_lag_ms: this.maxLagMs, lag_bytes: over.s.lagBytes },
+        'pushback: the store is falling behind; withholding MQTT acknowledgements until it is within batch.max_lag',
+      );
+    } else if (this.gate.closed && within) {
+      this.metrics.brokerPushbackSeconds.inc((now - this.since) / 1000);
+      this.log.info({ held_ms: now - this.since }, 'pushback: the store caught up; accepting again');
+      this.release();
+    }
+  }
+  private release(): void {
+    if (!this.gate.closed) return;
+    this.metrics.brokerPushback.set(0);
+    this.gate.open();
+  }
+}

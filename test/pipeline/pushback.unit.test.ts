@@ -1,0 +1,142 @@
+/**
+ * batch.max_lag's controller, ticked by hand with the figures a sink reports: it holds publishers
+ * back only while a connected sink falls further behind than the bound, never for a backlog that
+ * is draining (after an outage) or a sink that cannot insert (the journal buffers then).
+ */
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { Pushback, type LaggingSink } from '../../src/pipeline/pushback.js';
+import { createMetrics } from '../../src/telemetry/metrics.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+
+const MB = 1024 * 1024;
+
+/** A sink that stores `storeRate` bytes/s while the journal takes `acceptRate` bytes/s (0 while held back). */
+function sim(o: {
+  acceptRate: number;
+  storeRate: number;
+  backlog?: number;
+  maxLagMs?: number;
+  inserting?: () => boolean;
+  /** True for the ticks the store stores nothing (an insert waits behind a user query). */
+  stalled?: (tick: number) => boolean;
+}) {
+  const metrics = createMetrics(new Registry(), false);
+  const s: LaggingSink = { name: 's', inserting: true, lagBytes: o.backlog ?? 0, storedTo: 0, acceptedTo: o.backlog ?? 0 };
+  const pb = new Pushback(o.maxLagMs ?? 1000, 100, () => [s], metrics, createLogger('silent'));
+  let now = 0;
+  let tick = 0;
+  let released = 0;
+  const step = () => {
+    now += 250;
+    s.inserting = o.inserting?.() ?? true;
+    const stored = s.inserting && !o.stalled?.(tick++) ? Math.min(s.lagBytes, o.storeRate / 4) : 0;
+    s.storedTo += stored;
+    const accepted = pb.active ? 0 : o.acceptRate / 4;
+    s.acceptedTo += accepted;
+    s.lagBytes += accepted - stored;
+    pb.tick(now);
+  };
+  return {
+    pb,
+    metrics,
+    s,
+    /** Runs `seconds`; returns the share of ticks held back and the largest backlog in seconds of store. */
+    run(seconds: number) {
+      let held = 0;
+      let worst = 0;
+      for (let i = 0; i < seconds * 4; i++) {
+        step();
+        if (pb.active) held++;
+        worst = Math.max(worst, s.lagBytes / o.storeRate);
+      }
+      return { held: held / (seconds * 4), worst };
+    },
+    waitRelease: () => pb.whenReleased(() => released++),
+    released: () => released,
+  };
+}
+
+describe('pushback (batch.max_lag)', () => {
+  it('holds a backlog that grows four times faster than the store takes near the bound', () => {
+    const x = sim({ acceptRate: 40 * MB, storeRate: 10 * MB });
+    // The first second from idle: the store's rate is not known yet (at least 1 s with work), so
+    // the backlog runs ahead to about 4 s of storing once, then is held near the bound.
+    expect(x.run(8).worst).toBeLessThanOrEqual(4);
+    const r = x.run(30);
+    // Held back about three quarters of the time: publishers get what the store takes.
+    expect(r.held).toBeGreaterThan(0.6);
+    expect(r.held).toBeLessThan(0.9);
+    // Never more than max_lag plus one tick of accepting: at four times what the store takes, a
+    // 250 ms tick adds 0.75 s of storing.
+    expect(r.worst).toBeLessThanOrEqual(1.75);
+  });
+
+  it('never engages while the store keeps up', () => {
+    const x = sim({ acceptRate: 8 * MB, storeRate: 10 * MB });
+    expect(x.run(30).held).toBe(0);
+  });
+
+  it('lets an outage backlog drain without holding anyone back while it shrinks', () => {
+    // 60 s of backlog at the store's rate; ingest at half the store's rate.
+    const x = sim({ acceptRate: 5 * MB, storeRate: 10 * MB, backlog: 600 * MB });
+    expect(x.run(150).held).toBe(0);
+    expect(x.s.lagBytes).toBeLessThan(5 * MB);
+  });
+
+  it('after an outage, the drain of its backlog under a heavy load is not taken for falling behind', () => {
+    // 30 s down with the journal taking 6 MB/s, then a store of 10 MB/s drains it while the load goes on.
+    let t = 0;
+    const x = sim({ acceptRate: 6 * MB, storeRate: 10 * MB, inserting: () => t++ >= 120 });
+    expect(x.run(30).held).toBe(0);
+    expect(x.s.lagBytes).toBeGreaterThan(150 * MB);
+    expect(x.run(60).held).toBe(0);
+    expect(x.s.lagBytes).toBeLessThan(10 * MB);
+  });
+
+  it('lets go when the sink stops inserting, so the journal buffers instead', () => {
+    let inserting = true;
+    const x = sim({ acceptRate: 40 * MB, storeRate: 10 * MB, inserting: () => inserting });
+    for (let i = 0; i < 40 && !x.pb.active; i++) x.run(0.25);
+    expect(x.pb.active).toBe(true);
+    x.waitRelease();
+    expect(x.released()).toBe(0);
+    inserting = false;
+    x.run(0.25);
+    expect(x.pb.active).toBe(false);
+    expect(x.released()).toBe(1);
+    // And it stays off while the sink is down, however large the backlog grows.
+    expect(x.run(20).held).toBe(0);
+  });
+
+  it('does not engage for a store that keeps up but waits now and then (user queries ahead of its inserts)', () => {
+    // One second of every two stores nothing; the load is a fifth of what the store takes.
+    const x = sim({ acceptRate: 2 * MB, storeRate: 10 * MB, maxLagMs: 5000, stalled: (t) => t % 8 < 4 });
+    expect(x.run(60).held).toBe(0);
+  });
+
+  it('lets go when the sink is stuck in one insert for longer than the bound; the journal buffers', () => {
+    let stuck = false;
+    const x = sim({ acceptRate: 40 * MB, storeRate: 10 * MB, stalled: () => stuck });
+    for (let i = 0; i < 40 && !x.pb.active; i++) x.run(0.25);
+    expect(x.pb.active).toBe(true);
+    stuck = true;
+    x.run(1.5);
+    expect(x.pb.active).toBe(false);
+    expect(x.run(10).held).toBe(0);
+  });
+
+  it('raises a bound under two batch.max_delay to that', () => {
+    const metrics = createMetrics(new Registry(), false);
+    expect(new Pushback(500, 1000, () => [], metrics, createLogger('silent')).maxLagMs).toBe(2000);
+    expect(new Pushback(5000, 1000, () => [], metrics, createLogger('silent')).maxLagMs).toBe(5000);
+    expect(new Pushback(0, 1000, () => [], metrics, createLogger('silent')).maxLagMs).toBe(0);
+  });
+
+  it('off with max_lag 0: start() arms nothing', () => {
+    const x = sim({ acceptRate: 40 * MB, storeRate: 10 * MB, maxLagMs: 0 });
+    x.pb.start();
+    expect(x.pb.active).toBe(false);
+    x.pb.stop();
+  });
+});
