@@ -18,6 +18,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config ./config
+COPY console ./console
 RUN mkdir -p /var/lib/fieldgate /etc/fieldgate && chown node:node /var/lib/fieldgate
 USER node
 VOLUME ["/var/lib/fieldgate"]

@@ -17,7 +17,7 @@ import {
   type Reload,
 } from '../core/schema.js';
 import { parseMosquittoAcl } from './acl.js';
-import { checkHashFormat, parsePasswordFile } from './passwords.js';
+import { parsePasswordFile, userSchema } from '../core/passwords.js';
 
 const listener = object(
   {
@@ -74,21 +74,6 @@ const DEFAULT_LISTENER: Infer<typeof listener> = {
   allow_anonymous: undefined,
 };
 
-const user = object(
-  {
-    username: str({ description: 'The username.', minLength: 1 }),
-    password_hash: str({ description: 'Its password hash, printed by `fieldgate passwd` (scrypt), or a mosquitto $7$ hash.' }),
-  },
-  {
-    description: 'One user.',
-    required: ['username', 'password_hash'],
-    check(v, loc, path, issues) {
-      const bad = checkHashFormat(v.password_hash);
-      if (bad) issues.push({ pos: entryPos(loc, 'password_hash'), path: `${path}.password_hash`, message: `the value ${bad}` });
-    },
-  },
-);
-
 const rule = object(
   {
     user: optional(str({ description: 'Only for this username.' })),
@@ -137,7 +122,7 @@ export const brokerSchema = object(
       default: [DEFAULT_LISTENER],
       defaultText: '[{ type: tcp, bind: "127.0.0.1:1883" }]',
     },
-    users: array(user, {
+    users: array(userSchema, {
       description: 'Users and their password hashes (fieldgate passwd prints one).',
       example:
         '- { username: press1, password_hash: "$fg-scrypt$N=16384,r=8,p=1$RpCXzf0B6S5EsA+yqxNUFQ==$OmrVouhPH9PtmaBJlw+uufvFJWrvnmHy2JiT0X11r5E=" }   # fieldgate passwd; this one is change-me',

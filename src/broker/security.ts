@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from '../telemetry/logger.js';
 import { Acl, parseMosquittoAcl, type AclRule, type Who } from './acl.js';
 import type { BrokerConfig, ListenerConfig } from './config.js';
-import { parsePasswordFile, verifyPassword } from './passwords.js';
+import { parsePasswordFile, verifyPassword } from '../core/passwords.js';
 
 /** CONNACK return codes of MQTT 3.1.1 (3.2.2.3). */
 export const Connack = { IdentifierRejected: 2, ServerUnavailable: 3, BadUsernameOrPassword: 4, NotAuthorized: 5 } as const;

@@ -11,9 +11,15 @@ const VALUE_FLAGS = new Set(['-c', '--config', ...Object.values(COMMANDS).flatMa
 const HELP = `fieldgate: edge gateway for factories (MQTT broker → journal → ClickHouse)
 
 Usage:
-  fieldgate run -c FILE [--simulate]     run the gateway (--simulate also starts the demo plant:
+  fieldgate run -c FILE [--simulate] [--log-format auto|json|text]
+                                         run the gateway (--simulate also starts the demo plant:
                                          MQTT machines, a Modbus TCP one on 127.0.0.1:1502 and an
-                                         OPC UA one at opc.tcp://127.0.0.1:4841)
+                                         OPC UA one at opc.tcp://127.0.0.1:4841); logs are short
+                                         lines on a terminal, JSON lines otherwise
+  fieldgate status -c FILE [--json] [--user NAME]
+                                         the running gateway's overview as a table: every part's
+                                         health, rates, journal, disk, last errors (with console
+                                         users: the password in FIELDGATE_PASSWORD)
   fieldgate validate -c FILE             check a configuration; prints every problem as file:line:col
   fieldgate ddl -c FILE                  print the DDL the gateway would run on its store
   fieldgate query -c FILE [--format F] SQL

@@ -57,6 +57,15 @@ export class PlantSimulator {
     this.opts.log(`simulate: Modbus TCP machine cnc4 on ${this.opts.host}:${this.opts.modbusPort}`);
   }
 
+  private onConnected: () => void = () => undefined;
+  private readonly connected = new Promise<void>((r) => (this.onConnected = r));
+
+  /** Resolves once the plant publishes over MQTT and its OPC UA machine is up (or failed to start). */
+  async ready(): Promise<void> {
+    await this.connected;
+    await this.opcua;
+  }
+
   start(): Promise<void> {
     if (this.opts.modbusPort > 0) {
       this.startModbus().catch((err: unknown) => this.opts.log(`simulate: no Modbus machine: ${String(err)}`));
@@ -87,6 +96,7 @@ export class PlantSimulator {
             mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'fieldgate-demo-plant', keepalive: 60 }),
           );
           this.opts.log(`simulate: demo plant publishing to ${this.opts.host}:${this.opts.port} every ${this.opts.intervalMs} ms`);
+          this.onConnected();
           this.timer ??= setInterval(() => this.tick(resolve), this.opts.intervalMs);
         });
         s.on('data', () => undefined);

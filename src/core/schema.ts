@@ -128,8 +128,8 @@ export function oneOf<const V extends string>(values: readonly V[], opts: Common
 export function duration(opts: Common<number> & { min?: number }): SchemaNode<number> {
   return scalar(
     'duration',
-    `a duration such as 500ms, 1s, 5m${opts.min !== undefined ? ` (at least ${opts.min} ms)` : ''}`,
-    { type: 'string', pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)$' },
+    `a duration such as 500ms, 1s, 5m, 90d, 1y${opts.min !== undefined ? ` (at least ${opts.min} ms)` : ''}`,
+    { type: 'string', pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d|w|y)$' },
     (v) => {
       if (typeof v !== 'string') return undefined;
       const ms = parseDuration(v);

@@ -1,9 +1,9 @@
 /** Parsers for the human units the configuration accepts: durations and byte sizes. */
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
-const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)$/;
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 };
 
-/** "500ms", "1s", "5m", "2h", "90d" → milliseconds; undefined when it is not a duration. */
+/** "500ms", "1s", "5m", "2h", "90d", "2w", "1y" (365 days) → milliseconds; undefined when it is not a duration. */
 export function parseDuration(text: string): number | undefined {
   const m = DURATION.exec(text.trim());
   if (!m) return undefined;

@@ -17,15 +17,21 @@ import { planReload, sinkConfigs, type Config } from '../config/schema.js';
 import { Journal } from '../journal/journal.js';
 import { DiskGuard } from '../journal/disk.js';
 import { ChdbTransport, loadChdb } from '../sinks/clickhouse/chdb-client.js';
-import { DeadLetters, replayDeadLetters } from '../sinks/clickhouse/deadletter.js';
+import { DeadLetters, listLetterFiles, replayDeadLetters } from '../sinks/clickhouse/deadletter.js';
 import { HttpTransport } from '../sinks/clickhouse/http-client.js';
+import { ClickHouseHttp } from '../sinks/clickhouse/http-server.js';
 import { serverUrls, type ClickHouseConfig, type SinkConfig } from '../sinks/clickhouse/config.js';
 import { ReplicaSet, type ReplicaHealth } from '../sinks/clickhouse/replicas.js';
 import { ClickHouseSink } from '../sinks/clickhouse/sink.js';
 import type { Transport } from '../sinks/clickhouse/transport.js';
 import { FdWatch } from '../telemetry/fds.js';
 import { HttpEndpoint } from '../telemetry/http.js';
-import type { Logger } from '../telemetry/logger.js';
+import { RecentLogs, type Logger } from '../telemetry/logger.js';
+import { ConsoleApi, type ConsoleHost } from '../console/api.js';
+import { modern } from '../sinks/clickhouse/ddl.js';
+import { BasicAuth } from '../console/auth.js';
+import { ConsoleRoutes } from '../console/routes.js';
+import { loopbackBind } from '../telemetry/config.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { SinkRunner } from './runner.js';
 import { PartnerSet, partnerCursors, receiveRoutes, removeStalePartnerCursors } from './partners.js';
@@ -33,6 +39,7 @@ import type { MqttConfig } from '../encode/config.js';
 import type { EncodeTask } from '../encode/worker.js';
 import type { ShareResult, ShareSpec } from '../core/ports.js';
 import { ModbusSource } from '../sources/modbus/poller.js';
+import { Pushback } from './pushback.js';
 import { OpcuaSource, shellQuote } from '../sources/opcua/source.js';
 
 /** The journal consumers of the sinks and the partners, for the commands that open the journal. */
@@ -104,20 +111,42 @@ export class Gateway {
   private readonly deadLetterDir: string;
   readonly disk: DiskGuard;
   private readonly fds: FdWatch;
+  /** The last warnings and errors, for the console. */
+  readonly recent: RecentLogs;
+  /** The web console's paths, served by the HTTP endpoint. */
+  readonly console: ConsoleRoutes | undefined;
+  private readonly auth: BasicAuth;
+  /** batch.max_lag: holds MQTT publishers back while a sink falls further behind. */
+  private readonly pushback: Pushback;
+  /** ClickHouse's HTTP interface for reads (http.clickhouse_bind). */
+  private clickhouseHttp: ClickHouseHttp | undefined;
 
   constructor(
     private cfg: Config,
     private readonly metrics: Metrics,
     private readonly log: Logger,
-    opts: { configFile?: string } = {},
+    opts: { configFile?: string; recent?: RecentLogs } = {},
   ) {
+    this.recent = opts.recent ?? new RecentLogs();
     const cs = consumers(cfg);
     this.journal = new Journal({ dir: cfg.state_dir, journal: cfg.journal, batch: cfg.batch, sinks: cs.names, startAtEnd: cs.startAtEnd, metrics, log });
     this.routes = { cfg: workerRoutes(cfg), version: 0 };
     const sparkplug = cfg.mqtt.routes.some((r) => r.format === 'sparkplug')
       ? { hostId: cfg.mqtt.sparkplug.host_id, rebirthMs: cfg.mqtt.sparkplug.rebirth_interval, file: join(cfg.state_dir, 'sparkplug', 'births.json') }
       : undefined;
-    this.broker = new Broker(cfg.broker, this.journal, metrics, log, join(cfg.state_dir, 'broker'), sparkplug);
+    this.pushback = new Pushback(
+      cfg.batch.max_lag,
+      cfg.batch.max_delay,
+      () =>
+        this.sinks.map((x) => {
+          const lagBytes = this.journal.lag(x.sink.name).bytes;
+          const end = this.journal.endPosition;
+          return { name: x.sink.name, inserting: x.sink.state === 'connected', lagBytes, storedTo: end - lagBytes, acceptedTo: end };
+        }),
+      metrics,
+      log,
+    );
+    this.broker = new Broker(cfg.broker, this.journal, metrics, log, join(cfg.state_dir, 'broker'), sparkplug, this.pushback);
     // Pollers stop appending while the journal withholds acceptance or cannot commit what it holds.
     const journal = this.journal;
     const points = {
@@ -136,7 +165,13 @@ export class Gateway {
     };
     this.modbus = new ModbusSource(cfg.modbus, points, metrics, log);
     this.opcua = new OpcuaSource(cfg.opcua, points, metrics, log, join(cfg.state_dir, 'pki'), opts.configFile ? ` -c ${shellQuote(opts.configFile)}` : '');
-    this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log, cfg.http);
+    const auth = (this.auth = new BasicAuth(cfg.http.users));
+    try {
+      this.console = new ConsoleRoutes(new ConsoleApi(this.consoleHost()), auth, log, () => this.replayDeadLetters());
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'console: its files are missing from the package; the web console is off');
+    }
+    this.http = new HttpEndpoint(parseBind(cfg.http.bind), metrics, this, log, cfg.http, { auth, cert_file: cfg.http.cert_file, key_file: cfg.http.key_file });
     this.deadLetterDir = join(cfg.state_dir, 'deadletter');
     this.disk = new DiskGuard(cfg.state_dir, cfg.journal.min_free_bytes, metrics, log);
     this.fds = new FdWatch(metrics, log);
@@ -155,6 +190,8 @@ export class Gateway {
     this.disk.start();
     this.fds.start();
     await this.http.start();
+    if (!loopbackBind(this.cfg.http.bind) && !this.cfg.http.users.length)
+      this.log.warn({ bind: this.cfg.http.bind }, 'http: allow_anonymous: the console and /status are open to anyone who reaches this address');
     await this.broker.start();
     this.modbus.start();
     this.opcua.start();
@@ -164,6 +201,16 @@ export class Gateway {
     this.pool = new Piscina({ filename: new URL('../encode/worker.js', import.meta.url).href, minThreads: threads, maxThreads: threads, maxQueue: 64 });
     const deadLetters = new DeadLetters(this.deadLetterDir, Math.max(...sinkConfigs(this.cfg).map((c) => c.clickhouse.deadletter_max_bytes)), this.log);
     for (const sc of sinkConfigs(this.cfg)) this.sinks.push(this.startSink(sc, this.pool, deadLetters));
+    if (this.cfg.http.clickhouse_bind) {
+      this.clickhouseHttp = new ClickHouseHttp({
+        bind: parseBind(this.cfg.http.clickhouse_bind),
+        query: (sql, format) => this.query(sql, format),
+        ...(this.auth.enabled ? { authenticate: (u: string, p: string) => this.auth.verify(u, p) } : {}),
+        version: () => this.sinks[0]?.sink.features?.version,
+        log: this.log,
+      });
+      await this.clickhouseHttp.start();
+    }
     this.partners = new PartnerSet({
       journal: this.journal,
       gateway: this.gatewayId,
@@ -174,6 +221,7 @@ export class Gateway {
       stateDir: this.cfg.state_dir,
     });
     this.partners.start(this.cfg.partners);
+    this.pushback.start();
     this.log.info(
       { workers: threads, sinks: this.sinks.map((x) => ({ name: x.sink.name, kind: x.transport.kind, target: x.transport.target })) },
       'fieldgate: started',
@@ -265,6 +313,7 @@ export class Gateway {
   /** Stop accepting, commit the journal, let in-flight inserts finish within the timeout. */
   async stop(): Promise<void> {
     this.http.healthy = false;
+    this.pushback.stop(); // what it held is accepted while the journal is still open
     await this.broker.stop();
     await this.modbus.stop();
     await this.opcua.stop();
@@ -275,6 +324,7 @@ export class Gateway {
     for (const x of this.sinks)
       await x.transport.close().catch((err: unknown) => this.log.warn({ sink: x.sink.name, err: errorMessage(err) }, 'clickhouse: close failed'));
     await this.journal.close();
+    await this.clickhouseHttp?.stop();
     await this.http.stop();
     this.disk.stop();
     this.fds.stop();
@@ -345,6 +395,7 @@ export class Gateway {
     this.partners?.statuses(); // sets the backlog gauges
     this.opcua.syncMetrics();
     this.journal.syncMetrics();
+    for (const x of this.sinks) this.metrics.sinkLagSeconds.set({ sink: x.sink.name }, this.journal.lagMs(x.sink.name) / 1000);
     const stalled = new Set(this.stalled().map((x) => x.loop));
     // Only the loops there are now: a Modbus endpoint or OPC UA server removed by a reload goes.
     this.metrics.loopLastProgress.reset();
@@ -372,6 +423,7 @@ export class Gateway {
       body: {
         ready: ok,
         journal: { blocked, end: this.journal.endPosition, committed: this.journal.committedPosition },
+        pushback: this.pushback.active,
         disk: { low: this.disk.low, free_bytes: this.disk.free },
         fds: { open: this.fds.open, max: this.fds.max },
         sinks,
@@ -420,5 +472,33 @@ export class Gateway {
 
   replayDeadLetters(): Promise<{ replayed: number; files: number }> {
     return replayDeadLetters(this.deadLetterDir, this.journal, this.log);
+  }
+
+  /** What the console reads: status, metrics, the first sink's store, the configured sources and units. */
+  private consoleHost(): ConsoleHost {
+    return {
+      status: () => this.status() as Record<string, unknown>,
+      registry: this.metrics.registry,
+      query: (sql, format) => this.query(sql, format),
+      recent: this.recent,
+      store: () => {
+        const first = this.sinks[0];
+        const f = first?.sink.features;
+        if (!first || !f) return undefined;
+        const ch = first.cfg.clickhouse;
+        return { database: ch.database, table: ch.table, modern: modern(f), rollups: ch.rollups };
+      },
+      units: () => {
+        const u = new Map<string, string>();
+        for (const d of this.cfg.modbus.devices) for (const t of d.tags) if (t.unit) u.set(`${d.name}\u0000${t.name}`, t.unit);
+        return u;
+      },
+      sources: () => [
+        ...this.cfg.modbus.devices.map((d) => ({ kind: 'modbus' as const, name: d.name })),
+        ...this.cfg.opcua.servers.map((x) => ({ kind: 'opcua' as const, name: x.name })),
+      ],
+      deadLetterFiles: () => listLetterFiles(this.deadLetterDir),
+      gatewayId: this.gatewayId,
+    };
   }
 }

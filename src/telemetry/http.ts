@@ -1,5 +1,7 @@
-/** /metrics, /healthz, /readyz, /status and POST /query on one small node:http server. */
+/** The console, /metrics, /healthz, /readyz, /status and POST /query on one small node:http(s) server. */
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { FgError, errorMessage } from '../core/errors.js';
 import { RateLimitedLog, type Logger } from './logger.js';
@@ -12,6 +14,15 @@ export interface HttpHandlers {
   status(): unknown;
   query(sql: string, format: string): Promise<Buffer>;
   replayDeadLetters(): Promise<{ replayed: number; files: number }>;
+  /** The web console's paths (/, /assets/*, /api/*): false when a path is not one of them. */
+  console?: { handle(req: IncomingMessage, res: ServerResponse, url: URL, user: string | undefined): Promise<boolean>; close(): void };
+}
+
+/** Users and TLS of the endpoint (http.users, cert_file, key_file). */
+export interface HttpAccess {
+  auth?: { enabled: boolean; user(req: IncomingMessage): Promise<string | undefined> };
+  cert_file?: string;
+  key_file?: string;
 }
 
 const MAX_QUERY_BYTES = 1024 * 1024;
@@ -23,7 +34,7 @@ export interface HttpLimits {
 }
 
 /** A request body over the limit: answered 413, never a reset. */
-class TooLarge extends Error {}
+export class TooLarge extends Error {}
 
 export function isLoopback(addr: string | undefined): boolean {
   return !!addr && (addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.'));
@@ -42,17 +53,21 @@ export class HttpEndpoint {
     private readonly h: HttpHandlers,
     private readonly log: Logger,
     private readonly limits: HttpLimits = { max_connections: 64, headers_timeout: 10_000, request_timeout: 60_000 },
+    private readonly access: HttpAccess = {},
   ) {
     this.rare = new RateLimitedLog(log);
   }
 
   async start(): Promise<void> {
     const answering = new WeakSet<Socket>();
-    const server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       answering.add(req.socket);
       res.once('close', () => answering.delete(req.socket));
       this.route(req, res).catch((err: unknown) => send(res, 500, 'text/plain', `${errorMessage(err)}\n`));
-    });
+    };
+    const a = this.access;
+    const server: Server =
+      a.cert_file && a.key_file ? createHttpsServer({ cert: readFileSync(a.cert_file), key: readFileSync(a.key_file) }, handler) : createServer(handler);
     server.keepAliveTimeout = 5000;
     // Bounds against slow or many clients: each connection costs a file descriptor the broker needs
     // too. Past max_connections the oldest connection that is not being answered is closed, so a
@@ -89,10 +104,10 @@ export class HttpEndpoint {
       server.listen(this.bind.port, this.bind.host, () => resolve());
     });
     server.on('error', (err) => acceptFailed(this.metrics, this.rare, 'http', err));
-    const a = server.address();
-    if (a && typeof a === 'object') this.port = a.port;
+    const addr = server.address();
+    if (addr && typeof addr === 'object') this.port = addr.port;
     this.server = server;
-    this.log.info({ bind: `${this.bind.host}:${this.port}` }, 'http: listening');
+    this.log.info({ bind: `${this.bind.host}:${this.port}`, tls: !!a.cert_file, users: !!a.auth?.enabled }, 'http: listening');
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -104,6 +119,17 @@ export class HttpEndpoint {
       return send(res, 400, 'text/plain', 'bad request path\n');
     }
     const key = `${req.method} ${url.pathname}`;
+    // Open to all: scrapers, probes, and the loopback-only CLI paths. Everything else is the console's and needs a user when there are users.
+    const open = key === 'GET /metrics' || key === 'GET /healthz' || key === 'GET /readyz' || key === 'POST /query' || key === 'POST /deadletter/replay';
+    let user: string | undefined;
+    if (!open && this.access.auth?.enabled) {
+      user = await this.access.auth.user(req);
+      if (user === undefined) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="fieldgate", charset="UTF-8"', 'content-type': 'text/plain' });
+        res.end('a user and password are needed (http.users)\n');
+        return;
+      }
+    }
     switch (key) {
       case 'GET /metrics': {
         this.h.beforeScrape();
@@ -121,7 +147,7 @@ export class HttpEndpoint {
         if (!isLoopback(req.socket.remoteAddress)) return send(res, 403, 'text/plain', 'queries are answered on loopback only\n');
         let sql: string;
         try {
-          sql = await body(req);
+          sql = (await readBody(req, MAX_QUERY_BYTES)).toString('utf8');
         } catch (err) {
           if (!(err instanceof TooLarge)) throw err;
           res.setHeader('connection', 'close');
@@ -139,13 +165,15 @@ export class HttpEndpoint {
         return send(res, 200, 'application/json', JSON.stringify(await this.h.replayDeadLetters()) + '\n');
       }
       default:
-        return send(res, 404, 'text/plain', 'not found: try /metrics, /healthz, /readyz, /status, POST /query\n');
+        if (this.h.console && (await this.h.console.handle(req, res, url, user))) return;
+        return send(res, 404, 'text/plain', 'not found: try /, /metrics, /healthz, /readyz, /status, POST /query\n');
     }
   }
 
   async stop(): Promise<void> {
     const s = this.server;
     if (!s) return;
+    this.h.console?.close();
     s.closeAllConnections();
     await new Promise<void>((res) => s.close(() => res()));
   }
@@ -156,23 +184,32 @@ function send(res: ServerResponse, status: number, type: string, data: string | 
   res.end(data);
 }
 
-function body(req: IncomingMessage): Promise<string> {
+/** How much of an oversized body is read and thrown away so the client can read its 413. */
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A request body of at most `max` bytes. A larger one is read to its end and thrown away before
+ * TooLarge is thrown: a server that answers while the client is still sending and then closes
+ * makes the client's write fail (EPIPE, a reset) before it reads the answer. Past
+ * DRAIN_MAX_BYTES the connection is closed at once; the request timeout bounds a slow sender.
+ */
+export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length'] ?? 0) > MAX_QUERY_BYTES) {
-      req.resume(); // drain it; the answer says why
-      return reject(new TooLarge());
-    }
+    const declared = Number(req.headers['content-length'] ?? 0);
     const chunks: Buffer[] = [];
     let n = 0;
     req.on('data', (c: Buffer) => {
       n += c.length;
-      if (n > MAX_QUERY_BYTES) {
-        chunks.length = 0;
+      if (n <= max) chunks.push(c);
+      else if (chunks.length > 0) chunks.length = 0;
+      if (n > DRAIN_MAX_BYTES) {
+        req.destroy();
         reject(new TooLarge());
-      } else if (n <= MAX_QUERY_BYTES) chunks.push(c);
+      }
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => (n > max || declared > max ? reject(new TooLarge()) : resolve(Buffer.concat(chunks))));
     req.on('error', reject);
+    req.on('close', () => reject(new Error('the request was aborted'))); // after 'end' this settles nothing
   });
 }
 

@@ -1,7 +1,7 @@
 import { createHash, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Acl, parseMosquittoAcl } from '../../src/broker/acl.js';
-import { checkHashFormat, hashPassword, parsePasswordFile, verifyPassword } from '../../src/broker/passwords.js';
+import { checkHashFormat, hashPassword, parsePasswordFile, verifyPassword } from '../../src/core/passwords.js';
 
 const who = (username: string | undefined, clientId = 'c1') => ({ username, clientId });
 

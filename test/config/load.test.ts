@@ -17,9 +17,9 @@ describe('configuration errors', () => {
   it.each([
     ['state_dir: ./d\nbroker:\n  listeners:\n    - { type: tcp, bind: "localhost" }\n', 'f.yaml:4:26: broker.listeners[0].bind: got "localhost", expected an address such as 127.0.0.1:1883 or [::1]:1883'],
     ['state_dir: ./d\nclickhouse:\n  url: ftp://x\n', 'f.yaml:3:8: clickhouse.url: got "ftp://x", expected an http:// or https:// URL such as http://127.0.0.1:8123'],
-    ['state_dir: ./d\nclickhouse:\n  urll: http://x\n', 'f.yaml:3:3: clickhouse.urll: unknown key "urll"; expected one of: url, urls, cluster, insert_via, database, table, user, password, password_file, tls_ca_file, init_sql, create_tables, ttl, dedup_window, request_timeout, retry_initial, retry_max, query_timeout, query_max_memory, embedded_max_memory, deadletter_max_bytes'],
+    ['state_dir: ./d\nclickhouse:\n  urll: http://x\n', 'f.yaml:3:3: clickhouse.urll: unknown key "urll"; expected one of: url, urls, cluster, insert_via, database, table, user, password, password_file, tls_ca_file, init_sql, create_tables, ttl, rollups, retention, dedup_window, request_timeout, retry_initial, retry_max, query_timeout, query_max_memory, embedded_max_memory, deadletter_max_bytes'],
     ['broker: {}\n', "f.yaml:1:1: state_dir: is required (Folder for the journal, cursors, dead letters and the embedded store; relative paths are taken from the config file's folder.)"],
-    ['state_dir: ./d\njournal:\n  commit_interval: 20\n', 'f.yaml:3:20: journal.commit_interval: got 20, expected a duration such as 500ms, 1s, 5m (at least 1 ms)'],
+    ['state_dir: ./d\njournal:\n  commit_interval: 20\n', 'f.yaml:3:20: journal.commit_interval: got 20, expected a duration such as 500ms, 1s, 5m, 90d, 1y (at least 1 ms)'],
     ['state_dir: ./d\njournal:\n  on_full: panic\n', 'f.yaml:3:12: journal.on_full: got "panic", expected one of: drop_oldest, block'],
     ['state_dir: ./d\njournal:\n  max_bytes: lots\n', 'f.yaml:3:14: journal.max_bytes: got "lots", expected a size such as 64MiB, 1GiB or a number of bytes (at least 8192 bytes)'],
     ['state_dir: ./d\nmqtt:\n  routes:\n    - { topic: "a/{x+}/b", format: number }\n', 'f.yaml:4:16: mqtt.routes[0].topic: "a/{x+}/b" is not a valid template: {x+} must be the last level'],

@@ -27,7 +27,7 @@ export function openJournal(dir: string, j: Partial<JournalConfig> = {}, b: Part
   const journal = new Journal({
     dir,
     journal: { ...JOURNAL_DEFAULTS, ...j },
-    batch: { max_rows: 100, max_bytes: 1024 * 1024, max_delay: 50, ...b },
+    batch: { max_rows: 100, max_bytes: 1024 * 1024, max_delay: 50, max_lag: 0, ...b },
     sinks,
     metrics,
     log: createLogger('silent'),

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectAsync } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/broker/passwords.js';
+import { hashPassword } from '../../src/core/passwords.js';
 import { cleanupsAfterAll } from '../helpers/cleanups.js';
 import { BIN, TestGateway } from '../helpers/gateway.js';
 import { tempDir } from '../helpers/journal.js';

@@ -6,17 +6,13 @@
 import { describe, expect, inject, it } from 'vitest';
 import { RawPublisher } from '../../bench/lib/raw-mqtt.mjs';
 import { TestGateway } from '../helpers/gateway.js';
+import { serverSql } from '../helpers/clickhouse-server.js';
 import { waitFor } from '../helpers/ports.js';
 import { cleanupsAfterAll } from '../helpers/cleanups.js';
 
 const cleanups = cleanupsAfterAll();
 
-async function ch(sql: string): Promise<string> {
-  const r = await fetch(`${inject('clickhouseUrl')}/`, { method: 'POST', body: sql });
-  const t = await r.text();
-  if (!r.ok) throw new Error(t);
-  return t.trim();
-}
+const ch = serverSql;
 
 describe('several sinks', () => {
   it('each keeps its own pace and selection; a dead one holds up no other; an older points table gets gateway_id', async () => {

@@ -4,7 +4,7 @@ import { errorMessage } from '../../core/errors.js';
 import { sinkConfigs } from '../../config/schema.js';
 import { transportFor } from '../../pipeline/gateway.js';
 import { serverUrls } from '../../sinks/clickhouse/config.js';
-import { pointsDdl, type ServerFeatures } from '../../sinks/clickhouse/ddl.js';
+import { ddlOptions, pointsDdl, type ServerFeatures } from '../../sinks/clickhouse/ddl.js';
 import { detectFeatures } from '../../sinks/clickhouse/sink.js';
 
 /** Prints the DDL each sink runs (adapted to its server's version, which is read when it answers). */
@@ -27,7 +27,7 @@ export async function ddl(args: Args): Promise<number> {
         await t.close();
       }
     } else process.stdout.write(`-- ${name}embedded store (chDB) at ${join(cfg.state_dir, 'store')}\n`);
-    for (const sql of pointsDdl(f, { database: ch.database, table: ch.table, ttlMs: ch.ttl, dedupWindow: ch.dedup_window, cluster: ch.cluster })) {
+    for (const sql of pointsDdl(f, ddlOptions(ch))) {
       process.stdout.write(`${sql};\n`);
     }
   }

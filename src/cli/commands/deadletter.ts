@@ -24,7 +24,7 @@ export async function deadletter(args: Args): Promise<number> {
     process.stdout.write(r.data);
     return r.status === 200 ? EXIT.ok : EXIT.failure;
   }
-  const log = createLogger(cfg.log.level);
+  const log = createLogger(cfg.log.level, cfg.log.format);
   const journal = new Journal({
     dir: cfg.state_dir,
     journal: cfg.journal,

@@ -2,6 +2,7 @@
  * Every command, in the order of the help text: adding a command is a file in this folder and a
  * line here (its flags that take a value go in `valueFlags`).
  */
+import { status } from './status.js';
 import { exampleYaml, jsonSchema } from '../../config/generate.js';
 import { EXIT, configOf, type Args } from '../args.js';
 import { ddl } from './ddl.js';
@@ -22,7 +23,7 @@ export interface Command {
 }
 
 export const COMMANDS: Record<string, Command> = {
-  run: { run },
+  run: { run, valueFlags: ['--log-format'] },
   validate: {
     run: (args) => {
       configOf(args);
@@ -42,6 +43,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   pki: { run: pki },
   passwd: { run: passwd },
+  status: { run: status, valueFlags: ['--user'] },
   'config-schema': { run: () => (process.stdout.write(jsonSchema()), Promise.resolve(EXIT.ok)) },
   'config-example': { run: () => (process.stdout.write(exampleYaml()), Promise.resolve(EXIT.ok)) },
 };

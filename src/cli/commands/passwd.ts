@@ -1,6 +1,6 @@
 import { EXIT, type Args } from '../args.js';
 import { FgError } from '../../core/errors.js';
-import { hashPassword } from '../../broker/passwords.js';
+import { hashPassword } from '../../core/passwords.js';
 
 /** Reads one line from stdin; on a terminal without echo. */
 function readSecret(prompt: string): Promise<string> {

@@ -1,10 +1,10 @@
 import { EXIT, type Args, configOf, loopbackOf } from '../args.js';
 import { DEMO_MODBUS_PORT, DEMO_OPCUA_PORT } from './simulate.js';
 import { join } from 'node:path';
-import { errorMessage } from '../../core/errors.js';
+import { FgError, errorMessage } from '../../core/errors.js';
 import { loadConfigOffThread } from '../../config/load.js';
 import { Gateway } from '../../pipeline/gateway.js';
-import { createLogger } from '../../telemetry/logger.js';
+import { RecentLogs, createLogger, textFormat } from '../../telemetry/logger.js';
 import { createMetrics } from '../../telemetry/metrics.js';
 import { lockStateDir } from '../lock.js';
 import { PlantSimulator } from '../simulate.js';
@@ -12,9 +12,13 @@ import { SystemdNotifier } from '../notify.js';
 
 export async function run(args: Args): Promise<number> {
   const cfg = configOf(args);
-  const log = createLogger(cfg.log.level);
+  const format = args.flags.get('--log-format') ?? cfg.log.format;
+  if (format !== 'auto' && format !== 'json' && format !== 'text')
+    throw new FgError('FG_E_USAGE', `--log-format takes auto, json or text (got ${String(format)})`);
+  const recent = new RecentLogs();
+  const log = createLogger(cfg.log.level, format, recent);
   const unlock = await lockStateDir(cfg.state_dir);
-  const gw = new Gateway(cfg, createMetrics(), log, { configFile: String(args.flags.get('-c')) });
+  const gw = new Gateway(cfg, createMetrics(), log, { configFile: String(args.flags.get('-c')), recent });
   let sim: PlantSimulator | undefined;
   process.on('uncaughtException', (err) => {
     // The journal is crash-safe: exit and let the supervisor restart us.
@@ -44,10 +48,21 @@ export async function run(args: Args): Promise<number> {
         rounds: 0,
         log: (s) => log.info(s),
       });
+      const where = demoHints(args, cfg.http.bind, !!cfg.http.cert_file);
       void sim.start();
+      sim.ready().then(
+        () => (textFormat(format) ? process.stdout.write(where.text) : log.info(where.fields, 'demo: the plant is up')),
+        (err: unknown) => log.error({ err: errorMessage(err) }, 'demo: the simulated plant did not start'),
+      );
     }
   }
-  return new Promise<number>((resolve) => {
+  return new Promise<number>((done) => {
+    // Stopped is stopped: a handle a library left open (the demo's OPC UA server that could not
+    // bind, a socket in a close handshake) must not keep the process alive past its exit code.
+    const resolve = (code: number): void => {
+      setTimeout(() => process.exit(code), 2000).unref();
+      done(code);
+    };
     let stopping = false;
     const stop = (sig: string): void => {
       if (stopping) {
@@ -77,4 +92,21 @@ export async function run(args: Args): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** Where to look once the demo plant is up: the console, a query, the metrics. */
+function demoHints(args: Args, bind: string, tls: boolean): { text: string; fields: Record<string, string> } {
+  const { host, port } = loopbackOf(bind);
+  const base = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const c = String(args.flags.get('-c'));
+  const fields = {
+    console: `${base}/`,
+    metrics: `${base}/metrics`,
+    query: `node dist/cli/main.js query -c ${c} "SELECT device, tag, count(), round(avg(value), 2) FROM fieldgate.points GROUP BY device, tag ORDER BY device, tag"`,
+    status: `node dist/cli/main.js status -c ${c}`,
+  };
+  const text =
+    `\n  The demo plant is up: MQTT machines, a Modbus TCP one (cnc4) and an OPC UA one (oven1).\n` +
+    `  Console:  ${fields.console}\n  Metrics:  ${fields.metrics}\n  Status:   ${fields.status}\n  Query:    ${fields.query}\n\n`;
+  return { text, fields };
 }

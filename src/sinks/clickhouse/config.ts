@@ -83,6 +83,22 @@ export const clickhouseSchema = object(
       defaultText: '90d',
       min: 0,
     }),
+    rollups: bool({
+      description:
+        'Keep 1-minute and 1-hour rollups per device and tag (<table>_1m, <table>_1h: min, max, avg, last, count of the good numeric values), filled by materialized views as rows are inserted; charts over long ranges read them. Created with the points table; they start empty (rows stored before they existed are not rolled up).',
+      default: true,
+    }),
+    retention: object(
+      {
+        raw: optional(duration({ description: 'Rows of the points table are deleted after this (instead of ttl).', example: '90d', min: 0 })),
+        minute: duration({ description: 'The 1-minute rollup keeps this long. 0d keeps it forever.', default: 365 * 86_400_000, defaultText: '1y', min: 0 }),
+        hour: duration({ description: 'The 1-hour rollup keeps this long. 0d keeps it forever.', default: 5 * 365 * 86_400_000, defaultText: '5y', min: 0 }),
+      },
+      {
+        description:
+          'How long each table keeps its rows, by the table TTL (servers from 20.x and the embedded store; set when the tables are created). Older servers keep rows until you drop partitions.',
+      },
+    ),
     dedup_window: int({
       description:
         'Insert tokens a table remembers for deduplication (non_replicated_deduplication_window): how many chunks a replay can go back and still be exactly-once.',

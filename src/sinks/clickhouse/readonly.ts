@@ -100,6 +100,10 @@ export const QUERY_FORMATS = new Set([
   'JSONEachRow',
   'JSONCompactEachRow',
   'JSONStrings',
+  'JSONCompactStrings',
+  'JSONStringsEachRow',
+  'JSONCompactEachRowWithNames',
+  'JSONCompactEachRowWithNamesAndTypes',
   'NDJSON',
   'Pretty',
   'PrettyCompact',
@@ -110,8 +114,22 @@ export const QUERY_FORMATS = new Set([
   'RowBinary',
   'RowBinaryWithNames',
   'RowBinaryWithNamesAndTypes',
+  'Native',
   'Null',
 ]);
+
+/**
+ * A trailing `FORMAT name` taken off a statement (ClickHouse's HTTP clients write it into the SQL):
+ * the statement without it, and the name. Comments and literals cannot hide or fake it.
+ */
+export function splitFormat(sql: string): { sql: string; format: string | undefined } {
+  const s = sql.trim().replace(/;\s*$/, '');
+  const m = /\bFORMAT\s+([A-Za-z][A-Za-z0-9]*)\s*$/i.exec(bareSql(s));
+  if (!m) return { sql: s, format: undefined };
+  // bareSql keeps positions only up to comments; cut on the original text, at the same keyword from the end.
+  const at = s.search(new RegExp(`\\bFORMAT\\s+${m[1]}\\s*$`, 'i'));
+  return at < 0 ? { sql: s, format: undefined } : { sql: s.slice(0, at).trim(), format: m[1] };
+}
 
 export function checkFormat(format: string): string {
   if (!QUERY_FORMATS.has(format))

@@ -15,7 +15,20 @@ import type { Logger } from '../../telemetry/logger.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { ClickHouseConfig } from './config.js';
 import { letterOf, type DeadLetter, type DeadLetters } from './deadletter.js';
-import { addGatewayColumnDdl, localTable, parseVersion, pointsDdl, pointsStructure, quoteIdent, type PointsDdlOptions, type ServerFeatures } from './ddl.js';
+import {
+  addGatewayColumnDdl,
+  ddlOptions,
+  ddlTables,
+  localTable,
+  stagedInserts,
+  stagingTable,
+  parseVersion,
+  pointsDdl,
+  pointsStructure,
+  quoteIdent,
+  type PointsDdlOptions,
+  type ServerFeatures,
+} from './ddl.js';
 import { ReplicaSet } from './replicas.js';
 import type { Select } from '../../core/glob.js';
 import { classify } from './retry.js';
@@ -81,6 +94,8 @@ export class ClickHouseSink implements ChunkSink {
   tableSchemas: Record<string, Record<string, string>> = {};
   /** The points table has the gateway_id column (a table made before it, whose ALTER failed, has not). */
   gatewayColumn = false;
+  /** The points table's staging table existed at connect (see stagedInserts). */
+  private staged = false;
 
   constructor(private readonly opts: SinkOptions) {
     this.name = opts.name;
@@ -102,6 +117,8 @@ export class ClickHouseSink implements ChunkSink {
       try {
         const f = await this.detect();
         if (this.opts.transport instanceof ReplicaSet && this.opts.cfg.insert_via === 'local') await this.opts.transport.discover(this.opts.cfg.cluster);
+        // Once made, the staging table stays in use (a server upgraded to insert tokens keeps its views on it).
+        this.staged = (await this.tableColumns(localTable(stagingTable(this.opts.cfg.table), this.opts.cfg.cluster))) !== undefined;
         if (this.opts.cfg.create_tables) await this.createTables(f);
         await this.readPointsColumns(f);
         await this.readSchemas();
@@ -121,13 +138,19 @@ export class ClickHouseSink implements ChunkSink {
   }
 
   private get ddlOptions(): PointsDdlOptions {
-    const c = this.opts.cfg;
-    return { database: c.database, table: c.table, ttlMs: c.ttl, dedupWindow: c.dedup_window, cluster: c.cluster };
+    return { ...ddlOptions(this.opts.cfg), staged: this.staged };
   }
 
-  /** The table points rows are inserted into: with a cluster and local inserts, the replicated table behind the Distributed one. */
+  /** The points table as the sink writes it: with a cluster and local inserts, the replicated table behind the Distributed one. */
   private get pointsTable(): string {
     return this.opts.cfg.insert_via === 'local' ? localTable(this.opts.cfg.table, this.opts.cfg.cluster) : this.opts.cfg.table;
+  }
+
+  /** Where points rows are inserted: the points table, or its staging table where the server needs one (stagedInserts). */
+  private insertTable(f: ServerFeatures): string {
+    if (!stagedInserts(f, this.ddlOptions)) return this.pointsTable;
+    const staging = stagingTable(this.opts.cfg.table);
+    return this.opts.cfg.insert_via === 'local' ? localTable(staging, this.opts.cfg.cluster) : staging;
   }
 
   /** A table's columns and their types (system.columns); empty when the table does not exist. */
@@ -153,7 +176,8 @@ export class ClickHouseSink implements ChunkSink {
   private async createTables(f: ServerFeatures): Promise<void> {
     // ON CLUSTER DDL waits for every replica (distributed_ddl_task_timeout): with one down, tables
     // that are there already must not keep the sink from connecting.
-    const there = this.opts.cfg.cluster ? (await this.tableColumns(this.pointsTable)) && (await this.tableColumns(this.opts.cfg.table)) : undefined;
+    let there = !!this.opts.cfg.cluster;
+    if (there) for (const t of ddlTables(f, this.ddlOptions)) there = there && (await this.tableColumns(t)) !== undefined;
     if (!there) for (const sql of pointsDdl(f, this.ddlOptions)) await this.opts.transport.exec(sql);
     for (const sql of this.opts.cfg.init_sql) await this.opts.transport.exec(sql);
   }
@@ -198,7 +222,7 @@ export class ClickHouseSink implements ChunkSink {
     if (table !== 'points' && this.opts.customTables?.[table]) {
       return `${quoteIdent(this.opts.cfg.database)}.${quoteIdent(table)} (${this.opts.customTables[table].map(quoteIdent).join(', ')})`;
     }
-    const name = table === 'points' ? this.pointsTable : table;
+    const name = table === 'points' ? this.insertTable(this.features!) : table;
     return `${quoteIdent(this.opts.cfg.database)}.${quoteIdent(name)}`;
   }
 
@@ -245,7 +269,8 @@ export class ClickHouseSink implements ChunkSink {
     for (;;) {
       this.checkStopped();
       const settings: Record<string, string | number> = {};
-      if (features.dedupToken) settings.insert_deduplication_token = token;
+      // The rollups' views deduplicate by a token derived from it: a block the points table drops as a repeat is not rolled up again.
+      if (features.dedupToken) Object.assign(settings, { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 });
       if (features.embedded) settings.max_memory_usage = this.opts.cfg.embedded_max_memory;
       // Through the Distributed table: the insert returns once every shard has its rows (so a retry is deduplicated there, not queued twice).
       if (this.opts.cfg.cluster && this.opts.cfg.insert_via === 'distributed') settings.insert_distributed_sync = 1;

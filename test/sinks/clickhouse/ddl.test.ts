@@ -43,6 +43,41 @@ describe('version-adaptive DDL', () => {
     ]);
   });
 
+  it('rollups: an AggregatingMergeTree per minute and hour with its TTL, each filled by a view of the good numeric values', () => {
+    const ddl = pointsDdl(chdb, { database: 'fg', table: 'points', dedupWindow: 100, rollups: { minuteMs: 365 * 86_400_000, hourMs: 0 } });
+    expect(ddl.slice(2)).toEqual([
+      "CREATE TABLE IF NOT EXISTS `fg`.`points_1m` (device LowCardinality(String), tag LowCardinality(String), t DateTime('UTC'), min_value AggregateFunction(min, Float64), max_value AggregateFunction(max, Float64), avg_value AggregateFunction(avg, Float64), last_value AggregateFunction(argMax, Float64, DateTime64(3, 'UTC')), n AggregateFunction(count)) ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(t) ORDER BY (device, tag, t) TTL t + INTERVAL 365 DAY SETTINGS non_replicated_deduplication_window = 100, fsync_after_insert = 1, fsync_part_directory = 1",
+      'CREATE MATERIALIZED VIEW IF NOT EXISTS `fg`.`points_1m_mv` TO `fg`.`points_1m` AS SELECT device, tag, toStartOfMinute(toDateTime(ts)) AS t, minState(value) AS min_value, maxState(value) AS max_value, avgState(value) AS avg_value, argMaxState(value, ts) AS last_value, countState() AS n FROM `fg`.`points` WHERE quality = 0 AND isFinite(value) GROUP BY device, tag, t',
+      "CREATE TABLE IF NOT EXISTS `fg`.`points_1h` (device LowCardinality(String), tag LowCardinality(String), t DateTime('UTC'), min_value AggregateFunction(min, Float64), max_value AggregateFunction(max, Float64), avg_value AggregateFunction(avg, Float64), last_value AggregateFunction(argMax, Float64, DateTime64(3, 'UTC')), n AggregateFunction(count)) ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(t) ORDER BY (device, tag, t) SETTINGS non_replicated_deduplication_window = 100, fsync_after_insert = 1, fsync_part_directory = 1",
+      'CREATE MATERIALIZED VIEW IF NOT EXISTS `fg`.`points_1h_mv` TO `fg`.`points_1h` AS SELECT device, tag, toStartOfHour(toDateTime(ts)) AS t, minState(value) AS min_value, maxState(value) AS max_value, avgState(value) AS avg_value, argMaxState(value, ts) AS last_value, countState() AS n FROM `fg`.`points` WHERE quality = 0 AND isFinite(value) GROUP BY device, tag, t',
+    ]);
+    // 18.16 on a cluster: no insert tokens, and a replica skips the views of a block it drops as a repeat, so the
+    // rows go into a Null staging table whose views fill the points table and each rollup (each dedups its own block).
+    const cl = pointsDdl(old, { database: 'fg', table: 'points', dedupWindow: 100, cluster: 'plant', rollups: { minuteMs: 1, hourMs: 1 } });
+    expect(cl.slice(3, 6)).toEqual([
+      'CREATE TABLE IF NOT EXISTS `fg`.`points_in_local` ON CLUSTER `plant` (ts Int64, device String, tag String, value Float64, text String, quality UInt32, source String, gateway_id String) ENGINE = Null',
+      'CREATE TABLE IF NOT EXISTS `fg`.`points_in` ON CLUSTER `plant` (ts Int64, device String, tag String, value Float64, text String, quality UInt32, source String, gateway_id String) ENGINE = Distributed(`plant`, `fg`, `points_in_local`, cityHash64(device))',
+      'CREATE MATERIALIZED VIEW IF NOT EXISTS `fg`.`points_local_mv` ON CLUSTER `plant` TO `fg`.`points_local` AS SELECT ts, device, tag, value, text, quality, source, gateway_id FROM `fg`.`points_in_local`',
+    ]);
+    expect(cl[6]).toMatch(
+      /^CREATE TABLE IF NOT EXISTS `fg`.`points_1m_local` ON CLUSTER `plant` \(device String, tag String, t DateTime, .*argMax, Float64, Int64\).*\) ENGINE = ReplicatedAggregatingMergeTree\('\/clickhouse\/tables\/\{shard\}\/fg\/points_1m_local', '\{replica\}'\) PARTITION BY toYYYYMM\(t\) ORDER BY \(device, tag, t\) SETTINGS replicated_deduplication_window = 100$/,
+    );
+    expect(cl[7]).toMatch(/ENGINE = Distributed\(`plant`, `fg`, `points_1m_local`, cityHash64\(device\)\)$/);
+    expect(cl[8]).toMatch(
+      /^CREATE MATERIALIZED VIEW IF NOT EXISTS `fg`.`points_1m_local_mv` ON CLUSTER `plant` TO `fg`.`points_1m_local` AS SELECT device, tag, toStartOfMinute\(toDateTime\(intDiv\(ts, 1000\)\)\) AS t, .* FROM `fg`.`points_in_local` WHERE/,
+    );
+    expect(cl).toHaveLength(12);
+    // Without rollups, or with insert tokens, rows go straight into the points table.
+    expect(pointsDdl(old, { database: 'fg', table: 'points', dedupWindow: 100, cluster: 'plant' }).join('\n')).not.toMatch(/points_in/);
+    expect(
+      pointsDdl(server, { database: 'fg', table: 'points', dedupWindow: 100, cluster: 'plant', rollups: { minuteMs: 1, hourMs: 1 } }).join('\n'),
+    ).not.toMatch(/points_in/);
+    // A staging table made earlier stays in use on a server that has insert tokens now.
+    expect(
+      pointsDdl(server, { database: 'fg', table: 'points', dedupWindow: 100, cluster: 'plant', rollups: { minuteMs: 1, hourMs: 1 }, staged: true }).join('\n'),
+    ).toMatch(/FROM `fg`.`points_in_local` WHERE/);
+  });
+
   it('quotes identifiers', () => {
     expect(pointsDdl(old, { database: 'a`b', table: 'p', dedupWindow: 0 })[0]).toBe('CREATE DATABASE IF NOT EXISTS `a\\`b`');
   });

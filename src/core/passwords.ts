@@ -6,6 +6,7 @@
  * run on the libuv pool, not the event loop.
  */
 import { createHash, pbkdf2, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { entryPos, object, str } from './schema.js';
 
 const SCRYPT = { N: 16_384, r: 8, p: 1, keylen: 32 };
 const PREFIX = '$fg-scrypt$';
@@ -86,3 +87,19 @@ export function parsePasswordFile(text: string): { users: Map<string, string>; p
   });
   return { users, problems };
 }
+
+/** One user with a password hash: the broker's users and the console's (http.users). */
+export const userSchema = object(
+  {
+    username: str({ description: 'The username.', minLength: 1 }),
+    password_hash: str({ description: 'Its password hash, printed by `fieldgate passwd` (scrypt), or a mosquitto $7$ hash.' }),
+  },
+  {
+    description: 'One user.',
+    required: ['username', 'password_hash'],
+    check(v, loc, path, issues) {
+      const bad = checkHashFormat(v.password_hash);
+      if (bad) issues.push({ pos: entryPos(loc, 'password_hash'), path: `${path}.password_hash`, message: `the value ${bad}` });
+    },
+  },
+);
