@@ -22,6 +22,9 @@ interface Held {
   pos: number;
   chunks: unknown[];
   cbs: WriteCb[];
+  /** PUBACKs of the lean path written after `chunks`, four bytes each. */
+  acks: Buffer | undefined;
+  ackBytes: number;
 }
 
 interface GateState {
@@ -48,11 +51,8 @@ export class AckGate {
     const waiting = this.waiting;
     (socket as unknown as { write: Write }).write = function gatedWrite(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
       if (st.held.length === 0 && st.last <= committed()) return write(chunk, encoding, cb);
-      let h = st.held[st.held.length - 1];
-      if (!h || h.pos !== st.last) {
-        h = { pos: st.last, chunks: [], cbs: [] };
-        st.held.push(h);
-      }
+      const h = heldFor(st);
+      flushAcks(h);
       h.chunks.push(chunk);
       const done = typeof encoding === 'function' ? encoding : cb;
       if (typeof done === 'function') h.cbs.push(done as WriteCb);
@@ -63,6 +63,32 @@ export class AckGate {
       st.held = [];
       waiting.delete(st);
     });
+  }
+
+  /**
+   * A PUBACK for `messageId` from the lean publish path: four bytes after whatever this
+   * connection's earlier writes hold, without a Buffer or a callback per message.
+   */
+  ack(socket: unknown, messageId: number): void {
+    const st = (socket as Gated)[kGate];
+    if (!st || (st.held.length === 0 && st.last <= this.committed())) {
+      (st?.write ?? (socket as Socket).write.bind(socket))(Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]));
+      return;
+    }
+    const h = heldFor(st);
+    if (!h.acks || h.ackBytes === h.acks.length) {
+      const grown = Buffer.allocUnsafe(h.acks ? h.acks.length * 2 : 256);
+      if (h.acks) h.acks.copy(grown, 0, 0, h.ackBytes);
+      h.acks = grown;
+    }
+    const b = h.acks;
+    const o = h.ackBytes;
+    b[o] = 0x40;
+    b[o + 1] = 0x02;
+    b[o + 2] = messageId >> 8;
+    b[o + 3] = messageId & 0xff;
+    h.ackBytes = o + 4;
+    this.waiting.add(st);
   }
 
   /** The connection behind `socket` appended up to `end`: its next writes wait for that commit. */
@@ -83,9 +109,30 @@ export class AckGate {
       // mqtt-packet writes a PUBACK as three small buffers; one write of them all is far
       // cheaper than a writev of thousands of tiny pieces.
       const bufs: Buffer[] = [];
-      for (const h of out) for (const c of h.chunks) bufs.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+      for (const h of out) {
+        flushAcks(h);
+        for (const c of h.chunks) bufs.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+      }
       st.write(bufs.length === 1 ? bufs[0] : Buffer.concat(bufs));
       for (const h of out) for (const cb of h.cbs) cb(null);
     }
   }
+}
+
+/** The held bytes that wait for this connection's last append (a new group when it moved on). */
+function heldFor(st: GateState): Held {
+  let h = st.held[st.held.length - 1];
+  if (!h || h.pos !== st.last) {
+    h = { pos: st.last, chunks: [], cbs: [], acks: undefined, ackBytes: 0 };
+    st.held.push(h);
+  }
+  return h;
+}
+
+/** PUBACKs written so far go before what is written next. */
+function flushAcks(h: Held): void {
+  if (h.ackBytes === 0) return;
+  h.chunks.push(h.acks!.subarray(0, h.ackBytes));
+  h.acks = undefined;
+  h.ackBytes = 0;
 }

@@ -2,7 +2,8 @@
  * The embedded broker: the only file that imports aedes. A PUBLISH is
  * appended to the journal in authorizePublish, which aedes runs before it
  * writes the PUBACK (lib/handlers/publish.js); the PUBACK's bytes then wait in
- * the AckGate until the group commit that holds the message.
+ * the AckGate until the group commit that holds the message. A QoS 0/1 PUBLISH
+ * nobody subscribed to skips the rest of aedes's publish path (lean-publish.ts).
  */
 import type { Duplex } from 'node:stream';
 import { mkdirSync } from 'node:fs';
@@ -33,6 +34,7 @@ import {
 } from './hooks.js';
 import { countEvents } from './events.js';
 import { limitPacketSize } from './packet-limit.js';
+import { leanPublishPath } from './lean-publish.js';
 
 export { parseBind };
 
@@ -117,6 +119,7 @@ export class Broker {
       connectedClients: () => this.aedes?.connectedClients ?? 0,
       accept,
     };
+    const authorize = authorizePublish(ctx);
     const persistence = this.openPersistence();
     this.aedes = await Aedes.createBroker({
       ...(persistence ? { persistence } : {}),
@@ -130,17 +133,19 @@ export class Broker {
       connectTimeout: limits.connect_timeout,
       preConnect: preConnect(ctx),
       authenticate: authenticate(ctx),
-      authorizePublish: authorizePublish(ctx),
+      authorizePublish: authorize,
       authorizeSubscribe: authorizeSubscribe(ctx),
       authorizeForward: authorizeForward(ctx),
     });
     const aedes = this.aedes;
     countEvents(aedes, this.metrics, limitedLog, this.log);
+    const lean = leanPublishPath(aedes, authorize, gate, counters, limits.max_topic_levels, this.log);
     const onStream = (stream: Duplex, info: ConnInfo) => {
       states.set(stream, { info });
       gate.attach(stream as never);
-      const client = aedes.handle(stream) as unknown as { _parser: unknown };
-      limitPacketSize(client._parser, limits.max_packet_size);
+      const client = aedes.handle(stream);
+      limitPacketSize((client as unknown as { _parser: unknown })._parser, limits.max_packet_size);
+      lean?.install(client);
     };
     for (const l of this.cfg.listeners) {
       const s = await listen(

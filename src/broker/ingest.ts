@@ -10,6 +10,9 @@ export class IngestCounters {
   private outBytes = 0;
   private readonly outSynced = [0, 0, 0];
   private outSyncedBytes = 0;
+  /** PUBLISHes journaled by the lean path (lean-publish.ts). */
+  lean = 0;
+  private leanSynced = 0;
 
   constructor(private readonly metrics: Metrics) {}
 
@@ -35,6 +38,8 @@ export class IngestCounters {
     syncQos(this.outByQos, this.outSynced, this.metrics.mqttMessagesOut);
     if (this.outBytes > this.outSyncedBytes) this.metrics.mqttBytesOut.inc(this.outBytes - this.outSyncedBytes);
     this.outSyncedBytes = this.outBytes;
+    if (this.lean > this.leanSynced) this.metrics.brokerLeanPublishes.inc(this.lean - this.leanSynced);
+    this.leanSynced = this.lean;
   }
 }
 

@@ -83,6 +83,11 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
       labelNames: ['sink'],
       registers: r,
     }),
+    brokerLeanPublishes: new Counter({
+      name: 'fieldgate_broker_lean_publishes_total',
+      help: 'QoS 0/1 PUBLISHes that no subscriber could receive, journaled straight from the parsed packet (the rest of aedes’s publish path skipped).',
+      registers: r,
+    }),
     brokerPushback: new Gauge({
       name: 'fieldgate_broker_pushback',
       help: '1 while MQTT acknowledgements are withheld because a sink is more than batch.max_lag behind and falling further behind.',

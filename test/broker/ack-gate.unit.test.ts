@@ -68,4 +68,33 @@ describe('AckGate', () => {
     gate.release(30);
     expect(s.written).toEqual(['p1p2p3']);
   });
+
+  it('puts the lean path’s PUBACKs in the same queue as other writes, four bytes each, in order', () => {
+    let committed = 0;
+    const gate = new AckGate(() => committed);
+    const s = new FakeSocket();
+    const acks: Buffer[] = [];
+    s.write = (chunk: unknown) => (acks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk))), true);
+    gate.attach(s as never);
+    gate.ack(s, 7); // nothing appended: at once
+    gate.appended(s, 10);
+    for (let id = 1; id <= 100; id++) gate.ack(s, id); // grows past its first 256 bytes
+    s.write('suback'); // an aedes write between two PUBACKs keeps its place
+    gate.ack(s, 0x1234);
+    gate.appended(s, 20);
+    gate.ack(s, 65535);
+    expect(acks).toHaveLength(1);
+    committed = 10;
+    gate.release(10);
+    committed = 20;
+    gate.release(20);
+    const want = Buffer.concat([
+      ...Array.from({ length: 100 }, (_, i) => Buffer.from([0x40, 2, 0, i + 1])),
+      Buffer.from('suback'),
+      Buffer.from([0x40, 2, 0x12, 0x34]),
+    ]);
+    expect(acks[0]).toEqual(Buffer.from([0x40, 2, 0, 7]));
+    expect(acks[1]).toEqual(want);
+    expect(acks[2]).toEqual(Buffer.from([0x40, 2, 0xff, 0xff]));
+  });
 });
