@@ -66,29 +66,31 @@ export class AckGate {
   }
 
   /**
-   * A PUBACK for `messageId` from the lean publish path: four bytes after whatever this
-   * connection's earlier writes hold, without a Buffer or a callback per message.
+   * PUBACKs from the lean publish path for the connection behind `socket`: four bytes each
+   * after whatever its earlier writes hold, without a Buffer, a callback or a lookup per message.
    */
-  ack(socket: unknown, messageId: number): void {
+  acker(socket: unknown): (messageId: number) => void {
     const st = (socket as Gated)[kGate];
-    if (!st || (st.held.length === 0 && st.last <= this.committed())) {
-      (st?.write ?? (socket as Socket).write.bind(socket))(Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]));
-      return;
-    }
-    const h = heldFor(st);
-    if (!h.acks || h.ackBytes === h.acks.length) {
-      const grown = Buffer.allocUnsafe(h.acks ? h.acks.length * 2 : 256);
-      if (h.acks) h.acks.copy(grown, 0, 0, h.ackBytes);
-      h.acks = grown;
-    }
-    const b = h.acks;
-    const o = h.ackBytes;
-    b[o] = 0x40;
-    b[o + 1] = 0x02;
-    b[o + 2] = messageId >> 8;
-    b[o + 3] = messageId & 0xff;
-    h.ackBytes = o + 4;
-    this.waiting.add(st);
+    if (!st) return (id) => void (socket as Socket).write(Buffer.from([0x40, 0x02, id >> 8, id & 0xff]));
+    const committed = this.committed;
+    const waiting = this.waiting;
+    return (id) => {
+      if (st.held.length === 0 && st.last <= committed()) return void st.write(Buffer.from([0x40, 0x02, id >> 8, id & 0xff]));
+      const h = heldFor(st);
+      let b = h.acks;
+      const o = h.ackBytes;
+      if (!b || o === b.length) {
+        const grown = Buffer.allocUnsafe(b ? b.length * 2 : 1024);
+        if (b) b.copy(grown, 0, 0, o);
+        b = h.acks = grown;
+      }
+      b[o] = 0x40;
+      b[o + 1] = 0x02;
+      b[o + 2] = id >> 8;
+      b[o + 3] = id & 0xff;
+      h.ackBytes = o + 4;
+      if (o === 0) waiting.add(st);
+    };
   }
 
   /** The connection behind `socket` appended up to `end`: its next writes wait for that commit. */

@@ -171,6 +171,7 @@ export function leanPublishPath(
       }
       const ci = c as ClientInternals;
       const aedesEnqueue = listeners[0];
+      const ack = gate.acker(ci.conn);
       parser.removeListener('packet', aedesEnqueue);
       parser.on('packet', function lean(this: unknown, packet: PublishPacket) {
         if (
@@ -194,7 +195,7 @@ export function leanPublishPath(
         authorize(client, packet, (err) => {
           // aedes's done(err): the client errors and closes; nothing more is read from it.
           if (err) return ci._nextBatch(err);
-          if (packet.qos === 1 && ci.connected) gate.ack(ci.conn, packet.messageId!);
+          if (packet.qos === 1 && ci.connected) ack(packet.messageId!);
           if (sync) ci._parsingBatch--;
           else ci._nextBatch();
         });

@@ -76,20 +76,21 @@ describe('AckGate', () => {
     const acks: Buffer[] = [];
     s.write = (chunk: unknown) => (acks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk))), true);
     gate.attach(s as never);
-    gate.ack(s, 7); // nothing appended: at once
+    const ack = gate.acker(s);
+    ack(7); // nothing appended: at once
     gate.appended(s, 10);
-    for (let id = 1; id <= 100; id++) gate.ack(s, id); // grows past its first 256 bytes
+    for (let id = 1; id <= 300; id++) ack(id); // grows past its first 1,024 bytes
     s.write('suback'); // an aedes write between two PUBACKs keeps its place
-    gate.ack(s, 0x1234);
+    ack(0x1234);
     gate.appended(s, 20);
-    gate.ack(s, 65535);
+    ack(65535);
     expect(acks).toHaveLength(1);
     committed = 10;
     gate.release(10);
     committed = 20;
     gate.release(20);
     const want = Buffer.concat([
-      ...Array.from({ length: 100 }, (_, i) => Buffer.from([0x40, 2, 0, i + 1])),
+      ...Array.from({ length: 300 }, (_, i) => Buffer.from([0x40, 2, (i + 1) >> 8, (i + 1) & 0xff])),
       Buffer.from('suback'),
       Buffer.from([0x40, 2, 0x12, 0x34]),
     ]);
