@@ -141,7 +141,14 @@ export class Gateway {
         this.sinks.map((x) => {
           const lagBytes = this.journal.lag(x.sink.name).bytes;
           const end = this.journal.endPosition;
-          return { name: x.sink.name, inserting: x.sink.state === 'connected', lagBytes, storedTo: end - lagBytes, acceptedTo: end };
+          return {
+            name: x.sink.name,
+            inserting: x.sink.state === 'connected',
+            lagBytes,
+            storedTo: end - lagBytes,
+            acceptedTo: end,
+            ageMs: this.journal.lagMs(x.sink.name),
+          };
         }),
       metrics,
       log,

@@ -22,7 +22,9 @@ function sim(o: {
   stalled?: (tick: number) => boolean;
 }) {
   const metrics = createMetrics(new Registry(), false);
-  const s: LaggingSink = { name: 's', inserting: true, lagBytes: o.backlog ?? 0, storedTo: 0, acceptedTo: o.backlog ?? 0 };
+  const s: LaggingSink = { name: 's', inserting: true, lagBytes: o.backlog ?? 0, storedTo: 0, acceptedTo: o.backlog ?? 0, ageMs: 0 };
+  // What was accepted when, for the age of the oldest byte not stored; a backlog given is an outage's, a minute old.
+  const acceptedAt: Array<{ at: number; end: number }> = o.backlog ? [{ at: -60_000, end: o.backlog }] : [];
   const pb = new Pushback(o.maxLagMs ?? 1000, 100, () => [s], metrics, createLogger('silent'));
   let now = 0;
   let tick = 0;
@@ -35,6 +37,9 @@ function sim(o: {
     const accepted = pb.active ? 0 : o.acceptRate / 4;
     s.acceptedTo += accepted;
     s.lagBytes += accepted - stored;
+    if (accepted > 0) acceptedAt.push({ at: now, end: s.acceptedTo });
+    while (acceptedAt.length > 0 && acceptedAt[0].end <= s.storedTo) acceptedAt.shift();
+    s.ageMs = acceptedAt.length > 0 ? now - acceptedAt[0].at : 0;
     pb.tick(now);
   };
   return {
@@ -70,6 +75,19 @@ describe('pushback (batch.max_lag)', () => {
     // Never more than max_lag plus one tick of accepting: at four times what the store takes, a
     // 250 ms tick adds 0.75 s of storing.
     expect(r.worst).toBeLessThanOrEqual(1.75);
+  });
+
+  it('engages on a burst from idle before the store has shown a rate, by the age of what it holds', () => {
+    // The first insert of the burst takes 3 s (a 16 MiB chunk into a cold store): no rate until it
+    // lands. With a 4 s bound, waiting for the rate let 3 s of accepting (12 s of storing) in first.
+    const x = sim({ acceptRate: 40 * MB, storeRate: 10 * MB, maxLagMs: 4000, stalled: (t) => t < 12 });
+    const first = x.run(3);
+    expect(first.held).toBeGreaterThan(0.1);
+    // Engaged on the first tick the oldest value is past half the bound (2 s): 2.5 s of accepting
+    // (ten 250 ms ticks), 10 s of storing, where waiting for the rate would have let in 3 s or more.
+    expect(first.worst).toBeLessThanOrEqual(10);
+    x.run(30);
+    expect(x.s.lagBytes / (10 * MB)).toBeLessThanOrEqual(4.75);
   });
 
   it('never engages while the store keeps up', () => {
