@@ -12,7 +12,7 @@
 // Guard (exit 1): the share keeps up with less than 5,000 values/s, or RSS during the drain
 // passes twice the 250 MB target.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,8 +35,16 @@ function rss(pid) {
   return m ? Number(m[1]) * 1024 : Number.NaN;
 }
 
+// The platform's session (clean: false, subscribed to suppliers/#) is kept across the partner
+// broker's restarts (persistence, saved at SIGTERM): without it, whichever reconnected first after a
+// restart decided the run. A share sent before the platform had subscribed again was dropped by
+// mosquitto, as MQTT says, and the wait for it ran out (seen once in CI, "delivered in 300.0 s").
 async function mosquitto(port, dir) {
-  writeFileSync(join(dir, 'm.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n`);
+  chmodSync(dir, 0o777); // mosquitto started as root writes its database as the user mosquitto
+  writeFileSync(
+    join(dir, 'm.conf'),
+    `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 1000\npersistence true\npersistence_location ${dir}/\n`,
+  );
   const p = spawn(existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto', ['-c', join(dir, 'm.conf')], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
     try {
