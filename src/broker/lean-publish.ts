@@ -70,6 +70,7 @@ export class SubscriberIndex {
   constructor(
     private readonly mq: Emitter,
     private readonly store: SubscriptionStore,
+    private readonly maxTopicLevels: number,
   ) {
     const moved = (): void => {
       this.generation++;
@@ -94,7 +95,10 @@ export class SubscriberIndex {
     }
   }
 
-  /** True when `topic` is known to reach nobody; otherwise false, and the answer is looked up for next time. */
+  /**
+   * True when `topic` is plain and known to reach nobody; otherwise false, and the answer is looked
+   * up for next time. A topic that is not plain is remembered as false: aedes refuses it.
+   */
   nobody(topic: string): boolean {
     const k = this.known.get(topic);
     if (k !== undefined) return k;
@@ -105,7 +109,7 @@ export class SubscriberIndex {
   private lookUp(topic: string): void {
     if (this.pending.has(topic) || this.pending.size >= MAX_PENDING) return;
     const gen = this.generation;
-    if (this.mq._matcher.match(topic).length > 0) return this.remember(topic, false);
+    if (!plainTopic(topic, this.maxTopicLevels) || this.mq._matcher.match(topic).length > 0) return this.remember(topic, false);
     this.pending.add(topic);
     this.store.subscriptionsByTopic(topic).then(
       (subs) => {
@@ -157,7 +161,7 @@ export function leanPublishPath(
     log.warn('broker: aedes changed (no mq._matcher or persistence subscriptions); every publish takes aedes’s own path');
     return undefined;
   }
-  const index = new SubscriberIndex(mq as Emitter, store as SubscriptionStore);
+  const index = new SubscriberIndex(mq as Emitter, store as SubscriptionStore, maxTopicLevels);
   let warned = false;
   return {
     install(client: Client): boolean {
@@ -174,15 +178,7 @@ export function leanPublishPath(
       const ack = gate.acker(ci.conn);
       parser.removeListener('packet', aedesEnqueue);
       parser.on('packet', function lean(this: unknown, packet: PublishPacket) {
-        if (
-          packet.cmd !== 'publish' ||
-          packet.qos === 2 ||
-          packet.retain ||
-          !ci.connackSent ||
-          !ci.connected ||
-          !plainTopic(packet.topic, maxTopicLevels) ||
-          !index.nobody(packet.topic)
-        )
+        if (packet.cmd !== 'publish' || packet.qos === 2 || packet.retain || !ci.connackSent || !ci.connected || !index.nobody(packet.topic))
           return aedesEnqueue.call(this, packet);
         if (ci._keepaliveInterval > 0) ci._keepaliveTimer?.refresh();
         counters.lean++;

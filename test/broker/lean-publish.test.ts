@@ -4,30 +4,16 @@
  * (online, or a persistent session that went offline) the topic is delivered again; PUBACKs keep
  * the order of the PUBLISHes across both paths; everything acknowledged is stored once.
  */
-import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestGateway } from '../helpers/gateway.js';
+import type { MqttClient } from 'mqtt';
+import { describe, expect, it } from 'vitest';
+import { gatewaySuite } from '../helpers/suite.js';
 import { generate, publishPacket, rawConn } from '../helpers/mqtt-raw.js';
 import { sleep, waitFor } from '../helpers/ports.js';
 
-let g: TestGateway;
-const cleanups: Array<() => Promise<unknown>> = [];
-beforeAll(async () => {
-  g = await TestGateway.create();
-  await g.start();
-});
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-  await g.stop();
-});
+const suite = gatewaySuite();
+const { cleanups, client } = suite;
 
-async function client(o: IClientOptions = {}): Promise<MqttClient> {
-  const c = await connectAsync(`mqtt://127.0.0.1:${g.mqttPort}`, { reconnectPeriod: 0, protocolVersion: 4, ...o });
-  cleanups.push(() => c.endAsync(true));
-  return c;
-}
-
-const lean = () => g.metric('fieldgate_broker_lean_publishes_total');
+const lean = () => suite.g.metric('fieldgate_broker_lean_publishes_total');
 
 async function publishAll(c: MqttClient, topic: string, from: number, n: number): Promise<void> {
   for (let i = from; i < from + n; i++) await c.publishAsync(topic, String(i), { qos: 1 });
@@ -59,8 +45,8 @@ describe('the lean publish path', () => {
     expect((await lean()) - leanAgain).toBeGreaterThanOrEqual(20);
     expect(got).toHaveLength(50);
 
-    await waitFor('200 stored', async () => (await g.query("SELECT count() FROM fieldgate.points WHERE device = 'lean1'")) === '200', 30_000, 100);
-    expect(await g.query("SELECT count(DISTINCT value) FROM fieldgate.points WHERE device = 'lean1'")).toBe('200');
+    await waitFor('200 stored', async () => (await suite.g.query("SELECT count() FROM fieldgate.points WHERE device = 'lean1'")) === '200', 30_000, 100);
+    expect(await suite.g.query("SELECT count(DISTINCT value) FROM fieldgate.points WHERE device = 'lean1'")).toBe('200');
   });
 
   it('queues for a persistent session that subscribed and went offline', async () => {
@@ -82,12 +68,12 @@ describe('the lean publish path', () => {
   it('keeps PUBACKs in the order of the PUBLISHes across both paths, in one pipelined write', async () => {
     const watcher = await client({ clientId: 'lean-watch' });
     await watcher.subscribeAsync('plant/lean3/watched', { qos: 0 });
-    const warm = await rawConn(g.mqttPort, { clientId: 'lean-raw-warm' }, cleanups);
+    const warm = await rawConn(suite.g.mqttPort, { clientId: 'lean-raw-warm' }, cleanups);
     warm.send(publishPacket('plant/lean3/quiet', 1, 1, '0'));
     warm.send(publishPacket('plant/lean3/watched', 2, 1, '0'));
     await waitFor('warm-up PUBACKs', () => warm.got.filter((p) => p.cmd === 'puback').length === 2, 5000, 10);
     await sleep(100);
-    const c = await rawConn(g.mqttPort, { clientId: 'lean-raw' }, cleanups);
+    const c = await rawConn(suite.g.mqttPort, { clientId: 'lean-raw' }, cleanups);
     const n = 3000;
     const bytes: Buffer[] = [];
     // QoS 1 to a topic nobody reads, to a watched one, a new one each hundredth, QoS 0 between.
@@ -102,10 +88,10 @@ describe('the lean publish path', () => {
     expect(ids).toEqual(Array.from({ length: n }, (_, i) => i + 1));
     await waitFor(
       'every value stored once',
-      async () => (await g.query("SELECT count() FROM fieldgate.points WHERE device = 'lean3' AND tag != 'q0'")) === String(n + 2),
+      async () => (await suite.g.query("SELECT count() FROM fieldgate.points WHERE device = 'lean3' AND tag != 'q0'")) === String(n + 2),
       30_000,
       100,
     );
-    expect(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'lean3' AND tag = 'q0'")).toBe(String(Math.floor(n / 7)));
+    expect(await suite.g.query("SELECT count() FROM fieldgate.points WHERE device = 'lean3' AND tag = 'q0'")).toBe(String(Math.floor(n / 7)));
   });
 });
