@@ -34,6 +34,7 @@ import {
 } from './hooks.js';
 import { countEvents } from './events.js';
 import { limitPacketSize } from './packet-limit.js';
+import { boundQos0 } from './outbound.js';
 import { leanPublishPath } from './lean-publish.js';
 
 export { parseBind };
@@ -140,11 +141,20 @@ export class Broker {
     const aedes = this.aedes;
     countEvents(aedes, this.metrics, limitedLog, this.log);
     const lean = leanPublishPath(aedes, authorize, gate, counters, limits.max_topic_levels, this.log);
+    const unsentDrop = (client: string | null): void => {
+      this.metrics.brokerFloodDrops.inc({ reason: 'unsent_limit' });
+      limitedLog.warn(
+        'flood:unsent_limit',
+        { client, limit: limits.max_unsent },
+        'broker: dropping QoS 0 messages for a subscriber that reads slower than they arrive (limits.max_unsent)',
+      );
+    };
     const onStream = (stream: Duplex, info: ConnInfo) => {
       states.set(stream, { info });
       gate.attach(stream as never);
       const client = aedes.handle(stream);
       limitPacketSize((client as unknown as { _parser: unknown })._parser, limits.max_packet_size);
+      boundQos0(client, limits.max_unsent, unsentDrop);
       lean?.install(client);
     };
     for (const l of this.cfg.listeners) {

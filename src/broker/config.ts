@@ -103,6 +103,13 @@ const limits = object(
       min: 0,
       max: 65_535,
     }),
+    max_unsent: bytes({
+      description:
+        'Bytes a subscriber may have unsent in its connection; QoS 0 messages for it beyond this are dropped (at most once) and counted in fieldgate_broker_flood_drops_total{reason="unsent_limit"}. QoS 1 and 2 are never dropped here.',
+      default: 8 * 1024 * 1024,
+      defaultText: '8MiB',
+      min: 1024,
+    }),
     slow_consumer_timeout: duration({
       description: 'A subscriber whose socket has not drained for this long is disconnected, so it cannot stall delivery to others.',
       default: 30_000,

@@ -13,7 +13,7 @@ export function countEvents(aedes: Aedes, metrics: Metrics, limitedLog: RateLimi
     metrics.brokerDisconnects.inc({ reason: 'disconnect' });
     metrics.brokerClients.set(aedes.connectedClients);
   });
-  for (const reason of ['slow_consumer', 'queue_limit', 'packet_too_large']) metrics.brokerFloodDrops.inc({ reason }, 0);
+  for (const reason of ['slow_consumer', 'unsent_limit', 'queue_limit', 'packet_too_large']) metrics.brokerFloodDrops.inc({ reason }, 0);
   // aedes reports one error per failed delivery of a dropped slow consumer: count the client once.
   const ended = new WeakSet<object>();
   aedes.on('clientError', (c, err) => {

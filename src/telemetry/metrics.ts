@@ -123,7 +123,7 @@ export function createMetrics(registry: Registry = new Registry(), withProcess =
     }),
     brokerFloodDrops: new Counter({
       name: 'fieldgate_broker_flood_drops_total',
-      help: 'What a flood cost: slow_consumer counts deliveries dropped with a subscriber that did not drain within limits.slow_consumer_timeout (it is disconnected); queue_limit and packet_too_large count clients dropped for sending too much.',
+      help: 'What a flood cost: slow_consumer counts deliveries dropped with a subscriber that did not drain within limits.slow_consumer_timeout (it is disconnected); unsent_limit counts QoS 0 deliveries dropped for a subscriber with more than limits.max_unsent unsent; queue_limit and packet_too_large count clients dropped for sending too much.',
       labelNames: ['reason'],
       registers: r,
     }),

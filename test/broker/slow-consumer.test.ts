@@ -8,18 +8,21 @@ import { cleanupsAfterAll } from '../helpers/cleanups.js';
 
 const cleanups = cleanupsAfterAll();
 
+/** A started gateway with these broker limits. */
+async function gatewayWithLimits(limits: string): Promise<TestGateway> {
+  const g = await TestGateway.create();
+  writeFileSync(
+    g.config,
+    readFileSync(g.config, 'utf8').replace(/^broker: \{ listeners: (.*) \}$/m, (_m, l: string) => `broker: { listeners: ${l}, limits: { ${limits} } }`),
+  );
+  cleanups.push(() => g.stop());
+  await g.start();
+  return g;
+}
+
 describe('a stuck subscriber', () => {
   it('is dropped after limits.slow_consumer_timeout and does not stall delivery to the others', async () => {
-    const g = await TestGateway.create();
-    writeFileSync(
-      g.config,
-      readFileSync(g.config, 'utf8').replace(
-        /^broker: \{ listeners: (.*) \}$/m,
-        (_m, l: string) => `broker: { listeners: ${l}, limits: { slow_consumer_timeout: 500ms } }`,
-      ),
-    );
-    cleanups.push(() => g.stop());
-    await g.start();
+    const g = await gatewayWithLimits('slow_consumer_timeout: 500ms');
 
     // Subscribes to everything, then stops reading its socket.
     const stuck = await rawConn(g.mqttPort, { clientId: 'stuck' }, cleanups);
@@ -47,5 +50,33 @@ describe('a stuck subscriber', () => {
     await stuck.closed;
     expect(stuck.got.filter((p) => p.cmd === 'publish').length).toBeLessThan(N);
     expect(g.alive).toBe(true);
+  });
+});
+
+describe('a subscriber that reads slower than QoS 0 messages arrive', () => {
+  it('misses the QoS 0 messages past limits.max_unsent (counted), stays connected, and gets what comes once it reads again', async () => {
+    const g = await gatewayWithLimits('max_unsent: 64KiB');
+    const slow = await rawConn(g.mqttPort, { clientId: 'slow' }, cleanups);
+    slow.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'bulk/#', qos: 0 }] });
+    await waitFor('SUBACK', () => slow.got.some((p) => p.cmd === 'suback'), 5000, 10);
+    slow.s.pause();
+
+    const pub = await connectAsync(`mqtt://127.0.0.1:${g.mqttPort}`, { clientId: 'bulk-pub', reconnectPeriod: 0 });
+    cleanups.push(() => pub.endAsync(true));
+    const blob = Buffer.alloc(64 * 1024, 1);
+    const N = 400; // 25 MiB for a subscriber that reads none of it: unbounded, all of it waited in the gateway's memory
+    for (let i = 0; i < N; i++) await pub.publishAsync(`bulk/m${i % 4}/blob`, blob, { qos: 0 });
+    await waitFor('drops counted', async () => (await g.metric('fieldgate_broker_flood_drops_total{reason="unsent_limit"}')) > 0, 10_000, 50);
+    const dropped = await g.metric('fieldgate_broker_flood_drops_total{reason="unsent_limit"}');
+
+    slow.s.resume();
+    // What it gets is what fit in the bound and the sockets' buffers; the rest was dropped, each one counted.
+    const bulk = () => slow.got.filter((p) => p.cmd === 'publish').length;
+    await waitFor('every message delivered or counted as dropped', () => bulk() + dropped === N, 10_000, 20);
+    await pub.publishAsync('bulk/last', 'after', { qos: 0 });
+    await waitFor('the message sent once it read again', () => slow.got.some((p) => p.cmd === 'publish' && p.topic === 'bulk/last'), 10_000, 20);
+    expect(bulk()).toBeLessThan(N / 4);
+    expect(slow.isClosed()).toBe(false);
+    expect(await g.metric('fieldgate_broker_flood_drops_total{reason="slow_consumer"}')).toBe(0);
   });
 });
