@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { connectAsync, type IClientOptions } from 'mqtt';
+import { connect, connectAsync, type IClientOptions } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { TestGateway } from '../helpers/gateway.js';
 import { sleep, waitFor } from '../helpers/ports.js';
@@ -39,10 +39,16 @@ describe('broker persistence (state_dir/broker)', () => {
     expect(retained.stdout.trim()).toBe('status/line1 running');
 
     // The persistent session comes back with its subscription and the three queued messages.
+    // The handler is attached before CONNACK: the queued messages may arrive in the same read as the
+    // CONNACK, and mqtt.js emits them before an awaited connectAsync resumes (they were missed so).
     const got: string[] = [];
-    const back = await connectAsync(url, opts({ clientId: 'dashboard', clean: false }));
+    const back = connect(url, opts({ clientId: 'dashboard', clean: false }));
     cleanups.push(() => back.endAsync(true));
     back.on('message', (_t, m) => got.push(m.toString()));
+    await new Promise<void>((res, rej) => {
+      back.once('connect', () => res());
+      back.once('error', rej);
+    });
     await waitFor('the queued messages', () => got.length >= 3, 10_000, 50);
     await sleep(300);
     expect(got).toEqual(['1', '2', '3']);
