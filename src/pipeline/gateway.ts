@@ -152,6 +152,7 @@ export class Gateway {
         }),
       metrics,
       log,
+      () => this.journal.endPosition,
     );
     this.broker = new Broker(cfg.broker, this.journal, metrics, log, join(cfg.state_dir, 'broker'), sparkplug, this.pushback);
     // Pollers stop appending while the journal withholds acceptance or cannot commit what it holds.
