@@ -44,14 +44,6 @@ const TICK_MS = 250;
 const STORE_WINDOW_TICKS = 32;
 /** At least this much time with work before the rate is trusted. */
 const MIN_BUSY_MS = 1000;
-/**
- * A store that has not advanced for this many times the longest wait between its recent inserts
- * landing (and at least max_lag) is stuck, not slow: an insert that hangs. Slow inserts (a chunk of
- * arrays on a slow box can take longer than a 1 s bound) land at a steady pace and are not.
- */
-const STUCK_FACTOR = 3;
-/** How many waits between inserts landing are remembered for that. */
-const GAPS_KEPT = 8;
 /** Before any insert of a burst has landed (into a cold store the first can take seconds), how long it may take before it counts as stuck. */
 const FIRST_INSERT_MS = 10_000;
 /** Whether the journal is accepting faster than the store takes: over the last 0.5 s. */
@@ -69,8 +61,8 @@ interface Track {
   samples: Sample[];
   /** When its cursor last moved. */
   progressAt: number;
-  /** The last waits (ms) between its cursor moving while it had work: how long its inserts take. */
-  gaps: number[];
+  /** Its cursor has moved while it had work: an insert has landed since it was first seen. */
+  landed: boolean;
   /**
    * The last look at which it was not inserting, or the first look: what the journal held before
    * it is an outage's backlog (or one recovered from disk), not one built while it inserted.
@@ -174,14 +166,11 @@ export class Pushback {
     let limit = Infinity;
     for (const s of this.sinks()) {
       let t = this.tracks.get(s.name);
-      if (!t) this.tracks.set(s.name, (t = { samples: [], progressAt: now, downAt: now, gaps: [] }));
+      if (!t) this.tracks.set(s.name, (t = { samples: [], progressAt: now, downAt: now, landed: false }));
       if (!s.inserting) t.downAt = now;
       const last = t.samples[t.samples.length - 1];
       const moved = !!last && s.storedTo > last.storedTo;
-      if (moved && last.busy) {
-        t.gaps.push(now - t.progressAt);
-        if (t.gaps.length > GAPS_KEPT) t.gaps.shift();
-      }
+      if (moved && last.busy) t.landed = true;
       // Progress: the cursor moved, or there is nothing to store (idle is not stuck).
       if (moved || s.lagBytes === 0) t.progressAt = now;
       // Time counts toward the store's rate only while it has work and inserts: an outage's seconds
@@ -192,9 +181,11 @@ export class Pushback {
       const n = t.samples.length;
       const rate = storeRate(t.samples);
       const inRate = perSecond(t.samples[Math.max(0, n - 1 - ACCEPT_WINDOW_TICKS)], cur);
-      // Not inserting, or stuck in one insert (see STUCK_FACTOR): the journal buffers (as in an
-      // outage), nobody is held back for it.
-      const stuckMs = Math.max(this.maxLagMs, t.gaps.length > 0 ? STUCK_FACTOR * Math.max(...t.gaps) : FIRST_INSERT_MS);
+      // Not inserting, or stuck in one insert for longer than the bound (longer than FIRST_INSERT_MS
+      // for the first): the journal buffers (as in an outage), nobody is held back for it. The store
+      // also makes no progress while users' queries run ahead of its inserts; holding publishers
+      // for that would let queries starve ingest (test/e2e/query-load.test.ts).
+      const stuckMs = t.landed ? this.maxLagMs : Math.max(this.maxLagMs, FIRST_INSERT_MS);
       if (!s.inserting || now - t.progressAt > stuckMs) continue;
       if (rate <= 0) {
         if (s.lagBytes === 0) continue; // caught up
