@@ -44,7 +44,7 @@ const TICK_MS = 250;
 const STORE_WINDOW_TICKS = 32;
 /** At least this much time with work before the rate is trusted. */
 const MIN_BUSY_MS = 1000;
-/** Before any insert of a burst has landed (into a cold store the first can take seconds), how long it may take before it counts as stuck. */
+/** Before a sink's first insert since the gateway started has landed (into a cold store it can take seconds), how long it may take before it counts as stuck. */
 const FIRST_INSERT_MS = 10_000;
 /** Whether the journal is accepting faster than the store takes: over the last 0.5 s. */
 const ACCEPT_WINDOW_TICKS = 2;
