@@ -44,6 +44,8 @@ const TICK_MS = 250;
 const STORE_WINDOW_TICKS = 32;
 /** At least this much time with work before the rate is trusted. */
 const MIN_BUSY_MS = 1000;
+/** An insert may take this long, whatever the bound, before the store counts as stuck: on a slow box one chunk of arrays takes 1-2 s. */
+const SLOW_INSERT_MS = 2000;
 /** Before a sink's first insert since the gateway started has landed (into a cold store it can take seconds), how long it may take before it counts as stuck. */
 const FIRST_INSERT_MS = 10_000;
 /** Whether the journal is accepting faster than the store takes: over the last 0.5 s. */
@@ -181,11 +183,11 @@ export class Pushback {
       const n = t.samples.length;
       const rate = storeRate(t.samples);
       const inRate = perSecond(t.samples[Math.max(0, n - 1 - ACCEPT_WINDOW_TICKS)], cur);
-      // Not inserting, or stuck in one insert for longer than the bound (longer than FIRST_INSERT_MS
+      // Not inserting, or stuck in one insert for longer than the bound (and SLOW_INSERT_MS; FIRST_INSERT_MS
       // for the first): the journal buffers (as in an outage), nobody is held back for it. The store
       // also makes no progress while users' queries run ahead of its inserts; holding publishers
       // for that would let queries starve ingest (test/e2e/query-load.test.ts).
-      const stuckMs = t.landed ? this.maxLagMs : Math.max(this.maxLagMs, FIRST_INSERT_MS);
+      const stuckMs = Math.max(this.maxLagMs, t.landed ? SLOW_INSERT_MS : FIRST_INSERT_MS);
       if (!s.inserting || now - t.progressAt > stuckMs) continue;
       if (rate <= 0) {
         if (s.lagBytes === 0) continue; // caught up
