@@ -1,8 +1,9 @@
 /**
  * A bound on what a subscriber may have unsent. aedes (with mqemitter's concurrency 0, see
  * broker.ts) writes every QoS 0 delivery into the subscriber's socket whether or not it drains,
- * so a subscriber slower than the publishers grew the socket's write queue without end: 350 MB of
- * heap in 10 s of the QoS 0 flood test. QoS 0 is at most once: past the bound its deliveries to
+ * so a subscriber that stops reading grew the socket's write queue without end until
+ * limits.slow_consumer_timeout (25 MiB in test/broker/slow-consumer.test.ts; the flood test's heap
+ * was another cause, see listeners.ts). QoS 0 is at most once: past the bound its deliveries to
  * that subscriber are dropped and counted (mosquitto and HiveMQ drop QoS 0 to a client that
  * cannot take more the same way). QoS 1 and 2 are untouched: a subscriber that stops reading
  * those is disconnected by limits.slow_consumer_timeout.
