@@ -13,6 +13,7 @@ export type { TableRows };
 import { Quality } from '../core/quality.js';
 import { PointsEncoder } from './points.js';
 import { compileExpander, compileTemplate, matchTemplate, type Expander, type Template } from './topics.js';
+import { PointFields, scanJsonPoints } from './json-points.js';
 import { encodeColumn, jsonPath, parseColumnType, type ColumnType } from './columns.js';
 import { RowBinaryWriter } from './rowbinary.js';
 
@@ -160,6 +161,7 @@ export class ChunkDecoder {
   private readonly caps: Record<string, string> = {};
   private readonly mv = {} as MqttView;
   private readonly pv = {} as PointView;
+  private readonly fields = new PointFields();
   private rejects: Partial<Record<RejectReason, number>> = {};
   private samples: Partial<Record<RejectReason, string>> = {};
   private tsReplaced: Partial<Record<TsReason, number>> = {};
@@ -337,6 +339,12 @@ export class ChunkDecoder {
   private json(tag: string): void {
     let text = this.body.toString('utf8', this.bodyStart, this.bodyEnd);
     if (text.trim().length === 0) return this.reject('empty', '');
+    // Points, or an array of them: read without building an object per point.
+    const f = this.fields;
+    if (scanJsonPoints(text, f)) {
+      for (let k = 0; k < f.n; k++) this.point(tag, f.tag[k], f.value[k], f.ts[k], f.quality[k], f.text[k]);
+      return;
+    }
     // JSON.parse rounds integers past 2^53; mark such literals so their exact text survives.
     if (BIG_DIGITS.test(text)) text = markBigIntegers(text);
     let v: unknown;
@@ -376,11 +384,16 @@ export class ChunkDecoder {
   }
 
   private jsonPoint(o: Record<string, unknown>, prefix: string): void {
-    const tag = typeof o.tag === 'string' ? join(prefix, o.tag) : prefix;
-    const q = quality(o.quality);
+    this.point(prefix, o.tag, o.value, o.ts, o.quality, o.text);
+  }
+
+  /** A point object's fields, read by JSON.parse or by the scanner of json-points.ts. */
+  private point(prefix: string, tagField: unknown, value: unknown, ts: unknown, qualityField: unknown, text: unknown): void {
+    const tag = typeof tagField === 'string' ? join(prefix, tagField) : prefix;
+    const q = quality(qualityField);
     if (q === undefined) return this.reject('bad_quality', '');
     // A shared text value comes as value null with its text.
-    this.jsonValue(o.value === null && typeof o.text === 'string' ? o.text : o.value, tag, this.ts(o.ts), q);
+    this.jsonValue(value === null && typeof text === 'string' ? text : value, tag, this.ts(ts), q);
   }
 
   private jsonValue(v: unknown, tag: string, ts: number, q: number): void {
