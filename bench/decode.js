@@ -1,0 +1,112 @@
+// The two stages behind a stored point, each alone on one thread, so a change to either is
+// measured without the rest of the gateway on the same two cores:
+// - decode: a worker's ChunkDecoder over a journal chunk of 5,000 MQTT records (JSON arrays of
+//   100 points; single numbers), best of N passes, µs per point;
+// - store: 500,000-row RowBinary inserts into chDB (the points table as the sink makes it, with
+//   and without the rollups), the insert's wall and process CPU time per insert (average of the
+//   later inserts).
+//
+//   node bench/decode.js           decode 60 passes, store 10 inserts per variant
+//   node bench/decode.js --short   decode 20 passes, store 4 inserts
+//
+// Figures only, no guard: the end-to-end figures and their guard are bench/ingest.js's.
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from './lib/gateway.mjs';
+
+const SHORT = process.argv.includes('--short');
+const PASSES = SHORT ? 20 : 60;
+const INSERTS = SHORT ? 4 : 10;
+const dist = (p) => import(join(ROOT, 'dist', p));
+const { writeMqtt, sealFrame } = await dist('core/records.js');
+const { ChunkDecoder } = await dist('encode/decode.js');
+const { RowBinaryWriter } = await dist('encode/rowbinary.js');
+const { pointsDdl, pointsStructure } = await dist('sinks/clickhouse/ddl.js');
+
+function chunkOf(topic, body, records) {
+  const b = Buffer.alloc(records * (body.length + topic.length + 64));
+  let o = 0;
+  const now = Date.now();
+  for (let i = 0; i < records; i++) o += sealFrame(b, o, writeMqtt(b, o + 8, now + i, 1, topic, 'bench-1', body));
+  return b.subarray(0, o);
+}
+
+function decode(label, topic, body, pointsPerRecord) {
+  const routes = [
+    { topic: 'json/{device}', format: 'json', device: '{device}', tag: '' },
+    { topic: 'plant/{device}/{tag+}', format: 'number', device: '{device}', tag: '{tag}' },
+  ];
+  const d = new ChunkDecoder({ routes, unmatched: 'reject', max_past: 3_650 * 86_400_000, max_future: 86_400_000 });
+  const records = 5000;
+  const chunk = chunkOf(topic, Buffer.from(body), records);
+  let best = Infinity;
+  for (let k = 0; k < PASSES; k++) {
+    const t = performance.now();
+    const r = d.decode(chunk, {}, { gateway: 'gw' });
+    best = Math.min(best, performance.now() - t);
+    if (r.tables[0]?.rows !== records * pointsPerRecord) throw new Error(`${label}: ${r.tables[0]?.rows} rows, ${JSON.stringify(r.rejects)}`);
+  }
+  console.log(`decode  ${label.padEnd(22)} ${((best * 1000) / (records * pointsPerRecord)).toFixed(3)} µs per point (best of ${PASSES})`);
+}
+
+async function store(label, rollups) {
+  let chdb;
+  try {
+    chdb = createRequire(join(ROOT, 'package.json'))('chdb');
+  } catch {
+    console.log(`store   ${label.padEnd(22)} skipped: the optional package chdb is not installed`);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'fg-bench-store-'));
+  const s = new chdb.Session(dir, { installSignalHandlers: false });
+  try {
+    const f = { version: '26', major: 26, minor: 0, dedupToken: true, dedupWindow: true, embedded: true };
+    const o = { database: 'fg', table: 'points', ttlMs: 90 * 86_400_000, dedupWindow: 10_000 };
+    for (const q of pointsDdl(f, rollups ? { ...o, rollups: { minuteMs: 365 * 86_400_000, hourMs: 5 * 365 * 86_400_000 } } : o)) await s.queryAsync(q);
+    const structure = pointsStructure(f, true).replace(/'/g, "\\'");
+    const rows = 500_000;
+    let t0 = Date.now();
+    const wall = [];
+    const cpu = [];
+    for (let k = 0; k < INSERTS; k++) {
+      const w = new RowBinaryWriter(rows * 48);
+      for (let i = 0; i < rows; i++) {
+        w.int64(t0 + Math.floor(i / 100));
+        w.string('bench');
+        w.string(`t${i % 100}`);
+        w.float64((i % 100) * 1.5);
+        w.string('');
+        w.uint32(0);
+        w.string('mqtt');
+        w.string('gw');
+      }
+      t0 += rows / 100;
+      const file = join(dir, `c${k}.rb`);
+      writeFileSync(file, w.take());
+      const c0 = process.cpuUsage();
+      const w0 = performance.now();
+      await s.queryAsync(
+        `INSERT INTO fg.points SELECT * FROM file('${file}', 'RowBinary', '${structure}') SETTINGS insert_deduplication_token = 'b${k}', ` +
+          'deduplicate_blocks_in_dependent_materialized_views = 1, parallel_view_processing = 1',
+      );
+      wall.push(performance.now() - w0);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
+    }
+    const later = (a) => a.slice(Math.min(2, a.length - 1)).reduce((x, y, _, all) => x + y / all.length, 0);
+    console.log(
+      `store   ${label.padEnd(22)} ${later(wall).toFixed(0)} ms wall, ${later(cpu).toFixed(0)} ms CPU per ${rows} rows (${((later(cpu) * 1000) / rows).toFixed(2)} µs CPU per row)`,
+    );
+  } finally {
+    s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(`fieldgate decode and store stages, node ${process.version}`);
+decode('JSON array of 100', 'json/bench', JSON.stringify(Array.from({ length: 100 }, (_, i) => ({ tag: `t${i}`, value: i * 1.5 }))), 100);
+decode('single value', 'plant/line1/speed', '1234.5', 1);
+await store('points', false);
+await store('points + rollups', true);
