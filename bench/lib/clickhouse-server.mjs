@@ -65,7 +65,14 @@ ${this.extraXml}
 `,
     );
     this.proc = spawn(CLICKHOUSE_BIN, [`--config-file=${join(d, 'config.xml')}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.proc.stderr?.resume();
+    // What it last said (errors only), printed if it exits without being stopped: a crash shows its cause.
+    let said = '';
+    this.proc.stderr?.on('data', (b) => (said = (said + b.toString()).slice(-8192)));
+    const proc = this.proc;
+    proc.once('exit', (code, signal) => {
+      if (this.proc === proc)
+        console.error(`clickhouse-server on ${this.url} exited unexpectedly (code ${code}, signal ${signal}); its last words:\n${said || '(nothing)'}`);
+    });
     const until = Date.now() + 30_000;
     for (;;) {
       try {
@@ -88,8 +95,8 @@ ${this.extraXml}
     const p = this.proc;
     if (!p || p.exitCode !== null) return;
     const exited = new Promise((r) => p.once('exit', () => r()));
+    this.proc = undefined; // an exit asked for, not one to report
     p.kill(signal);
     await exited;
-    this.proc = undefined;
   }
 }
