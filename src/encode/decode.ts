@@ -13,7 +13,7 @@ export type { TableRows };
 import { Quality } from '../core/quality.js';
 import { PointsEncoder } from './points.js';
 import { compileExpander, compileTemplate, matchTemplate, type Expander, type Template } from './topics.js';
-import { PointFields, scanJsonPoints } from './json-points.js';
+import { POINT_KEYS, PointFields, scanJsonPoints } from './json-points.js';
 import { encodeColumn, jsonPath, parseColumnType, type ColumnType } from './columns.js';
 import { RowBinaryWriter } from './rowbinary.js';
 
@@ -152,8 +152,6 @@ const INTEGER_TEXT = /^[-+]?\d+$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
-/** Keys of an object that is one value; id, gateway, device, text, from and to are what a fieldgate share sends besides (docs/chain.md). */
-const POINT_KEYS = new Set(['tag', 'value', 'ts', 'quality', 'id', 'gateway', 'device', 'text', 'from', 'to']);
 
 export class ChunkDecoder {
   private readonly routes: CompiledRoute[];

@@ -11,6 +11,9 @@
  * payload decodes to the same rows either way (test: test/encode/json-points.test.ts).
  */
 
+/** Keys of an object that is one value; id, gateway, device, text, from and to are what a fieldgate share sends besides (docs/chain.md). */
+export const POINT_KEYS: ReadonlySet<string> = new Set(['tag', 'value', 'ts', 'quality', 'id', 'gateway', 'device', 'text', 'from', 'to']);
+
 /** The fields of the points read; `undefined` where an object has no such key. */
 export class PointFields {
   n = 0;
@@ -125,25 +128,14 @@ class Scanner {
     const t = this.t;
     const len = end - 1 - from;
     const c0 = t.charCodeAt(from);
-    switch (len) {
-      case 2:
-        if (c0 === 116 && t.charCodeAt(from + 1) === 115) return K.Ts;
-        return t.startsWith('id', from) || t.startsWith('to', from) ? K.Other : K.None;
-      case 3:
-        return c0 === 116 && t.charCodeAt(from + 1) === 97 && t.charCodeAt(from + 2) === 103 ? K.Tag : K.None;
-      case 4:
-        if (t.startsWith('text', from)) return K.Text;
-        return t.startsWith('from', from) ? K.Other : K.None;
-      case 5:
-        return t.startsWith('value', from) ? K.Value : K.None;
-      case 6:
-        return t.startsWith('device', from) ? K.Other : K.None;
-      case 7:
-        if (t.startsWith('quality', from)) return K.Quality;
-        return t.startsWith('gateway', from) ? K.Other : K.None;
-      default:
-        return K.None;
-    }
+    // The five a point is read by, compared in place; any other key of a point (id, device, …) is
+    // looked up in POINT_KEYS, the list the general path goes by.
+    if (len === 2 && c0 === 116 && t.charCodeAt(from + 1) === 115) return K.Ts;
+    if (len === 3 && c0 === 116 && t.charCodeAt(from + 1) === 97 && t.charCodeAt(from + 2) === 103) return K.Tag;
+    if (len === 5 && t.startsWith('value', from)) return K.Value;
+    if (len === 7 && t.startsWith('quality', from)) return K.Quality;
+    if (len === 4 && t.startsWith('text', from)) return K.Text;
+    return POINT_KEYS.has(t.slice(from, end - 1)) ? K.Other : K.None;
   }
 
   /** A JSON number (strict grammar) into `value`; false when it is not one or is an integer of 16+ digits. */

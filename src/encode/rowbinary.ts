@@ -92,7 +92,7 @@ export class RowBinaryWriter {
     }
     // Most strings are shorter than 128 bytes: write after a one-byte length, and only
     // move the bytes when the length turns out to need more.
-    const n = s.length === 0 ? 0 : this.buf.write(s, p + 1, 'utf8');
+    const n = this.buf.write(s, p + 1, 'utf8'); // not empty: the loop above took that
     if (n < 0x80) {
       this.buf[p] = n;
       this.len = p + 1 + n;

@@ -128,7 +128,8 @@ export class Pushback {
   /** True while publishers are held back; closes at once when acceptance reaches the limit. */
   get active(): boolean {
     if (this.gate.closed) return true;
-    if (this.acceptedTo() < this.limit) return false;
+    // Read on every publish: no call into the journal while no limit is set.
+    if (this.limit === Infinity || this.acceptedTo() < this.limit) return false;
     this.engage(this.clock());
     return true;
   }

@@ -7,9 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { markBigIntegers } from '../../src/encode/decode.js';
-import { PointFields, scanJsonPoints } from '../../src/encode/json-points.js';
-
-const POINT_KEYS = new Set(['tag', 'value', 'ts', 'quality', 'id', 'gateway', 'device', 'text', 'from', 'to']);
+import { POINT_KEYS, PointFields, scanJsonPoints } from '../../src/encode/json-points.js';
 
 /** What the general path reads from a payload the scanner accepted: the same fields, or a reason it would not. */
 type Fields = { tag: unknown; value: unknown; ts: unknown; quality: unknown; text: unknown };
