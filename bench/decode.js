@@ -22,7 +22,9 @@ const INSERTS = SHORT ? 4 : 10;
 const dist = (p) => import(join(ROOT, 'dist', p));
 const { writeMqtt, sealFrame } = await dist('core/records.js');
 const { ChunkDecoder } = await dist('encode/decode.js');
-const { RowBinaryWriter } = await dist('encode/rowbinary.js');
+const { PointsEncoder } = await dist('encode/points.js');
+const { ChdbTransport } = await dist('sinks/clickhouse/chdb-client.js');
+const { insertSettings } = await dist('sinks/clickhouse/sink.js');
 const { pointsDdl, pointsStructure } = await dist('sinks/clickhouse/ddl.js');
 
 function chunkOf(topic, body, records) {
@@ -52,45 +54,36 @@ function decode(label, topic, body, pointsPerRecord) {
 }
 
 async function store(label, rollups) {
-  let chdb;
   try {
-    chdb = createRequire(join(ROOT, 'package.json'))('chdb');
+    createRequire(join(ROOT, 'package.json')).resolve('chdb');
   } catch {
     console.log(`store   ${label.padEnd(22)} skipped: the optional package chdb is not installed`);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'fg-bench-store-'));
-  const s = new chdb.Session(dir, { installSignalHandlers: false });
+  // The sink's own pieces: its transport (the SQL of a file() insert), its DDL and its insert settings.
+  const store = new ChdbTransport(dir);
   try {
     const f = { version: '26', major: 26, minor: 0, dedupToken: true, dedupWindow: true, embedded: true };
     const o = { database: 'fg', table: 'points', ttlMs: 90 * 86_400_000, dedupWindow: 10_000 };
-    for (const q of pointsDdl(f, rollups ? { ...o, rollups: { minuteMs: 365 * 86_400_000, hourMs: 5 * 365 * 86_400_000 } } : o)) await s.queryAsync(q);
-    const structure = pointsStructure(f, true).replace(/'/g, "\\'");
+    for (const q of pointsDdl(f, rollups ? { ...o, rollups: { minuteMs: 365 * 86_400_000, hourMs: 5 * 365 * 86_400_000 } } : o)) await store.exec(q);
+    const structure = pointsStructure(f, true);
     const rows = 500_000;
+    const enc = new PointsEncoder();
+    enc.setGateway('gw');
     let t0 = Date.now();
     const wall = [];
     const cpu = [];
     for (let k = 0; k < INSERTS; k++) {
-      const w = new RowBinaryWriter(rows * 48);
-      for (let i = 0; i < rows; i++) {
-        w.int64(t0 + Math.floor(i / 100));
-        w.string('bench');
-        w.string(`t${i % 100}`);
-        w.float64((i % 100) * 1.5);
-        w.string('');
-        w.uint32(0);
-        w.string('mqtt');
-        w.string('gw');
-      }
+      for (let i = 0; i < rows; i++) enc.row(t0 + Math.floor(i / 100), 'bench', `t${i % 100}`, (i % 100) * 1.5, '', 0, 'mqtt', i);
       t0 += rows / 100;
+      const data = enc.finish().data;
+      // Spooled as a worker does: the insert reads the file.
       const file = join(dir, `c${k}.rb`);
-      writeFileSync(file, w.take());
+      writeFileSync(file, data);
       const c0 = process.cpuUsage();
       const w0 = performance.now();
-      await s.queryAsync(
-        `INSERT INTO fg.points SELECT * FROM file('${file}', 'RowBinary', '${structure}') SETTINGS insert_deduplication_token = 'b${k}', ` +
-          'deduplicate_blocks_in_dependent_materialized_views = 1, parallel_view_processing = 1',
-      );
+      await store.insert('fg.points', { data, file, structure }, insertSettings(f, { embedded_max_memory: 2_000_000_000 }, `bench-${k}`));
       wall.push(performance.now() - w0);
       const c = process.cpuUsage(c0);
       cpu.push((c.user + c.system) / 1000);
@@ -100,7 +93,7 @@ async function store(label, rollups) {
       `store   ${label.padEnd(22)} ${later(wall).toFixed(0)} ms wall, ${later(cpu).toFixed(0)} ms CPU per ${rows} rows (${((later(cpu) * 1000) / rows).toFixed(2)} µs CPU per row)`,
     );
   } finally {
-    s.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

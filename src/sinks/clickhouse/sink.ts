@@ -268,17 +268,7 @@ export class ClickHouseSink implements ChunkSink {
     let attempt = 0;
     for (;;) {
       this.checkStopped();
-      const settings: Record<string, string | number> = {};
-      // The rollups' views deduplicate by a token derived from it: a block the points table drops as a repeat is not rolled up again.
-      if (features.dedupToken) Object.assign(settings, { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 });
-      if (features.embedded) {
-        settings.max_memory_usage = this.opts.cfg.embedded_max_memory;
-        // The rollups' two views run side by side: the lane is free ~20 % sooner for the next chunk
-        // and users' queries (measured: 520 -> 400 ms per 500,000 rows, the same CPU).
-        settings.parallel_view_processing = 1;
-      }
-      // Through the Distributed table: the insert returns once every shard has its rows (so a retry is deduplicated there, not queued twice).
-      if (this.opts.cfg.cluster && this.opts.cfg.insert_via === 'distributed') settings.insert_distributed_sync = 1;
+      const settings = insertSettings(features, this.opts.cfg, token);
       const t0 = process.hrtime.bigint();
       try {
         const f = injectedFault('sink_request');
@@ -419,4 +409,24 @@ export class ClickHouseSink implements ChunkSink {
     this.stopping = true;
     this.pause.wake();
   }
+}
+
+/** The settings of one insert (bench/decode.js inserts with them too). */
+export function insertSettings(
+  features: ServerFeatures,
+  cfg: Pick<ClickHouseConfig, 'embedded_max_memory' | 'cluster' | 'insert_via'>,
+  token: string,
+): Record<string, string | number> {
+  const settings: Record<string, string | number> = {};
+  // The rollups' views deduplicate by a token derived from it: a block the points table drops as a repeat is not rolled up again.
+  if (features.dedupToken) Object.assign(settings, { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 });
+  if (features.embedded) {
+    settings.max_memory_usage = cfg.embedded_max_memory;
+    // The rollups' two views run side by side: the lane is free ~20 % sooner for the next chunk
+    // and users' queries (measured: 520 -> 400 ms per 500,000 rows, the same CPU).
+    settings.parallel_view_processing = 1;
+  }
+  // Through the Distributed table: the insert returns once every shard has its rows (so a retry is deduplicated there, not queued twice).
+  if (cfg.cluster && cfg.insert_via === 'distributed') settings.insert_distributed_sync = 1;
+  return settings;
 }
