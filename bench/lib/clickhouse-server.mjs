@@ -78,6 +78,7 @@ ${this.extraXml}
       try {
         if ((await fetch(`${this.url}/ping`)).ok) return;
       } catch {}
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`clickhouse-server on ${this.url} exited while starting:\n${said}`);
       if (Date.now() > until) throw new Error('clickhouse-server did not answer /ping within 30 s');
       await new Promise((r) => setTimeout(r, 100));
     }

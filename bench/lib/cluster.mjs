@@ -11,6 +11,7 @@ import { ClickHouseServer } from './clickhouse-server.mjs';
 import { freePort, sleep } from './proc.mjs';
 
 export const ZOOKEEPER_SERVER = '/usr/share/zookeeper/bin/zkServer.sh';
+const DDL_QUEUE = '/clickhouse/task_queue/ddl';
 
 /** ZooKeeper (Debian's `zookeeper` package), standalone, on loopback. */
 export class ZooKeeper {
@@ -41,7 +42,7 @@ export class ZooKeeper {
         `clientPortAddress=127.0.0.1`,
         `admin.enableServer=false`,
         `maxClientCnxns=500`,
-        `4lw.commands.whitelist=ruok`,
+        `4lw.commands.whitelist=ruok,cons`,
         '',
       ].join('\n'),
     );
@@ -51,22 +52,28 @@ export class ZooKeeper {
       detached: false,
     });
     const until = Date.now() + 60_000;
-    while ((await this.ruok()) !== 'imok') {
+    while ((await this.command('ruok')) !== 'imok') {
       if (this.proc.exitCode !== null) throw new Error(`zookeeper exited with ${this.proc.exitCode}`);
       if (Date.now() > until) throw new Error('zookeeper did not answer ruok within 60 s');
       await sleep(200);
     }
   }
 
-  ruok() {
+  /** A four-letter command's answer ('' when it cannot be had). */
+  command(cmd) {
     return new Promise((resolve) => {
-      const s = createConnection({ host: '127.0.0.1', port: this.port }, () => s.end('ruok'));
+      const s = createConnection({ host: '127.0.0.1', port: this.port }, () => s.end(cmd));
       let out = '';
       s.on('data', (d) => (out += d));
       s.on('close', () => resolve(out));
       s.on('error', () => resolve(''));
       s.setTimeout(2000, () => s.destroy());
     });
+  }
+
+  /** How many client sessions have listed a node's children last (`cons`: lop=GETC). */
+  async listingSessions() {
+    return (await this.command('cons')).split('\n').filter((l) => /sid=0x[0-9a-f]+,lop=GETC,/.test(l)).length;
   }
 
   async stop() {
@@ -113,12 +120,28 @@ export class ClickHouseCluster {
   <zookeeper><node><host>127.0.0.1</host><port>${zk.port}</port></node><session_timeout_ms>6000</session_timeout_ms></zookeeper>
   <macros><shard>${String(n.shard).padStart(2, '0')}</shard><replica>r${n.shard}-${n.replica}</replica></macros>
   <remote_servers><${name}>${remote.join('')}</${name}></remote_servers>
-  <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>`;
+  <distributed_ddl><path>${DDL_QUEUE}</path></distributed_ddl>`;
       return { shard: n.shard, replica: n.replica, server: new ClickHouseServer(n.http, n.tcp, join(dir, `ch-${n.shard}-${n.replica}`), xml) };
     });
     const c = new ClickHouseCluster(name, zk, nodes);
     await Promise.all(nodes.map((n) => n.server.start()));
+    await c.ddlReady();
     return c;
+  }
+
+  /**
+   * Waits until every node's DDL worker has its ZooKeeper session: 18.16 answers /ping before that, and
+   * an ON CLUSTER query in between dereferences the worker's still-null session and segfaults the server
+   * (zkutil::ZooKeeper::createImpl with `this` null: seen in CI, and here in 1 of 7 fresh clusters with
+   * both cores busy). On a fresh node the worker's session is the only one, and its first listing of the
+   * queue comes after the session is set, so every node's session having last listed children is the sign.
+   */
+  async ddlReady(timeoutMs = 30_000) {
+    const until = Date.now() + timeoutMs;
+    while ((await this.zk.listingSessions()) < this.nodes.length) {
+      if (Date.now() > until) throw new Error(`not every clickhouse-server's DDL worker listed ${DDL_QUEUE} within ${timeoutMs} ms`);
+      await sleep(50);
+    }
   }
 
   get urls() {

@@ -6,16 +6,40 @@ const CLK_TCK = 100;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A free TCP port on loopback (the kernel picks it). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/** The lowest port the kernel gives an outgoing connection (/proc/sys/net/ipv4/ip_local_port_range). */
+const EPHEMERAL_LOW = (() => {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+})();
+const PORT_LOW = Math.min(10_000, EPHEMERAL_LOW - 1000);
+const handedOut = new Set();
+
+/** Whether a listener can take `port` on loopback now. */
+function canListen(port) {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free TCP port on loopback, below the kernel's range for outgoing connections: a port from that
+ * range (what `listen(0)` gives) can be taken as the source port of any connection on the machine
+ * before the server it is meant for binds it (seen: a test clickhouse-server failed with "Address
+ * already in use"). Never the same port twice in one process.
+ */
+export async function freePort() {
+  for (let i = 0; i < 100; i++) {
+    const p = PORT_LOW + Math.floor(Math.random() * (EPHEMERAL_LOW - PORT_LOW));
+    if (handedOut.has(p)) continue;
+    handedOut.add(p);
+    if (await canListen(p)) return p;
+  }
+  throw new Error(`no free port in ${PORT_LOW}-${EPHEMERAL_LOW - 1} after 100 tries`);
 }
 
 /** User + system CPU seconds of a process, all its threads. */
