@@ -34,8 +34,12 @@ import {
 } from './hooks.js';
 import { countEvents } from './events.js';
 import { limitPacketSize } from './packet-limit.js';
+import { sliceReads } from './read-slices.js';
 import { boundQos0 } from './outbound.js';
 import { leanPublishPath } from './lean-publish.js';
+
+/** Packets of one connection handed to aedes per turn of the event loop (read-slices.ts). */
+const READ_SLICE = 64;
 
 export { parseBind };
 
@@ -155,7 +159,9 @@ export class Broker {
       const client = aedes.handle(stream);
       limitPacketSize((client as unknown as { _parser: unknown })._parser, limits.max_packet_size);
       boundQos0(client, limits.max_unsent, unsentDrop);
-      lean?.install(client);
+      const light = lean?.install(client);
+      // Same aedes internals as the lean path (which warns once when they change).
+      sliceReads(client, READ_SLICE, light);
     };
     for (const l of this.cfg.listeners) {
       const s = await listen(

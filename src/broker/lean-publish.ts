@@ -135,8 +135,12 @@ function plainTopic(topic: string, maxLevels: number): boolean {
 }
 
 export interface LeanPath {
-  /** Installs the lean path on a client aedes just created; false when aedes's internals are not as expected. */
-  install(client: Client): boolean;
+  /**
+   * Installs the lean path on a client aedes just created. Returns whether the lean path takes a
+   * packet of that client (read-slices.ts does not count those), or undefined when aedes's
+   * internals are not as expected.
+   */
+  install(client: Client): ((packet: PublishPacket) => boolean) | undefined;
 }
 
 export function leanPublishPath(
@@ -164,22 +168,23 @@ export function leanPublishPath(
   const index = new SubscriberIndex(mq as Emitter, store as SubscriptionStore, maxTopicLevels);
   let warned = false;
   return {
-    install(client: Client): boolean {
+    install(client: Client) {
       const c = client as unknown as Partial<ClientInternals>;
       const parser = c._parser;
       const listeners = parser?.listeners('packet');
       if (!parser || listeners?.length !== 1 || typeof c._nextBatch !== 'function' || typeof c._parsingBatch !== 'number') {
         if (!warned) log.warn('broker: aedes changed (client parser internals); every publish takes aedes’s own path');
         warned = true;
-        return false;
+        return undefined;
       }
       const ci = c as ClientInternals;
       const aedesEnqueue = listeners[0];
       const ack = gate.acker(ci.conn);
       parser.removeListener('packet', aedesEnqueue);
+      const takes = (packet: PublishPacket): boolean =>
+        packet.cmd === 'publish' && packet.qos !== 2 && !packet.retain && ci.connackSent && ci.connected && index.nobody(packet.topic);
       parser.on('packet', function lean(this: unknown, packet: PublishPacket) {
-        if (packet.cmd !== 'publish' || packet.qos === 2 || packet.retain || !ci.connackSent || !ci.connected || !index.nobody(packet.topic))
-          return aedesEnqueue.call(this, packet);
+        if (!takes(packet)) return aedesEnqueue.call(this, packet);
         if (ci._keepaliveInterval > 0) ci._keepaliveTimer?.refresh();
         counters.lean++;
         // Counted as aedes's enqueue counts a packet. Called back in this turn, it is done and the
@@ -197,7 +202,7 @@ export function leanPublishPath(
         });
         sync = false;
       });
-      return true;
+      return takes;
     },
   };
 }
