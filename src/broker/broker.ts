@@ -38,8 +38,8 @@ import { sliceReads } from './read-slices.js';
 import { boundQos0 } from './outbound.js';
 import { leanPublishPath } from './lean-publish.js';
 
-/** Packets of one connection handed to aedes per turn of the event loop (read-slices.ts). */
-const READ_SLICE = 64;
+/** What aedes gets of one connection per turn of the event loop (read-slices.ts). */
+const READ_SLICE = { packets: 64, bytes: 8192 };
 
 export { parseBind };
 

@@ -1,21 +1,24 @@
 /**
- * At most `slice` packets of a connection per turn of the event loop. aedes parses everything a
- * connection has buffered in one go (conn.read(null): up to the 16 KiB the stream holds plus one
- * 64 KiB read of libuv, about 3,800 QoS 0 single values) and handles all of it at once, each with
- * a Packet, closures, and for each subscriber an Immediate and a second Packet that live until the
- * check phase. Under a QoS 0 flood with a subscriber, four publishers put up to ~15,000 deliveries
- * in flight per turn: they outlived two scavenges (a sampling heap profile counted ~110 MB/s
- * promoted to the old space), and the main heap swung between 60 and 200 MB with 40-55 MB live
- * (docs/architecture.md, on the broker). The lean path's packets (journaled and acknowledged in the
- * turn, nothing delivered) do not count against the slice.
+ * What aedes gets of a connection per turn of the event loop: reads of at most `slice.bytes`, and
+ * at most `slice.packets` publishes for aedes's own path. aedes parses everything a connection has
+ * buffered in one go (conn.read(null): the 16 KiB the stream holds plus one 64 KiB read of libuv,
+ * about 3,800 QoS 0 single values) and handles all of it at once, each with a Packet, closures, and
+ * for each subscriber an Immediate and a second Packet that live until the check phase. Under a
+ * QoS 0 flood with a subscriber, four publishers put up to ~15,000 deliveries in flight per turn:
+ * they outlived two scavenges (a sampling heap profile counted ~110 MB/s promoted to the old space),
+ * and V8, seeing the old space fill that fast, let it grow to 4× its live size between collections
+ * (docs/architecture.md, on the broker).
  *
- * The packets past the slice wait here in order and go to aedes in the next turns. Meanwhile the
- * connection's conn.read(null), which aedes calls for its next batch, finds nothing, so no more
- * than one read's packets ever wait; the turn that hands over the last of them reads on for aedes.
- * Order is kept: a packet that arrives while some wait goes behind them [MQTT-4.6.0-2].
- * Measured (test/broker/flood.test.ts, three runs each, interleaved): peak RSS 550-588 MB at
- * 114k-128k msg/s without slices, 491-501 MB at 142k-166k msg/s with 64; QoS 1 single values to a
- * subscribed topic: 84k-93k msg/s at 13.1-14.6 µs CPU each without, 105k-108k at 11.2-11.4 with.
+ * aedes's read finds nothing while packets wait here, or once the turn's slice is spent; a read that
+ * leaves data buffered is followed by the next (pump) as soon as aedes has nothing in hand, in the
+ * same turn when the packets ended at once (the lean path's: journaled and acknowledged, nothing
+ * delivered; they do not count against the slice), else in the next. Publishes past the slice wait
+ * in order and go to aedes in the next turns [MQTT-4.6.0-2]. mqtt-packet's parser is not
+ * re-entrant: a read called back from inside a parse waits until it returns.
+ *
+ * Measured (test/broker/flood.test.ts, interleaved): peak RSS 550-588 MB without slices, 491-501 MB
+ * with 64 packets per turn, 411-422 MB with reads of 8 KiB as well; the flood's rate and /healthz did
+ * not suffer (details and the CPU of single values in docs/architecture.md).
  */
 
 /** aedes internals this relies on (aedes 1.2, lib/client.js); checked at install. */
@@ -24,12 +27,19 @@ interface ParsingClient {
     listeners(e: string): Array<(this: unknown, p: unknown) => void>;
     removeListener(e: string, f: unknown): void;
     on(e: string, f: unknown): void;
-    parse(buf: Buffer): unknown;
+    parse: (this: unknown, buf: Buffer) => unknown;
   };
   _parsingBatch: number;
   _paused?: boolean;
   closed: boolean;
-  conn: { read: (this: unknown, n?: number | null) => Buffer | null };
+  conn: { read: (this: unknown, n?: number | null) => Buffer | null; readableLength?: number; on(e: 'readable', f: () => void): unknown };
+}
+
+export interface Slice {
+  /** PUBLISH packets per connection and turn that go to aedes's own path (the lean path's do not count). */
+  packets: number;
+  /** Bytes per read: what aedes parses at once. */
+  bytes: number;
 }
 
 /**
@@ -37,7 +47,7 @@ interface ParsingClient {
  * false, and nothing changed, when aedes's internals are not as expected. `light` packets (the
  * lean path's: journaled and acknowledged in the turn, nothing delivered) do not count.
  */
-export function sliceReads(client: unknown, slice: number, light?: (packet: never) => boolean): boolean {
+export function sliceReads(client: unknown, slice: Slice, light?: (packet: never) => boolean): boolean {
   const c = client as Partial<ParsingClient>;
   const parser = c._parser;
   const conn = c.conn;
@@ -48,19 +58,70 @@ export function sliceReads(client: unknown, slice: number, light?: (packet: neve
   const read = conn.read;
   let waiting: unknown[] = [];
   let head = 0;
-  let budget = slice;
+  let budget = slice.packets;
   let scheduled = false;
-  // aedes reads the next batch with conn.read(null) once it is done with the last one (its
-  // _parsingBatch at 0). While packets wait here, that read finds nothing, so a connection never
-  // has more than one read's packets waiting; the last turn reads on for aedes.
-  conn.read = function gatedRead(this: unknown, n?: number | null) {
-    if (n === null && head < waiting.length) return null;
-    return read.call(this, n);
+  let pumping = false;
+  // Data arrived ('readable'): aedes's own read on 'readable' takes all that is buffered whatever it
+  // still has in hand (its nextBatch counts the event as a packet done), so a publisher is not held
+  // by one slow delivery. Until the buffer is drained, the pump reads on as that read would have.
+  let owed = false;
+  // aedes reads its next batch with conn.read(null) once it is done with the last one (its
+  // _parsingBatch at 0). That read takes at most slice.bytes, so what it parses at once (and what
+  // may wait here) stays small; it finds nothing while packets wait or the turn's slice is spent.
+  const gatedRead = function gatedRead(this: unknown, n?: number | null): Buffer | null {
+    if (n !== null) return read.call(this, n);
+    if (head < waiting.length || budget <= 0) {
+      schedule();
+      return null;
+    }
+    // Called back from inside a parse (a packet done at once): mqtt-packet's parser is not
+    // re-entrant, and with part of the data still buffered this read would find some. Read after.
+    if (parsing > 0) {
+      queuePump();
+      return null;
+    }
+    const len = conn.readableLength ?? 0;
+    // All of it (or nothing): the stream calls 'readable' again when more arrives, as aedes expects.
+    if (len <= slice.bytes) {
+      owed = false;
+      return read.call(this, null);
+    }
+    // Part of it: the rest is read once this part is through (pump).
+    queuePump();
+    return read.call(this, slice.bytes);
   };
+  conn.read = gatedRead;
+  conn.on('readable', () => {
+    owed = true;
+    queuePump();
+  });
+  const parse = parser.parse;
+  let parsing = 0;
+  parser.parse = function parseOnce(this: unknown, buf: Buffer) {
+    parsing++;
+    try {
+      return parse.call(this, buf);
+    } finally {
+      parsing--;
+    }
+  };
+  function queuePump(): void {
+    if (pumping) return;
+    pumping = true;
+    process.nextTick(pump);
+  }
+  /** Reads on for aedes while it has nothing in hand (the lean path's packets end in the turn) or data it owes a read. */
+  function pump(): void {
+    pumping = false;
+    while (!ci.closed && !ci._paused && (ci._parsingBatch <= 0 || owed)) {
+      const buf = gatedRead.call(conn, null);
+      if (!buf) return;
+      ci._parser.parse(buf);
+    }
+  }
   const turn = (): void => {
     scheduled = false;
-    budget = slice;
-    if (head === waiting.length) return;
+    budget = slice.packets;
     // A closed client reads nothing more; what waits is dropped as aedes drops its parser's queue.
     if (ci.closed) {
       waiting = [];
@@ -75,22 +136,18 @@ export function sliceReads(client: unknown, slice: number, light?: (packet: neve
     if (head < waiting.length) return schedule();
     waiting = [];
     head = 0;
-    // aedes has finished what it was given and its read found nothing: read for it (as its nextBatch does).
-    if (ci._parsingBatch <= 0 && !ci._paused && !ci.closed) {
-      const buf = read.call(conn, null);
-      if (buf) parser.parse(buf);
-    }
+    pump();
   };
-  const schedule = (): void => {
+  function schedule(): void {
     if (scheduled) return;
     scheduled = true;
     setImmediate(turn);
-  };
+  }
   parser.removeListener('packet', inner);
   parser.on('packet', function sliced(this: unknown, packet: unknown) {
     if (head === waiting.length && budget > 0) {
       if (!light?.(packet as never)) {
-        if (budget === slice) schedule();
+        if (budget === slice.packets) schedule();
         budget--;
       }
       return inner.call(this, packet);

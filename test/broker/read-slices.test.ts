@@ -3,8 +3,10 @@
  * and QoS 1 publishes to a subscribed topic reaches aedes at most `slice` per turn of the event
  * loop, every one delivered, in order within each QoS, and every PUBACK in order; without the slicing the same
  * write reaches aedes in one go (what made the flood test's heap swing, docs/architecture.md).
- * Packets the `light` predicate names do not count; a client that closes with packets waiting
- * drops them and the broker goes on.
+ * Packets the `light` predicate names do not count; the parser gets at most 8 KiB at once and a
+ * larger packet still arrives whole; a client that closes with packets waiting drops them and the
+ * broker goes on. The subscriber here is aedes's own (it completes a delivery at once, so aedes asks
+ * for its next read from inside a parse, which must wait: mqtt-packet's parser is not re-entrant).
  */
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
@@ -16,6 +18,8 @@ import { waitFor } from '../helpers/ports.js';
 interface Run {
   /** PUBLISH packets handed to aedes's own listener per turn of the event loop (turns with none left out). */
   perTurn: number[];
+  /** The size of each buffer the parser was given. */
+  parsed: number[];
   delivered: string[];
   pubacks: number[];
 }
@@ -39,12 +43,37 @@ async function broker(slice: number | undefined, light?: (p: { topic: string }) 
       if (p.cmd === 'publish') count++;
       enqueue.call(this, p);
     });
-    if (slice !== undefined) expect(sliceReads(client, slice, light as never)).toBe(true);
+    if (slice !== undefined) expect(sliceReads(client, { packets: slice, bytes: 8192 }, light as never)).toBe(true);
+    const parser = client._parser as unknown as { parse(b: Buffer): unknown };
+    const parse = parser.parse.bind(parser);
+    parser.parse = (b: Buffer) => (run.parsed.push(b.length), parse(b));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   cleanups.push(() => new Promise((r) => aedes.close(() => server.close(r))));
   const port = (server.address() as { port: number }).port;
-  const run: Run = { perTurn: [], delivered: [], pubacks: [] };
+  const run: Run = { perTurn: [], parsed: [], delivered: [], pubacks: [] };
+  aedes.subscribe(
+    'plant/big',
+    (p: { payload: Buffer | string }, cb: () => void) => {
+      run.delivered.push(`big ${p.payload.length}`);
+      cb();
+    },
+    () => undefined,
+  );
+  // A delivery that never ends (a subscriber that stopped reading): its publish stays in aedes's hands.
+  aedes.subscribe(
+    'plant/stuck',
+    () => undefined,
+    () => undefined,
+  );
+  aedes.subscribe(
+    'plant/later',
+    (p: { payload: Buffer | string }, cb: () => void) => {
+      run.delivered.push(p.payload.toString());
+      setImmediate(cb);
+    },
+    () => undefined,
+  );
   aedes.subscribe(
     'plant/watched',
     (p: { payload: Buffer | string }, cb: () => void) => {
@@ -139,6 +168,32 @@ describe('read slices', () => {
     );
     expect(Math.max(...run.perTurn)).toBeGreaterThan(64);
     expect(Math.max(...run.perTurn)).toBeLessThanOrEqual(2 * 64 + 1);
+  });
+
+  it('parses at most `bytes` at once, and a packet larger than that arrives whole, in order', async () => {
+    const { port, run } = await broker(64);
+    const c = await rawConn(port, { clientId: 'bytes' }, cleanups);
+    const big = Buffer.alloc(200_000, 7);
+    const { bytes } = pipelined(2000);
+    c.s.write(Buffer.concat([bytes, generate(publishPacket('plant/big', 1, 1, big)), generate(publishPacket('plant/watched', 0, 0, 'last'))]));
+    await waitFor('all delivered', () => run.delivered.includes('last'), 20_000, 10);
+    expect(run.delivered.filter((d) => d.startsWith('big'))).toEqual(['big 200000']);
+    expect(run.delivered).toHaveLength(2002);
+    expect(Math.max(...run.parsed)).toBeLessThanOrEqual(8192);
+    expect(run.parsed.reduce((a, b) => a + b, 0)).toBeGreaterThan(bytes.length + big.length);
+  });
+
+  it('reads on what arrived while deliveries never end, as aedes does on each arrival', async () => {
+    const { port, run } = await broker(64);
+    const c = await rawConn(port, { clientId: 'stuck' }, cleanups);
+    const n = 3000;
+    // Every hundredth to a subscriber that never takes it: each of those stays in aedes's hands.
+    let i = 0;
+    const { bytes } = pipelined(n, () => (++i % 100 === 0 ? 'plant/stuck' : 'plant/later'));
+    c.s.write(bytes);
+    const expected = Array.from({ length: n }, (_, k) => k + 1).filter((k) => k % 100 !== 0);
+    await waitFor('all delivered', () => run.delivered.length >= expected.length, 10_000, 10);
+    deliveredInOrder(run.delivered, expected);
   });
 
   it('drops what waits when the client closes, and serves the next client', async () => {
