@@ -15,7 +15,7 @@
  * record accepted while it was inserting stands in: engaged past half the bound.
  */
 import { Gate } from '../core/gate.js';
-import type { Logger } from '../telemetry/logger.js';
+import { RateLimitedLog, type Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
 export interface LaggingSink {
@@ -93,6 +93,9 @@ export class Pushback {
   private readonly tracks = new Map<string, Track>();
   private timer: NodeJS.Timeout | undefined;
   private since = 0;
+  private readonly rare: RateLimitedLog;
+  /** The last engagement's warning was written (not left out by the minute's limit). */
+  private told = false;
   /**
    * While open: the journal position past which acceptance stops at once, without waiting for the
    * next tick (the slowest sink's cursor plus what it stores in max_lag and one tick at its rate). A release let
@@ -120,6 +123,7 @@ export class Pushback {
     private readonly acceptedTo: () => number = () => 0,
     private readonly clock: () => number = Date.now,
   ) {
+    this.rare = new RateLimitedLog(log, 60_000, clock);
     this.maxLagMs = maxLagMs > 0 ? Math.max(maxLagMs, 2 * maxDelayMs) : 0;
     if (this.maxLagMs !== maxLagMs)
       log.warn({ max_lag_ms: maxLagMs, max_delay_ms: maxDelayMs, used_ms: this.maxLagMs }, 'batch.max_lag is under two batch.max_delay; using that');
@@ -214,13 +218,17 @@ export class Pushback {
     this.limit = limit;
     if (over && !this.gate.closed) {
       this.engage(now);
-      this.log.warn(
+      // Under a sustained overload it engages and lets go every few seconds: one warning a minute
+      // (with how many it left out), and the "caught up" only for an engagement that was told.
+      this.told = this.rare.warn(
+        'pushback',
         { sink: over.s.name, lag_ms: Math.round(over.drainMs), max_lag_ms: this.maxLagMs, lag_bytes: over.s.lagBytes },
         'pushback: the store is falling behind; withholding MQTT acknowledgements until it is within batch.max_lag',
       );
     } else if (this.gate.closed && within) {
       this.metrics.brokerPushbackSeconds.inc((now - this.since) / 1000);
-      this.log.info({ held_ms: now - this.since }, 'pushback: the store caught up; accepting again');
+      if (this.told) this.log.info({ held_ms: now - this.since }, 'pushback: the store caught up; accepting again');
+      this.told = false;
       this.release();
     }
   }

@@ -113,14 +113,16 @@ export class RateLimitedLog {
     private readonly now: () => number = Date.now,
   ) {}
 
-  warn(key: string, fields: Record<string, unknown>, msg: string): void {
+  /** True when written; false when counted in the next one's `suppressed_since_last`. */
+  warn(key: string, fields: Record<string, unknown>, msg: string): boolean {
     const t = this.now();
     const s = this.last.get(key);
     if (s && t - s.at < this.intervalMs) {
       s.suppressed++;
-      return;
+      return false;
     }
     this.log.warn({ ...fields, suppressed_since_last: s?.suppressed ?? 0 }, msg);
     this.last.set(key, { at: t, suppressed: 0 });
+    return true;
   }
 }

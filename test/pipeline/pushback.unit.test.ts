@@ -3,6 +3,7 @@
  * back only while a connected sink falls further behind than the bound, never for a backlog that
  * is draining (after an outage) or a sink that cannot insert (the journal buffers then).
  */
+import pino from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { Pushback, type LaggingSink } from '../../src/pipeline/pushback.js';
@@ -20,6 +21,8 @@ function sim(o: {
   inserting?: () => boolean;
   /** True for the ticks the store stores nothing (an insert waits behind a user query). */
   stalled?: (tick: number) => boolean;
+  /** Receives the controller's log lines (JSON). */
+  lines?: string[];
 }) {
   const metrics = createMetrics(new Registry(), false);
   const s: LaggingSink = { name: 's', inserting: true, lagBytes: o.backlog ?? 0, storedTo: 0, acceptedTo: o.backlog ?? 0, ageMs: 0 };
@@ -30,7 +33,7 @@ function sim(o: {
     100,
     () => [s],
     metrics,
-    createLogger('silent'),
+    o.lines ? pino({ level: 'debug' }, { write: (l: string) => o.lines!.push(l) }) : createLogger('silent'),
     () => s.acceptedTo,
     () => now,
   );
@@ -149,6 +152,22 @@ describe('pushback (batch.max_lag)', () => {
     }
     // Engaged once its oldest value passed half the bound (with the first look at the first tick, not until that value was stored).
     expect(engagedAt).toBe(750);
+  });
+
+  it('warns once a minute under a sustained overload, and says "caught up" only after a warning it wrote', () => {
+    const lines: string[] = [];
+    const x = sim({ acceptRate: 40 * MB, storeRate: 10 * MB, lines });
+    const said = () => lines.map((l) => JSON.parse(l) as { msg: string; suppressed_since_last?: number });
+    const warns = () => said().filter((l) => l.msg.startsWith('pushback: the store is falling behind'));
+    const caughtUp = () => said().filter((l) => l.msg.startsWith('pushback: the store caught up'));
+    x.run(50);
+    // Engaged and let go every few seconds (held about three quarters of the time): one warning.
+    expect(warns()).toHaveLength(1);
+    expect(caughtUp()).toHaveLength(1);
+    x.run(30);
+    expect(warns()).toHaveLength(2);
+    expect(warns()[1].suppressed_since_last).toBeGreaterThan(3);
+    expect(caughtUp()).toHaveLength(2);
   });
 
   it('never engages while the store keeps up', () => {
