@@ -36,7 +36,7 @@ interface ParsingClient {
 }
 
 export interface Slice {
-  /** PUBLISH packets per connection and turn that go to aedes's own path (the lean path's do not count). */
+  /** Packets per connection and turn that go to aedes's own path (the lean path's do not count). */
   packets: number;
   /** Bytes per read: what aedes parses at once. */
   bytes: number;
