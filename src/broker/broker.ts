@@ -159,9 +159,9 @@ export class Broker {
       const client = aedes.handle(stream);
       limitPacketSize((client as unknown as { _parser: unknown })._parser, limits.max_packet_size);
       boundQos0(client, limits.max_unsent, unsentDrop);
-      const light = lean?.install(client);
+      lean?.install(client);
       // Same aedes internals as the lean path (which warns once when they change).
-      sliceReads(client, READ_SLICE, light);
+      sliceReads(client, READ_SLICE);
     };
     for (const l of this.cfg.listeners) {
       const s = await listen(

@@ -136,11 +136,11 @@ function plainTopic(topic: string, maxLevels: number): boolean {
 
 export interface LeanPath {
   /**
-   * Installs the lean path on a client aedes just created. Returns whether the lean path takes a
-   * packet of that client (read-slices.ts does not count those), or undefined when aedes's
-   * internals are not as expected.
+   * Installs the lean path on a client aedes just created; false when aedes's internals are not as
+   * expected. Its 'packet' listener returns true for a packet it took (read-slices.ts does not
+   * count those against its slice).
    */
-  install(client: Client): ((packet: PublishPacket) => boolean) | undefined;
+  install(client: Client): boolean;
 }
 
 export function leanPublishPath(
@@ -168,23 +168,24 @@ export function leanPublishPath(
   const index = new SubscriberIndex(mq as Emitter, store as SubscriptionStore, maxTopicLevels);
   let warned = false;
   return {
-    install(client: Client) {
+    install(client: Client): boolean {
       const c = client as unknown as Partial<ClientInternals>;
       const parser = c._parser;
       const listeners = parser?.listeners('packet');
       if (!parser || listeners?.length !== 1 || typeof c._nextBatch !== 'function' || typeof c._parsingBatch !== 'number') {
         if (!warned) log.warn('broker: aedes changed (client parser internals); every publish takes aedes’s own path');
         warned = true;
-        return undefined;
+        return false;
       }
       const ci = c as ClientInternals;
       const aedesEnqueue = listeners[0];
       const ack = gate.acker(ci.conn);
       parser.removeListener('packet', aedesEnqueue);
-      const takes = (packet: PublishPacket): boolean =>
-        packet.cmd === 'publish' && packet.qos !== 2 && !packet.retain && ci.connackSent && ci.connected && index.nobody(packet.topic);
-      parser.on('packet', function lean(this: unknown, packet: PublishPacket) {
-        if (!takes(packet)) return aedesEnqueue.call(this, packet);
+      parser.on('packet', function lean(this: unknown, packet: PublishPacket): boolean {
+        if (packet.cmd !== 'publish' || packet.qos === 2 || packet.retain || !ci.connackSent || !ci.connected || !index.nobody(packet.topic)) {
+          aedesEnqueue.call(this, packet);
+          return false;
+        }
         if (ci._keepaliveInterval > 0) ci._keepaliveTimer?.refresh();
         counters.lean++;
         // Counted as aedes's enqueue counts a packet. Called back in this turn, it is done and the
@@ -201,8 +202,9 @@ export function leanPublishPath(
           else ci._nextBatch();
         });
         sync = false;
+        return true;
       });
-      return takes;
+      return true;
     },
   };
 }

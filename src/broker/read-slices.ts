@@ -24,7 +24,7 @@
 /** aedes internals this relies on (aedes 1.2, lib/client.js); checked at install. */
 interface ParsingClient {
   _parser: {
-    listeners(e: string): Array<(this: unknown, p: unknown) => void>;
+    listeners(e: string): Array<(this: unknown, p: unknown) => unknown>;
     removeListener(e: string, f: unknown): void;
     on(e: string, f: unknown): void;
     parse: (this: unknown, buf: Buffer) => unknown;
@@ -44,10 +44,11 @@ export interface Slice {
 
 /**
  * Puts the slicing in front of the client's one 'packet' listener (aedes's, or the lean path's);
- * false, and nothing changed, when aedes's internals are not as expected. `light` packets (the
- * lean path's: journaled and acknowledged in the turn, nothing delivered) do not count.
+ * false, and nothing changed, when aedes's internals are not as expected. A packet the listener
+ * returns true for (the lean path took it: journaled and acknowledged in the turn, nothing
+ * delivered) does not count.
  */
-export function sliceReads(client: unknown, slice: Slice, light?: (packet: never) => boolean): boolean {
+export function sliceReads(client: unknown, slice: Slice): boolean {
   const c = client as Partial<ParsingClient>;
   const parser = c._parser;
   const conn = c.conn;
@@ -128,11 +129,7 @@ export function sliceReads(client: unknown, slice: Slice, light?: (packet: never
       head = 0;
       return;
     }
-    while (head < waiting.length && budget > 0) {
-      const packet = waiting[head++];
-      if (!light?.(packet as never)) budget--;
-      inner.call(parser, packet);
-    }
+    while (head < waiting.length && budget > 0) if (inner.call(parser, waiting[head++]) !== true) budget--;
     if (head < waiting.length) return schedule();
     waiting = [];
     head = 0;
@@ -146,11 +143,10 @@ export function sliceReads(client: unknown, slice: Slice, light?: (packet: never
   parser.removeListener('packet', inner);
   parser.on('packet', function sliced(this: unknown, packet: unknown) {
     if (head === waiting.length && budget > 0) {
-      if (!light?.(packet as never)) {
-        if (budget === slice.packets) schedule();
-        budget--;
-      }
-      return inner.call(this, packet);
+      if (inner.call(this, packet) === true) return;
+      if (budget === slice.packets) schedule();
+      budget--;
+      return;
     }
     waiting.push(packet);
     schedule();
