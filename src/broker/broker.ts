@@ -5,6 +5,7 @@
  * the AckGate until the group commit that holds the message. A QoS 0/1 PUBLISH
  * nobody subscribed to skips the rest of aedes's publish path (lean-publish.ts).
  */
+import './quiet-debug.js';
 import type { Duplex } from 'node:stream';
 import { mkdirSync } from 'node:fs';
 import { Aedes, type Client, type PublishPacket } from 'aedes';

@@ -5,5 +5,7 @@
  * finds a free thread (docs/architecture.md, "Queries never starve ingest").
  */
 process.env.UV_THREADPOOL_SIZE ??= '8';
+// Before anything loads mqtt-packet (broker/quiet-debug.ts).
+await import('../broker/quiet-debug.js');
 const { main } = await import('./cli.js');
 process.exitCode = await main(process.argv.slice(2));
