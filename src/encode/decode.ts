@@ -80,6 +80,16 @@ class CustomRows {
   }
 }
 
+/** A topic's route and what it expands to. */
+interface Routed {
+  route: CompiledRoute;
+  device: string;
+  tag: string;
+}
+
+/** Topics whose route a decoder remembers; past it, it starts again (a plant has far fewer). */
+const MAX_ROUTED_TOPICS = 10_000;
+
 interface CompiledRoute {
   t: Template;
   format: RouteConfig['format'];
@@ -157,6 +167,7 @@ export class ChunkDecoder {
   private readonly routes: CompiledRoute[];
   private readonly points = new PointsEncoder();
   private readonly caps: Record<string, string> = {};
+  private readonly routed = new Map<string, Routed | null>();
   private readonly mv = {} as MqttView;
   private readonly pv = {} as PointView;
   private readonly fields = new PointFields();
@@ -286,18 +297,40 @@ export class ChunkDecoder {
     };
   }
 
+  /**
+   * The first route a topic matches, with its device and tag; null when none does. A device
+   * publishes to the same few topics over and over, so the answer is kept per topic (routes never
+   * change in a decoder's life), except for a route into a custom table: its columns read the
+   * captures, which only a fresh match sets.
+   */
+  private routeOf(topic: string): Routed | null {
+    const known = this.routed.get(topic);
+    if (known !== undefined) return known;
+    let found: Routed | null = null;
+    for (const r of this.routes) {
+      for (const n of r.names) this.caps[n] = '';
+      if (!matchTemplate(r.t, topic, this.caps)) continue;
+      found = { route: r, device: r.device(this.caps), tag: r.tag(this.caps) };
+      if (r.table !== undefined) return found;
+      break;
+    }
+    if (this.routed.size >= MAX_ROUTED_TOPICS) this.routed.clear();
+    this.routed.set(topic, found);
+    return found;
+  }
+
   private mqtt(chunk: Buffer): void {
     const m = this.mv;
     this.topic = m.topic;
     this.body = chunk;
     this.bodyStart = m.bodyStart;
     this.bodyEnd = m.bodyEnd;
-    for (const r of this.routes) {
-      for (const n of r.names) this.caps[n] = '';
-      if (!matchTemplate(r.t, m.topic, this.caps)) continue;
-      this.device = r.device(this.caps);
+    const routed = this.routeOf(m.topic);
+    if (routed !== null) {
+      const r = routed.route;
+      const tag = routed.tag;
+      this.device = routed.device;
       this.source = r.source;
-      const tag = r.tag(this.caps);
       if (r.table !== undefined) this.customRow(r);
       else if (r.format === 'sparkplug') this.sparkplug();
       else if (r.format === 'number') this.number(tag);

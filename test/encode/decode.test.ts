@@ -92,6 +92,30 @@ describe('decode', () => {
     expect(r.records).toBe(12);
   });
 
+  it('routes a topic it has seen before as the first time, across records and chunks (the per-topic cache)', () => {
+    const d = new ChunkDecoder(cfg);
+    const msgs = [
+      { topic: 'plant/p1/speed', body: '1' },
+      { topic: 'json/p2', body: '{"t":2}' },
+      { topic: 'nowhere/x', body: '9' },
+      { topic: 'plant/p1/speed', body: '3' },
+      { topic: 'plant/p3/a/b', body: '4' },
+      { topic: 'nowhere/x', body: '9' },
+      { topic: 'json/p2', body: '{"t":5}' },
+    ];
+    for (let pass = 0; pass < 2; pass++) {
+      const r = d.decode(mqttChunk(msgs));
+      expect(readPoints(r.tables[0].data).map((x) => [x.device, x.tag, x.value])).toEqual([
+        ['p1', 'speed', 1],
+        ['p2', 't', 2],
+        ['p1', 'speed', 3],
+        ['p3', 'a/b', 4],
+        ['p2', 't', 5],
+      ]);
+      expect(r.rejects).toEqual({ no_route: 2 });
+    }
+  });
+
   it('keeps raw payloads as text', () => {
     const { rows } = decode([{ topic: 'raw/d/msg', body: 'hello: world' }]);
     expect(rows.map((x) => [x.device, x.tag, x.text])).toEqual([['d', 'msg', 'hello: world']]);
@@ -126,6 +150,16 @@ describe('custom tables', () => {
     );
     const t = r.tables.find((x) => x.table === 't')!;
     expect(t.rows).toBe(2);
+    // A topic seen again reads its captures again (a custom table's columns take them from the topic).
+    const again = new ChunkDecoder(routes).decode(
+      mqttChunk([
+        { topic: 'm/a', body: '{"v":1}' },
+        { topic: 'm/c', body: '{"v":2}' },
+        { topic: 'm/a', body: '{"v":3}' },
+      ]),
+      { t: { id: 'String', v: 'Int8' } },
+    );
+    expect(again.tables.find((x) => x.table === 't')!.data.toString('hex')).toBe('016101016302016103');
     // "a" then 1, "c" then 2: LEB128 length, the byte, the Int8.
     expect(t.data.toString('hex')).toBe('016101016302');
     expect(Array.from(t.rowStarts)).toEqual([0, 3]);
