@@ -56,6 +56,30 @@ describe('journal', () => {
     await third.journal.close();
   });
 
+  it('commits at most every commit_interval, unless commit_bytes are waiting', async () => {
+    const { journal, metrics } = openJournal(tempDir(), { commit_interval: 60_000, commit_bytes: 4096 }, { max_rows: 100_000 });
+    const commits = async () => (await metrics.journalCommits.get()).values[0]?.value ?? 0;
+    const body = Buffer.alloc(100);
+    // After a quiet spell the first value commits at once.
+    journal.appendMqtt(1, 1, 'a', 'c', body);
+    await committed(journal);
+    expect(await commits()).toBe(1);
+    // Less than commit_bytes waits for the interval (a minute here).
+    for (let i = 0; i < 10; i++) journal.appendMqtt(1, 1, 'a', 'c', body);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await commits()).toBe(1);
+    expect(journal.uncommittedBytes).toBeGreaterThan(1000);
+    // Passing commit_bytes commits now, with what waited before it.
+    const t0 = Date.now();
+    const waited = committed(journal); // the batch holding the ten
+    for (let i = 0; i < 40; i++) journal.appendMqtt(1, 1, 'a', 'c', body);
+    await waited;
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(await commits()).toBeGreaterThanOrEqual(2);
+    expect(journal.uncommittedBytes).toBeLessThan(4096);
+    await journal.close();
+  });
+
   it('cuts a chunk after max_delay', async () => {
     const { journal } = openJournal(tempDir(), {}, { max_rows: 1000, max_delay: 30 });
     const got = new Promise<Chunk>((res) => journal.onChunk(res));
