@@ -1,7 +1,7 @@
 // The two stages behind a stored point, each alone on one thread, so a change to either is
 // measured without the rest of the gateway on the same two cores:
 // - decode: a worker's ChunkDecoder over a journal chunk of 5,000 MQTT records (JSON arrays of
-//   100 points; single numbers), best of N passes, µs per point;
+//   100 points; single numbers; Sparkplug B NDATA of 100 metrics by alias), best of N passes, µs per point;
 // - store: 500,000-row RowBinary inserts into chDB (the points table as the sink makes it, with
 //   and without the rollups), the insert's wall and process CPU time per insert (average of the
 //   later inserts).
@@ -20,29 +20,33 @@ const SHORT = process.argv.includes('--short');
 const PASSES = SHORT ? 20 : 60;
 const INSERTS = SHORT ? 4 : 10;
 const dist = (p) => import(join(ROOT, 'dist', p));
-const { writeMqtt, sealFrame } = await dist('core/records.js');
+const { writeMqtt, writeBirth, sealFrame } = await dist('core/records.js');
+const { encodeBirth, payload } = await dist('core/sparkplug.js');
 const { ChunkDecoder } = await dist('encode/decode.js');
 const { PointsEncoder } = await dist('encode/points.js');
 const { ChdbTransport } = await dist('sinks/clickhouse/chdb-client.js');
 const { insertSettings } = await dist('sinks/clickhouse/sink.js');
 const { pointsDdl, pointsStructure } = await dist('sinks/clickhouse/ddl.js');
 
-function chunkOf(topic, body, records) {
-  const b = Buffer.alloc(records * (body.length + topic.length + 64));
+function chunkOf(topic, body, records, birth) {
+  const b = Buffer.alloc(records * (body.length + topic.length + 64) + (birth ? birth.length + 64 : 0));
   let o = 0;
   const now = Date.now();
+  // A Sparkplug edge node's alias table leads the chunk, as the host journals it.
+  if (birth) o += sealFrame(b, o, writeBirth(b, o + 8, now, birth));
   for (let i = 0; i < records; i++) o += sealFrame(b, o, writeMqtt(b, o + 8, now + i, 1, topic, 'bench-1', body));
   return b.subarray(0, o);
 }
 
-function decode(label, topic, body, pointsPerRecord) {
+function decode(label, topic, body, pointsPerRecord, birth) {
   const routes = [
     { topic: 'json/{device}', format: 'json', device: '{device}', tag: '' },
     { topic: 'plant/{device}/{tag+}', format: 'number', device: '{device}', tag: '{tag}' },
+    { topic: 'spBv1.0/#', format: 'sparkplug', device: '', tag: '' },
   ];
   const d = new ChunkDecoder({ routes, unmatched: 'reject', max_past: 3_650 * 86_400_000, max_future: 86_400_000 });
   const records = 5000;
-  const chunk = chunkOf(topic, Buffer.from(body), records);
+  const chunk = chunkOf(topic, Buffer.from(body), records, birth);
   let best = Infinity;
   for (let k = 0; k < PASSES; k++) {
     const t = performance.now();
@@ -101,5 +105,15 @@ async function store(label, rollups) {
 console.log(`fieldgate decode and store stages, node ${process.version}`);
 decode('JSON array of 100', 'json/bench', JSON.stringify(Array.from({ length: 100 }, (_, i) => ({ tag: `t${i}`, value: i * 1.5 }))), 100);
 decode('single value', 'plant/line1/speed', '1234.5', 1);
+// Sparkplug B NDATA of 100 metrics by alias, after the edge node's birth.
+{
+  const names = Array.from({ length: 100 }, (_, k) => `m${k}`);
+  const P = payload();
+  const ndata = Buffer.from(
+    P.encode({ timestamp: Date.now(), seq: 1, metrics: names.map((_, k) => ({ alias: k, datatype: 10, double_value: k * 1.5 })) }).finish(),
+  );
+  const birth = encodeBirth({ node: 'bench/edge1', metrics: names.map((n, k) => [k, n, 10, '']) });
+  decode('Sparkplug NDATA of 100', 'spBv1.0/bench/NDATA/edge1', ndata, 100, birth);
+}
 await store('points', false);
 await store('points + rollups', true);

@@ -65,6 +65,7 @@ export class RawPublisher {
     this.socket = undefined;
     this.connected = false;
     this.nextId = 1;
+    this.variant = 0;
     /** messageId → [tag, sentAt] */
     this.pending = new Map();
     this.acked = 0;
@@ -170,19 +171,28 @@ export class RawPublisher {
     return true;
   }
 
-  /** Writes many pre-encoded packets (patched with fresh message ids) in one write. */
+  /**
+   * Writes many pre-encoded packets (patched with fresh message ids) in one write. A template with
+   * `variants` (encodePublish results) sends them in turn, one per message, carrying on from the
+   * last batch: Sparkplug B data whose seq must count up.
+   */
   publishBatch(template, count, tag = 0) {
     if (!this.connected) return false;
-    const { buf, idOffset } = template;
-    const out = Buffer.allocUnsafe(buf.length * count);
+    const variants = template.variants;
+    let size = 0;
+    for (let i = 0; i < count; i++) size += (variants ? variants[(this.variant + i) % variants.length] : template).buf.length;
+    const out = Buffer.allocUnsafe(size);
     const now = performance.now();
+    let o = 0;
     for (let i = 0; i < count; i++) {
-      buf.copy(out, i * buf.length);
+      const { buf, idOffset } = variants ? variants[this.variant++ % variants.length] : template;
+      buf.copy(out, o);
       if (idOffset >= 0) {
         const id = this.allocId();
-        out.writeUInt16BE(id, i * buf.length + idOffset);
+        out.writeUInt16BE(id, o + idOffset);
         this.pending.set(id, [tag, now]);
       }
+      o += buf.length;
     }
     this.sent += count;
     return this.socket.write(out);
@@ -231,11 +241,13 @@ export async function connectPublishers(port, n, prefix, inflight = 1000) {
 export async function floodUntil(pubs, template, until) {
   const tick = () => new Promise((r) => setTimeout(r, 0));
   await Promise.all(
-    pubs.map(async (p) => {
+    pubs.map(async (p, i) => {
+      // A function gives each publisher its own template (a Sparkplug edge node per connection).
+      const t = typeof template === 'function' ? template(i) : template;
       while (performance.now() < until) {
         await p.room();
         const room = p.o.inflight - p.pending.size;
-        if (room > 0) p.publishBatch(template, Math.min(room, 250));
+        if (room > 0) p.publishBatch(t, Math.min(room, 250));
         else await tick();
       }
       while (p.pending.size > 0 && p.connected) await new Promise((r) => setTimeout(r, 1));
