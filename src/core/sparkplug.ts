@@ -1,13 +1,14 @@
 /**
- * Sparkplug B (spBv1.0) on the wire: topics, payloads (protobufjs with the
- * Sparkplug B schema), and the journal's Birth record that carries an edge
+ * Sparkplug B (spBv1.0) on the wire: topics, payloads (read by a hand-written
+ * protobuf wire reader, written by protobufjs with the Sparkplug B schema), and
+ * the journal's Birth record that carries an edge
  * node's alias table. Shared by the main thread (births, sequence numbers,
  * Rebirth requests) and the workers (rows), so it sits in core; it is the only
  * file that imports protobufjs.
  *
  * The schema below is Eclipse Tahu's sparkplug_b.proto reduced to the fields
- * fieldgate reads: DataSet, Template, PropertySet and MetaData values are
- * skipped by the decoder as unknown fields (a metric that carries only one of
+ * fieldgate reads (the reader follows it): DataSet, Template, PropertySet and
+ * MetaData values are skipped by the decoder as unknown fields (a metric that carries only one of
  * them decodes as is_null-less without a value and is counted as unsupported).
  */
 import { createRequire } from 'node:module';
