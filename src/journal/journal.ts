@@ -143,6 +143,11 @@ export class Journal implements JournalPort {
     return this.position;
   }
 
+  /** Where the open chunk starts: everything before it is cut into chunks (a sink can insert it once committed). */
+  get sealedPosition(): number {
+    return this.chunkStart;
+  }
+
   get committedPosition(): number {
     return this.committed;
   }

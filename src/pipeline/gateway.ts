@@ -147,6 +147,7 @@ export class Gateway {
             lagBytes,
             storedTo: end - lagBytes,
             acceptedTo: end,
+            sealedTo: this.journal.sealedPosition,
             ageMs: this.journal.lagMs(x.sink.name),
           };
         }),
