@@ -187,12 +187,13 @@ function rollupDdl(f: ServerFeatures, o: PointsDdlOptions, r: NonNullable<Points
     `min_value AggregateFunction(min, Float64), max_value AggregateFunction(max, Float64), avg_value AggregateFunction(avg, Float64), ` +
     `last_value AggregateFunction(argMax, Float64, ${tsType}), n AggregateFunction(count)`;
   const tsTime = m ? 'toDateTime(ts)' : 'toDateTime(intDiv(ts, 1000))';
-  // Where inserts carry tokens and there is no cluster (the embedded store, a single server 22.2+),
-  // the hourly view reads what the minute view inserts, not every row again: the inserted block is
-  // already grouped by minute, and the second GROUP BY over all the rows was ~0.1 µs of chDB's CPU
-  // per row (a fifth of its insert). Merged states are exact, and the derived tokens deduplicate
-  // a repeated block at both levels. Stores made before keep the view they have.
-  const cascade = f.dedupToken && !o.cluster && !staged;
+  // In the embedded store the hourly view reads what the minute view inserts, not every row again:
+  // the inserted block is already grouped by minute, and the second GROUP BY over all the rows was
+  // ~0.1 µs of chDB's CPU per row (a fifth of its insert). Merged states are exact, and the derived
+  // tokens deduplicate a repeated block at both levels (test/sinks/rollup-dedup.test.ts). Servers
+  // keep two views on the rows: their versions vary, and deduplication through a cascade of views
+  // is only tested here on chDB's. Stores made before keep the view they have.
+  const cascade = f.embedded && f.dedupToken && !o.cluster && !staged;
   const out: string[] = [];
   for (const k of ROLLUPS) {
     const table = o.table + k.suffix;

@@ -49,9 +49,12 @@ describe('version-adaptive DDL', () => {
       "CREATE TABLE IF NOT EXISTS `fg`.`points_1m` (device LowCardinality(String), tag LowCardinality(String), t DateTime('UTC'), min_value AggregateFunction(min, Float64), max_value AggregateFunction(max, Float64), avg_value AggregateFunction(avg, Float64), last_value AggregateFunction(argMax, Float64, DateTime64(3, 'UTC')), n AggregateFunction(count)) ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(t) ORDER BY (device, tag, t) TTL t + INTERVAL 365 DAY SETTINGS non_replicated_deduplication_window = 100, fsync_after_insert = 1, fsync_part_directory = 1",
       'CREATE MATERIALIZED VIEW IF NOT EXISTS `fg`.`points_1m_mv` TO `fg`.`points_1m` AS SELECT device, tag, toStartOfMinute(toDateTime(ts)) AS t, minState(value) AS min_value, maxState(value) AS max_value, avgState(value) AS avg_value, argMaxState(value, ts) AS last_value, countState() AS n FROM `fg`.`points` WHERE quality = 0 AND isFinite(value) GROUP BY device, tag, t',
       "CREATE TABLE IF NOT EXISTS `fg`.`points_1h` (device LowCardinality(String), tag LowCardinality(String), t DateTime('UTC'), min_value AggregateFunction(min, Float64), max_value AggregateFunction(max, Float64), avg_value AggregateFunction(avg, Float64), last_value AggregateFunction(argMax, Float64, DateTime64(3, 'UTC')), n AggregateFunction(count)) ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(t) ORDER BY (device, tag, t) SETTINGS non_replicated_deduplication_window = 100, fsync_after_insert = 1, fsync_part_directory = 1",
-      // With insert tokens and no cluster, the hourly view reads the minute view's blocks (merged states).
+      // Embedded: the hourly view reads the minute view's blocks (merged states).
       'CREATE MATERIALIZED VIEW IF NOT EXISTS `fg`.`points_1h_mv` TO `fg`.`points_1h` AS SELECT device, tag, toStartOfHour(t) AS t, minMergeState(min_value) AS min_value, maxMergeState(max_value) AS max_value, avgMergeState(avg_value) AS avg_value, argMaxMergeState(last_value) AS last_value, countMergeState(n) AS n FROM `fg`.`points_1m` GROUP BY device, tag, t',
     ]);
+    // A server keeps both views on the rows.
+    const onServer = pointsDdl(server, { database: 'fg', table: 'points', dedupWindow: 100, rollups: { minuteMs: 1, hourMs: 1 } });
+    expect(onServer.find((q) => q.includes('`points_1h_mv`'))).toContain('FROM `fg`.`points` WHERE quality = 0');
     // 18.16 on a cluster: no insert tokens, and a replica skips the views of a block it drops as a repeat, so the
     // rows go into a Null staging table whose views fill the points table and each rollup (each dedups its own block).
     const cl = pointsDdl(old, { database: 'fg', table: 'points', dedupWindow: 100, cluster: 'plant', rollups: { minuteMs: 1, hourMs: 1 } });
