@@ -143,10 +143,18 @@ class WireReader {
   lo = 0;
   hi = 0;
   nonzero = false;
+  private dv: DataView | undefined;
   constructor(
     readonly buf: Uint8Array,
     public end: number,
   ) {}
+
+  /** A little-endian float32 (n = 4) or float64 (n = 8) at the current position. */
+  float(n: 4 | 8): number {
+    const at = this.fixed(n);
+    this.dv ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    return n === 4 ? this.dv.getFloat32(at, true) : this.dv.getFloat64(at, true);
+  }
 
   private byte(): number {
     if (this.pos >= this.end) throw new RangeError(`index out of range: ${this.pos} + 1 > ${this.end}`);
@@ -229,13 +237,6 @@ class WireReader {
 }
 
 const textDecoder = new TextDecoder();
-let view: DataView | undefined;
-
-function dataView(buf: Uint8Array): DataView {
-  if (!view || view.buffer !== buf.buffer || view.byteOffset !== buf.byteOffset || view.byteLength !== buf.byteLength)
-    view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  return view;
-}
 
 function readMetric(r: WireReader, end: number): SpMetric {
   const outer = r.end;
@@ -301,12 +302,12 @@ function readMetric(r: WireReader, end: number): SpMetric {
       case 12:
         if (wire !== 5) break;
         which = Val.Float;
-        num = dataView(r.buf).getFloat32(r.fixed(4), true);
+        num = r.float(4);
         continue;
       case 13:
         if (wire !== 1) break;
         which = Val.Double;
-        num = dataView(r.buf).getFloat64(r.fixed(8), true);
+        num = r.float(8);
         continue;
       case 15:
       case 16:
@@ -342,8 +343,6 @@ function readMetric(r: WireReader, end: number): SpMetric {
     }
     case Val.Float:
     case Val.Double:
-      value = num;
-      break;
     case Val.Bool:
       value = num;
       break;
@@ -432,37 +431,15 @@ export function decodeBirth(buf: Buffer, start: number, end: number): BirthState
  * the main thread checks sequence numbers of every message, cheaply.
  */
 export function scanSeq(b: Uint8Array): number | undefined {
-  let i = 0;
-  const varint = (): number => {
-    let v = 0;
-    let mul = 1;
-    for (let k = 0; k < 10; k++) {
-      if (i >= b.length) throw new Error('truncated');
-      const x = b[i++];
-      v += (x & 0x7f) * mul;
-      if (x < 0x80) return v;
-      mul *= 128;
-    }
-    throw new Error('varint too long');
-  };
+  const r = new WireReader(b, b.length);
   try {
-    while (i < b.length) {
-      const key = varint();
-      const field = Math.floor(key / 8);
-      const wire = key & 7;
-      if (wire === 0) {
-        const v = varint();
-        if (field === 3) return v;
-      } else if (wire === 2) {
-        // Not `i += varint()`: that reads i before varint() moves it.
-        const len = varint();
-        i += len;
-      } else if (wire === 1) i += 8;
-      else if (wire === 5) i += 4;
-      else return undefined;
+    while (r.pos < r.end) {
+      const key = r.uint32();
+      if (key === ((3 << 3) | 0)) return r.uint64();
+      r.skip(key & 7);
     }
   } catch {
-    return undefined;
+    // Not a payload: the worker counts it; the host has no seq to check.
   }
   return undefined;
 }

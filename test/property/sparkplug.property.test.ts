@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { DataType, decodePayload, payload, type SpPayload } from '../../src/core/sparkplug.js';
+import { DataType, decodePayload, payload, scanSeq, type SpPayload } from '../../src/core/sparkplug.js';
 
 interface RawMetric {
   name?: string;
@@ -137,11 +137,14 @@ function agree(bytes: Uint8Array): 'read' | 'threw' {
   } catch (e) {
     ref = e as Error;
   }
+  // The host's seq scan on the same reader never throws, and finds a seq exactly where there is one.
+  const seq = scanSeq(bytes);
   if (ref instanceof Error) {
     expect(() => decodePayload(bytes)).toThrow();
     return 'threw';
   }
   expect(decodePayload(bytes)).toEqual(ref);
+  expect(seq === undefined).toBe(ref.seq === undefined);
   return 'read';
 }
 
@@ -188,6 +191,13 @@ describe('Sparkplug B payload reader (property)', () => {
     );
     expect(p.timestamp).toBe(1_700_000_000_000);
     expect(p.seq).toBe(7);
+    expect(
+      scanSeq(
+        payload()
+          .encode({ timestamp: 1, seq: 200, metrics: [{ name: 'a', double_value: 1 }] })
+          .finish(),
+      ),
+    ).toBe(200);
     expect(p.metrics.map((m) => [m.name, m.alias, m.value, m.text, m.isNull, m.unsupported])).toEqual([
       ['Temperature', 1, 20.5, '', false, false],
       [undefined, 2, -5, '', false, false],
