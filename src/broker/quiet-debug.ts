@@ -2,10 +2,10 @@
  * mqtt-packet's parser calls `debug` 10–15 times per PUBLISH (its `debug` is the npm package).
  * Switched off, each call still builds its rest-arguments array and reads the `enabled` getter:
  * under a flood of single values that was 5 % of the main thread's samples plus the garbage, and
- * the gateway spent ~20 % more CPU per stored message with it (three interleaved pairs of
- * 8 s QoS 1 runs, whole process: 9.2/6.6/6.9 µs against 6.5/5.1/5.5; docs/architecture.md).
+ * the gateway spent 5–25 % more CPU per stored message with it (three interleaved pairs of 8 s
+ * QoS 1 runs, whole process: 8.8/6.8/6.0 µs against 6.3/5.1/5.7; docs/architecture.md).
  *
- * So the `debug` that mqtt-packet (and mqtt.js, which shares it) loads hands out an empty
+ * So the `debug` that mqtt-packet (and mqtt.js, which resolves the same copy) loads hands out an empty
  * function for a namespace that `DEBUG` does not enable when it is created; one it enables gets
  * the real thing. The one difference: `debug.enable()` called at run time cannot switch on the
  * instances made before it. Set `DEBUG=mqtt-packet:*` (or any other namespace) in the environment
