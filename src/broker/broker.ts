@@ -6,6 +6,7 @@
  * nobody subscribed to skips the rest of aedes's publish path (lean-publish.ts).
  */
 import './quiet-debug.js';
+import './fast-bl.js';
 import type { Duplex } from 'node:stream';
 import { mkdirSync } from 'node:fs';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
