@@ -41,17 +41,27 @@ type Gated = Socket & { [kGate]?: GateState };
 export class AckGate {
   private readonly waiting = new Set<GateState>();
 
-  constructor(private readonly committed: () => number) {}
+  /**
+   * `committed`: the journal's committed position. `batchStart`: where the batch it is filling
+   * starts; bytes that wait for appends past it are released by the same commit, so they share one
+   * held group (without it, each lean PUBACK opened a group of its own: an object, two arrays and
+   * a 1 KiB buffer per message).
+   */
+  constructor(
+    private readonly committed: () => number,
+    private readonly batchStart: () => number = () => Infinity,
+  ) {}
 
   attach(socket: Socket): void {
     const write = socket.write.bind(socket) as Write;
     const st: GateState = { socket, write, last: 0, held: [] };
     (socket as Gated)[kGate] = st;
     const committed = this.committed;
+    const batchStart = this.batchStart;
     const waiting = this.waiting;
     (socket as unknown as { write: Write }).write = function gatedWrite(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
       if (st.held.length === 0 && st.last <= committed()) return write(chunk, encoding, cb);
-      const h = heldFor(st);
+      const h = heldFor(st, batchStart());
       flushAcks(h);
       h.chunks.push(chunk);
       const done = typeof encoding === 'function' ? encoding : cb;
@@ -73,10 +83,11 @@ export class AckGate {
     const st = (socket as Gated)[kGate];
     if (!st) return (id) => void (socket as Socket).write(Buffer.from([0x40, 0x02, id >> 8, id & 0xff]));
     const committed = this.committed;
+    const batchStart = this.batchStart;
     const waiting = this.waiting;
     return (id) => {
       if (st.held.length === 0 && st.last <= committed()) return void st.write(Buffer.from([0x40, 0x02, id >> 8, id & 0xff]));
-      const h = heldFor(st);
+      const h = heldFor(st, batchStart());
       let b = h.acks;
       const o = h.ackBytes;
       if (!b || o === b.length) {
@@ -121,10 +132,15 @@ export class AckGate {
   }
 }
 
-/** The held bytes that wait for this connection's last append (a new group when it moved on). */
-function heldFor(st: GateState): Held {
+/**
+ * The held bytes that wait for this connection's last append. The last group moves on with it while
+ * both lie in the batch being filled (past `batchStart`: one commit releases them together); a
+ * group in a batch already cut keeps its place, and a new one starts.
+ */
+function heldFor(st: GateState, batchStart: number): Held {
   let h = st.held[st.held.length - 1];
-  if (!h || h.pos !== st.last) {
+  if (h && h.pos !== st.last && h.pos > batchStart) h.pos = st.last;
+  else if (!h || h.pos !== st.last) {
     h = { pos: st.last, chunks: [], cbs: [], acks: undefined, ackBytes: 0 };
     st.held.push(h);
   }

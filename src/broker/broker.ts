@@ -69,7 +69,10 @@ export class Broker {
     private readonly pushback?: HeldBack,
   ) {
     this.counters = new IngestCounters(metrics);
-    this.gate = new AckGate(() => journal.committedPosition);
+    this.gate = new AckGate(
+      () => journal.committedPosition,
+      () => journal.batchStart,
+    );
     this.security = new BrokerSecurity(log);
     this.limitedLog = new RateLimitedLog(log, 60_000);
   }

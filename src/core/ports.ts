@@ -29,6 +29,8 @@ export interface JournalPort {
   onCommit(listener: (committed: number) => void): void;
   readonly endPosition: number;
   readonly committedPosition: number;
+  /** Where the batch being filled starts: whatever is appended past it is committed by one write. */
+  readonly batchStart: number;
   readonly uncommittedBytes: number;
   /** True while `on_full: block` withholds acceptance. */
   readonly blocked: boolean;

@@ -152,6 +152,10 @@ export class Journal implements JournalPort {
     return this.committed;
   }
 
+  get batchStart(): number {
+    return this.open.start;
+  }
+
   /** The journal's identity: made with the journal, part of every deduplication token. */
   get id(): string {
     return this.journalId;

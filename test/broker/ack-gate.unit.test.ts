@@ -98,4 +98,38 @@ describe('AckGate', () => {
     expect(acks[1]).toEqual(want);
     expect(acks[2]).toEqual(Buffer.from([0x40, 2, 0xff, 0xff]));
   });
+
+  it('keeps one group for the appends of the batch being filled, and a new one once that batch is cut', () => {
+    let committed = 0;
+    let batchStart = 0; // the journal's open batch starts here
+    const gate = new AckGate(
+      () => committed,
+      () => batchStart,
+    );
+    const s = new FakeSocket();
+    gate.attach(s as never);
+    const ack = gate.acker(s);
+    const held = () =>
+      (s as unknown as Record<symbol, { held: unknown[] }>)[Object.getOwnPropertySymbols(s).find((k) => k.description === 'fieldgate.ackGate')!].held;
+    for (let id = 1; id <= 100; id++) {
+      gate.appended(s, id * 10);
+      ack(id);
+    }
+    s.write('suback'); // an aedes write in the same batch keeps its place between PUBACKs
+    gate.appended(s, 1010);
+    ack(101);
+    expect(held()).toHaveLength(1);
+    // The batch is cut at 1010 (its commit starts); what is appended next waits for the next one.
+    batchStart = 1010;
+    gate.appended(s, 1020);
+    ack(102);
+    expect(held()).toHaveLength(2);
+    committed = 1010;
+    gate.release(1010);
+    const puback = (id: number) => Buffer.from([0x40, 2, id >> 8, id & 0xff]).toString();
+    expect(s.written).toEqual([Array.from({ length: 100 }, (_, i) => puback(i + 1)).join('') + 'suback' + puback(101)]);
+    committed = 1020;
+    gate.release(1020);
+    expect(s.written.at(-1)).toBe(puback(102));
+  });
 });
