@@ -1,3 +1,5 @@
+import { copyAscii } from '../core/records.js';
+
 /** A growable RowBinary writer (ClickHouse's native little-endian row format). */
 export class RowBinaryWriter {
   buf: Buffer;
@@ -76,19 +78,10 @@ export class RowBinaryWriter {
     // Device, tag and source names are short and ASCII: copied here, a char at a time, they cost
     // less than the call into Buffer.write (measured: string writes were a third of a worker's time
     // on JSON arrays). Anything else, or a non-ASCII char met on the way, takes Buffer.write.
-    if (len < 32) {
-      const b = this.buf;
-      let i = 0;
-      for (; i < len; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) break;
-        b[p + 1 + i] = c;
-      }
-      if (i === len) {
-        b[p] = len;
-        this.len = p + 1 + len;
-        return;
-      }
+    if (len < 32 && copyAscii(this.buf, p + 1, s) === len) {
+      this.buf[p] = len;
+      this.len = p + 1 + len;
+      return;
     }
     // Most strings are shorter than 128 bytes: write after a one-byte length, and only
     // move the bytes when the length turns out to need more.

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { crc32Range } from '../../src/core/records.js';
+import { crc32Range, mqttMax, pointMax, readMqtt, readPoint, writeMqtt, writePoint, type MqttView, type PointView } from '../../src/core/records.js';
 
 describe('crc32Range', () => {
   it('equals zlib.crc32 for every length from 0 to 300 bytes at offsets 0 to 7', () => {
@@ -24,5 +24,37 @@ describe('crc32Range', () => {
       expect(crc32Range(buf, 0, buf.length)).not.toBe(good);
       buf[bit >> 3] ^= 1 << (bit & 7);
     }
+  });
+});
+
+describe('records: names and bodies written a char at a time read back as written', () => {
+  const names = ['plant/line1/speed', 'plänt/ünïcode/°C', 'a', '', 'x'.repeat(63), 'y'.repeat(64), 'z'.repeat(300), 'ascii-then-ü', '温度/センサー'];
+  it('an MQTT record: topic and client id of every kind, bodies on both sides of 32 bytes', () => {
+    const b = Buffer.alloc(4096, 0xee);
+    for (const topic of names)
+      for (const clientId of ['bench-1', 'clïent', ''])
+        for (const body of [Buffer.alloc(0), Buffer.from('1234.5'), Buffer.alloc(32, 7), Buffer.alloc(33, 9), Buffer.from('ü€')]) {
+          const end = writeMqtt(b, 10, 1.7e12, 1, topic, clientId, body);
+          expect(end - 10).toBeLessThanOrEqual(1 + mqttMax(topic, clientId, body)); // the kind byte, then the payload
+          const v = readMqtt(b, 11, end, {} as MqttView);
+          expect([v.receivedMs, v.qos, v.topic, v.clientId, b.subarray(v.bodyStart, v.bodyEnd).toString('hex')]).toEqual([
+            1.7e12,
+            1,
+            topic,
+            clientId,
+            body.toString('hex'),
+          ]);
+        }
+  });
+  it('a point record: device and tag of every kind', () => {
+    const b = Buffer.alloc(4096);
+    for (const device of names)
+      for (const tag of names.slice(0, 4)) {
+        const pt = { ts: 1.7e12, value: 1.5, quality: 0, device, tag, text: 'ok ü' };
+        const end = writePoint(b, 0, 1.8e12, pt);
+        expect(end).toBeLessThanOrEqual(1 + pointMax(pt));
+        const v = readPoint(b, 1, end, {} as PointView);
+        expect([v.device, v.tag, v.text, v.value, v.ts]).toEqual([device, tag, 'ok ü', 1.5, 1.7e12]);
+      }
   });
 });
