@@ -13,7 +13,7 @@ export type { TableRows };
 import { Quality } from '../core/quality.js';
 import { PointsEncoder } from './points.js';
 import { compileExpander, compileTemplate, matchTemplate, type Expander, type Template } from './topics.js';
-import { POINT_KEYS, PointFields, scanJsonPoints } from './json-points.js';
+import { POINT_KEYS, PointFields, plainDecimal, scanJsonPoints } from './json-points.js';
 import { encodeColumn, jsonPath, parseColumnType, type ColumnType } from './columns.js';
 import { RowBinaryWriter } from './rowbinary.js';
 
@@ -347,6 +347,8 @@ export class ChunkDecoder {
 
   private number(tag: string): void {
     if (!tag) return this.reject('no_tag', 'the route gives no tag');
+    const v = plainDecimal(this.body, this.bodyStart, this.bodyEnd);
+    if (v !== undefined) return this.emit(this.ts(undefined), tag, v, '', Quality.Good);
     const text = this.body.toString('utf8', this.bodyStart, this.bodyEnd).trim();
     if (text.length === 0) return this.reject('empty', '');
     if (text === 'true' || text === 'false') return this.emit(this.ts(undefined), tag, text === 'true' ? 1 : 0, '', Quality.Good);

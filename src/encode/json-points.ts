@@ -53,6 +53,40 @@ const enum K {
 const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
 
 /**
+ * A plain decimal number in bytes (`[-+]?digits[.digits]` or `[-+]?.digits`, no blanks, no exponent,
+ * at most 15 significant digits and 22 after the point) as Number() reads its text: the digits fit
+ * 2^53 and the power of ten is exact, so the one division is correctly rounded. undefined for
+ * anything else, which then goes the text way (a single value's payload: no string per value).
+ */
+export function plainDecimal(b: Uint8Array, start: number, end: number): number | undefined {
+  let i = start;
+  let neg = false;
+  let c = b[i];
+  if (c === MINUS || c === 43) {
+    neg = c === MINUS;
+    i++;
+  }
+  let m = 0;
+  let significant = 0;
+  let digits = 0;
+  let scale = 0;
+  let dot = false;
+  for (; i < end; i++) {
+    c = b[i];
+    if (c >= ZERO && c <= NINE) {
+      digits++;
+      if (significant > 0 || c !== ZERO) significant++;
+      m = m * 10 + (c - ZERO);
+      if (dot) scale++;
+    } else if (c === DOT && !dot) dot = true;
+    else return undefined;
+  }
+  if (digits === 0 || significant > 15 || scale > 22) return undefined;
+  const v = scale === 0 ? m : m / POW10[scale];
+  return neg ? -v : v;
+}
+
+/**
  * Reads `text` into `out`; false when it is not of the shape (then `out` holds nothing usable).
  * Numbers come out exactly as JSON.parse gives them: digits that fit 2^53 scaled by an exact power
  * of ten is one correctly rounded operation; anything longer goes through Number().
