@@ -41,7 +41,10 @@ export interface JournalPort {
 /** One table's rows as a worker encoded them (RowBinary), where each row starts and which record it came from. */
 export interface TableRows {
   table: string;
+  /** The rows' RowBinary; empty when they went to a spool file instead (then `spooledBytes` is set). */
   data: Buffer;
+  /** The size of the spool file the worker wrote these rows to (the embedded store's file() insert). */
+  spooledBytes?: number;
   rows: number;
   rowStarts: Uint32Array;
   rowRecords: Uint32Array;

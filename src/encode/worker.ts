@@ -60,15 +60,19 @@ export default function encode(task: EncodeTask): unknown {
   }
   const spooled: string[] = [];
   if (task.spool) {
+    // The store reads the rows from the file, and the sink reads a refused range back from it: the
+    // main thread is not sent them (tens of MB per chunk of arrays, and a major GC of its heap each time).
     for (const t of r.tables) {
       const path = `${task.spool}.${t.table}.rb`;
       writeFileSync(path, t.data);
       spooled.push(path);
+      t.spooledBytes = t.data.length;
+      t.data = Buffer.alloc(0);
     }
   }
   const result: EncodeResult = { ...r, spooled };
   const transfer: ArrayBufferLike[] = [];
-  for (const t of r.tables) transfer.push(t.data.buffer, t.rowStarts.buffer, t.rowRecords.buffer);
+  for (const t of r.tables) transfer.push(...(t.data.length > 0 ? [t.data.buffer] : []), t.rowStarts.buffer, t.rowRecords.buffer);
   transfer.push(r.recordStarts.buffer);
   return Piscina.move({ [Piscina.transferableSymbol]: transfer, [Piscina.valueSymbol]: result } as unknown as ArrayBuffer);
 }

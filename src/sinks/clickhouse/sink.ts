@@ -5,6 +5,7 @@
  * dead-letter exactly the rows the server rejects.
  */
 import { unlink } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Backoff } from '../../core/backoff.js';
 import { Pause } from '../../core/pause.js';
 import { errorMessage, systemCode } from '../../core/errors.js';
@@ -263,7 +264,13 @@ export class ClickHouseSink implements ChunkSink {
     file: string | undefined,
   ): Promise<void> {
     const whole = from === 0 && to === t.rows;
-    const data = whole ? t.data : t.data.subarray(t.rowStarts[from], to < t.rows ? t.rowStarts[to] : t.data.length);
+    const end = to < t.rows ? t.rowStarts[to] : (t.spooledBytes ?? t.data.length);
+    // A part of spooled rows (a refused chunk being split) is read back from the worker's file.
+    const data = whole
+      ? t.data
+      : t.spooledBytes !== undefined && file
+        ? await readRange(file, t.rowStarts[from], end)
+        : t.data.subarray(t.rowStarts[from], end);
     const features = this.features!;
     let attempt = 0;
     for (;;) {
@@ -295,8 +302,8 @@ export class ClickHouseSink implements ChunkSink {
           this.opts.metrics.sinkInserts.inc({ sink: this.name, outcome: 'rejected' });
           if (to - from === 1) return this.deadLetter(c, t, from, errorMessage(err));
           const mid = from + Math.floor((to - from) / 2);
-          await this.insertRange(c, t, from, mid, `${token}:${from}-${mid}`, undefined);
-          await this.insertRange(c, t, mid, to, `${token}:${mid}-${to}`, undefined);
+          await this.insertRange(c, t, from, mid, `${token}:${from}-${mid}`, file);
+          await this.insertRange(c, t, mid, to, `${token}:${mid}-${to}`, file);
           return;
         }
         if (k.decision === 'retry_now') {
@@ -429,4 +436,17 @@ export function insertSettings(
   // Through the Distributed table: the insert returns once every shard has its rows (so a retry is deduplicated there, not queued twice).
   if (cfg.cluster && cfg.insert_via === 'distributed') settings.insert_distributed_sync = 1;
   return settings;
+}
+
+/** Bytes [start, end) of a file. */
+async function readRange(path: string, start: number, end: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const b = Buffer.allocUnsafe(end - start);
+    const { bytesRead } = await fh.read(b, 0, b.length, start);
+    if (bytesRead !== b.length) throw new Error(`${path}: ${bytesRead} of ${b.length} bytes at ${start}`);
+    return b;
+  } finally {
+    await fh.close();
+  }
 }
