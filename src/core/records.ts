@@ -197,7 +197,6 @@ export function walkVerified(
 
 // ---- writers (the journal's tail buffer; no allocation per record) ----
 
-/** Writes an mqtt record's kind and payload at `p` (after the frame header); returns where it ends. */
 /**
  * Copies a string of ASCII chars into `b` at `at`, a char at a time; its length, or -1 at the first
  * char that is not ASCII (the bytes before it are written, and the caller writes it all again as UTF-8).
@@ -214,7 +213,7 @@ export function copyAscii(b: Uint8Array, at: number, s: string): number {
   return len;
 }
 
-/** Strings at least this long go to Buffer.write at once. */
+/** Strings at least this long go to Buffer.write at once (records and RowBinary alike). */
 export const ASCII_COPY_MAX = 64;
 
 /** A u16 length and the UTF-8 of `s` at `p`; returns the offset after it. */
@@ -225,6 +224,7 @@ function putString(b: Buffer, p: number, s: string): number {
   return p + 2 + n;
 }
 
+/** Writes an mqtt record's kind and payload at `p` (after the frame header); returns where it ends. */
 export function writeMqtt(b: Buffer, p: number, receivedMs: number, qos: number, topic: string, clientId: string, body: Buffer): number {
   b[p++] = RecordKind.Mqtt;
   b.writeDoubleLE(receivedMs, p);

@@ -59,6 +59,7 @@ const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
  * anything else, which then goes the text way (a single value's payload: no string per value).
  */
 export function plainDecimal(b: Uint8Array, start: number, end: number): number | undefined {
+  if (start >= end) return undefined;
   let i = start;
   let neg = false;
   let c = b[i];

@@ -1,4 +1,4 @@
-import { copyAscii } from '../core/records.js';
+import { ASCII_COPY_MAX, copyAscii } from '../core/records.js';
 
 /** A growable RowBinary writer (ClickHouse's native little-endian row format). */
 export class RowBinaryWriter {
@@ -78,7 +78,7 @@ export class RowBinaryWriter {
     // Device, tag and source names are short and ASCII: copied here, a char at a time, they cost
     // less than the call into Buffer.write (measured: string writes were a third of a worker's time
     // on JSON arrays). Anything else, or a non-ASCII char met on the way, takes Buffer.write.
-    if (len < 32 && copyAscii(this.buf, p + 1, s) === len) {
+    if (len < ASCII_COPY_MAX && copyAscii(this.buf, p + 1, s) === len) {
       this.buf[p] = len;
       this.len = p + 1 + len;
       return;

@@ -72,7 +72,10 @@ export default function encode(task: EncodeTask): unknown {
   }
   const result: EncodeResult = { ...r, spooled };
   const transfer: ArrayBufferLike[] = [];
-  for (const t of r.tables) transfer.push(...(t.data.length > 0 ? [t.data.buffer] : []), t.rowStarts.buffer, t.rowRecords.buffer);
+  for (const t of r.tables) {
+    if (t.spooledBytes === undefined) transfer.push(t.data.buffer);
+    transfer.push(t.rowStarts.buffer, t.rowRecords.buffer);
+  }
   transfer.push(r.recordStarts.buffer);
   return Piscina.move({ [Piscina.transferableSymbol]: transfer, [Piscina.valueSymbol]: result } as unknown as ArrayBuffer);
 }

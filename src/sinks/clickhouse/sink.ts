@@ -263,14 +263,12 @@ export class ClickHouseSink implements ChunkSink {
     token: string,
     file: string | undefined,
   ): Promise<void> {
+    // Spooled rows are only in their file: without it an insert would be empty, and they lost.
+    if (t.spooledBytes !== undefined && !file) throw new Error(`chunk ${c.chunkId}: the rows of ${t.table} were spooled, and their file is not known`);
     const whole = from === 0 && to === t.rows;
     const end = to < t.rows ? t.rowStarts[to] : (t.spooledBytes ?? t.data.length);
     // A part of spooled rows (a refused chunk being split) is read back from the worker's file.
-    const data = whole
-      ? t.data
-      : t.spooledBytes !== undefined && file
-        ? await readRange(file, t.rowStarts[from], end)
-        : t.data.subarray(t.rowStarts[from], end);
+    const data = whole ? t.data : t.spooledBytes !== undefined ? await readRange(file!, t.rowStarts[from], end) : t.data.subarray(t.rowStarts[from], end);
     const features = this.features!;
     let attempt = 0;
     for (;;) {
