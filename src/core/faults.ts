@@ -28,7 +28,12 @@ export interface Fault {
 }
 
 let plan: Partial<Record<FaultPoint, Fault>> = {};
-let mtime = -1;
+/**
+ * The plan file as last read: its path, mtime and size. File times tick coarsely (a few ms), so two
+ * plans written one after the other can share an mtime; the path and the size tell them apart (the
+ * mtime alone once kept a test's earlier plan in place of its own).
+ */
+let version = '';
 let checkedAt = 0;
 const fired: Partial<Record<FaultPoint, number>> = {};
 
@@ -37,13 +42,15 @@ function refresh(file: string): void {
   if (now - checkedAt < 100) return;
   checkedAt = now;
   try {
-    const m = statSync(file).mtimeMs;
-    if (m === mtime) return;
-    mtime = m;
+    const st = statSync(file);
+    const v = `${file}\0${st.mtimeMs}\0${st.size}`;
+    if (v === version) return;
+    version = v;
     plan = JSON.parse(readFileSync(file, 'utf8')) as typeof plan;
     for (const k of Object.keys(fired)) delete fired[k as FaultPoint];
   } catch {
     plan = {};
+    version = '';
   }
 }
 
