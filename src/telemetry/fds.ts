@@ -4,7 +4,7 @@
  * silence. This looks at /proc/self/fd every few seconds instead: the share in use is a gauge, and
  * near the limit it is logged (once a minute) and counted, so the cause is in the log.
  */
-import { readFileSync, readdir } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { RateLimitedLog, type Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
@@ -38,24 +38,33 @@ export class FdWatch {
     this.timer.unref();
   }
 
+  /**
+   * Synchronous on purpose: an asynchronous readdir waits for a libuv pool thread, and those can
+   * all be held by journal fsyncs on a slow card or by chDB queries, so the look could come only
+   * after the connections holding the descriptors had gone, and nothing would be said. Listing
+   * /proc/self/fd takes microseconds for the few hundred a gateway holds.
+   */
   private check(): void {
-    readdir('/proc/self/fd', (err, names) => {
+    let names: string[] | undefined;
+    try {
+      names = readdirSync('/proc/self/fd');
+    } catch (err) {
       // Reading the folder takes a descriptor itself: with none left it fails, and that is the
       // answer (seen in CI: every look failed while the limit held, and nothing was logged).
-      const none = err && (err.code === 'EMFILE' || err.code === 'ENFILE');
-      if (err && !none) return;
-      this.open = none ? this.max : names.length;
-      const ratio = this.open / this.max;
-      this.metrics.fdUsage.set(ratio);
-      if (ratio >= 0.95) {
-        this.metrics.fdExhausted.inc();
-        this.rare.warn(
-          'fds',
-          { open: this.open, max: this.max },
-          'out of file descriptors (or nearly): new connections are dropped; raise LimitNOFILE or find what holds them (fieldgate_fd_usage_ratio)',
-        );
-      }
-    });
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EMFILE' && code !== 'ENFILE') return;
+    }
+    this.open = names ? names.length : this.max;
+    const ratio = this.open / this.max;
+    this.metrics.fdUsage.set(ratio);
+    if (ratio >= 0.95) {
+      this.metrics.fdExhausted.inc();
+      this.rare.warn(
+        'fds',
+        { open: this.open, max: this.max },
+        'out of file descriptors (or nearly): new connections are dropped; raise LimitNOFILE or find what holds them (fieldgate_fd_usage_ratio)',
+      );
+    }
   }
 
   stop(): void {

@@ -188,12 +188,12 @@ ${users}
     expect(await rawConnack(g.mqttPort, Buffer.from([0x10, 12, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x00, 0, 30, 0, 0]))).toBe(2);
     expect(await rawConnack(g.mqttPort, { clientId: '', clean: true })).toBe(0);
     expect(await rawConnack(g.mqttPort, { protocolVersion: 5, clientId: 'v5' })).toBe(1);
-    await waitFor('the MQTT 5 log line', () => g.logs.includes('MQTT 5 clients are refused with CONNACK 1'), 5000, 50);
+    await g.waitForLog('the MQTT 5 log line', 'MQTT 5 clients are refused with CONNACK 1', 5000, 50);
 
     // SIGHUP: press1 removed from users; connected clients stay, new logins of press1 are refused.
     writeFileSync(g.config, readFileSync(g.config, 'utf8').replace(withUsers, '  users: []'));
     g.signal('SIGHUP');
-    await waitFor('the reload', () => g.logs.includes('reload: broker users and access rules applied'), 10_000, 50);
+    await g.waitForLog('the reload', 'reload: broker users and access rules applied', 10_000, 50);
     expect(await attempt(`mqtt://127.0.0.1:${open}`, { username: 'press1', password: 'pr3ss' })).toBe(4);
     expect(pub.connected).toBe(true);
     await pub.publishAsync('plant/press1/after', '5', { qos: 1 });

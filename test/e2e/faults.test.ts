@@ -82,7 +82,7 @@ describe('faults at the journal and the sink', () => {
     setFaults(faults, { encode: { action: 'eio', count: 5 } });
     const g = await gateway({ faults });
     expect(await publish(g, 'enc', 0, 100)).toBe(100);
-    await waitFor('the dead letters', () => g.logs.includes('pipeline: a chunk could not be encoded'), 30_000, 200);
+    await g.waitForLog('the dead letters', 'pipeline: a chunk could not be encoded', 30_000, 200);
     expect(await publish(g, 'enc', 100, 100)).toBe(100);
     await g.drained();
     const dir = join(g.stateDir, 'deadletter');
@@ -232,7 +232,7 @@ describe('a table that vanishes at runtime', () => {
     await waitFor('the first row', async () => (await g.query('SELECT count() FROM fg_vanish.status')) === '1', 30_000, 100);
     await ddl('DROP TABLE fg_vanish.status');
     pub.publish('status/m2', '{"v":2}', 2);
-    await waitFor('the insert to fail', () => g.logs.includes('table missing; creating it again'), 30_000, 50);
+    await g.waitForLog('the insert to fail', 'table missing; creating it again', 30_000, 50);
     await sleep(4000);
     const tries = g.logs.split('\n').filter((l) => l.includes('table missing; creating it again')).length;
     expect(tries).toBeLessThan(10); // a few over 4 s with retry_max 1s; it was a tight loop

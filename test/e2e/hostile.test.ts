@@ -213,7 +213,7 @@ describe('hostile payloads and connections', () => {
     while (pub.pending.size > 0) await sleep(10);
     pub.close();
     expect(acked).toBe(20);
-    await waitFor('the refusal', () => g.logs.includes('reload: refused'), 15_000, 50);
+    await g.waitForLog('the refusal', 'reload: refused', 15_000, 50);
     expect(g.logs).toMatch(/expands to more than 250000 values/);
     expect(worstHealth).toBeLessThan(500);
     console.log(`alias bomb on SIGHUP: refused; /healthz worst ${worstHealth} ms meanwhile, 20 of 20 PUBACKs`);
@@ -333,8 +333,10 @@ describe('a Sparkplug birth storm', () => {
 
 describe('running out of file descriptors', () => {
   it('is logged and counted; the gateway survives and serves again once connections go', async () => {
-    // The gateway under a limit of 400 descriptors (chDB, workers and the journal use ~150).
-    const g = await TestGateway.create({ node: ['prlimit', '--nofile=400:400', process.execPath] });
+    // The gateway under a limit of 400 descriptors (chDB, workers and the journal use ~150). The
+    // connections never send CONNECT; a connect_timeout longer than the wait keeps them (and the
+    // shortage) until the test closes them, so no clock but the watch's decides the outcome.
+    const g = await TestGateway.create({ node: ['prlimit', '--nofile=400:400', process.execPath], brokerYaml: 'limits: { connect_timeout: 60s }' });
     cleanups.push(() => g.stop('SIGKILL'));
     await g.start();
     const socks: Socket[] = [];
@@ -344,7 +346,7 @@ describe('running out of file descriptors', () => {
       socks.push(s);
       if (i % 100 === 0) await sleep(20);
     }
-    await waitFor('running out to be logged', () => g.logs.includes('out of file descriptors'), 15_000, 100);
+    await g.waitForLog('running out to be logged', 'out of file descriptors', 15_000, 100);
     for (const s of socks) s.destroy();
     await sleep(500);
     expect(g.alive).toBe(true);

@@ -27,7 +27,7 @@ describe('SIGHUP and MQTT routes', () => {
       ),
     );
     g.signal('SIGHUP');
-    await waitFor('the reload', () => g.logs.includes('reload: mqtt routes applied'), 10_000, 50);
+    await g.waitForLog('the reload', 'reload: mqtt routes applied', 10_000, 50);
     await c.publishAsync('factory/m1/speed', '2', { qos: 1 });
     await waitFor(
       'the routed row',
@@ -38,7 +38,7 @@ describe('SIGHUP and MQTT routes', () => {
 
     writeFileSync(g.config, readFileSync(g.config, 'utf8').replace('format: number, device: "hall2-{device}"', 'format: xml'));
     g.signal('SIGHUP');
-    await waitFor('the refusal', () => g.logs.includes('reload: refused'), 10_000, 50);
+    await g.waitForLog('the refusal', 'reload: refused', 10_000, 50);
     await c.publishAsync('factory/m1/speed', '3', { qos: 1 });
     await waitFor(
       'the row under the running routes',

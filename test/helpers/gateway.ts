@@ -111,6 +111,19 @@ export class TestGateway {
     if (p.exitCode !== null) throw new Error(`gateway exited ${p.exitCode}: ${this.logs.slice(-2000)}`);
   }
 
+  /**
+   * Waits until the gateway's log holds `text`. A time-out says whether the gateway is still
+   * running and ends with the last of its log, so a failure in CI carries its own cause.
+   */
+  async waitForLog(what: string, text: string, timeoutMs = 10_000, everyMs = 50): Promise<void> {
+    try {
+      await waitFor(what, () => this.logs.includes(text), timeoutMs, everyMs);
+    } catch (err) {
+      const state = this.alive ? 'running' : `exited (${this.proc?.exitCode ?? this.proc?.signalCode})`;
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; the gateway is ${state}; its log ends:\n${this.logs.slice(-3000)}`);
+    }
+  }
+
   get alive(): boolean {
     return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null;
   }

@@ -62,7 +62,7 @@ describe('partners: reload', () => {
     // Narrowed: b is taken out; it never leaves afterwards.
     g.setYaml(partner('a'));
     g.signal('SIGHUP');
-    await waitFor('the reload', () => g!.logs.includes('"changed":["oem"]'), 15_000, 50);
+    await g.waitForLog('the reload', '"changed":["oem"]', 15_000, 50);
     await pub('b', 3);
     await pub('a', 3);
     await waitFor('a=3', () => got.includes('m1/a=3'), 15_000, 50);
@@ -74,7 +74,7 @@ describe('partners: reload', () => {
     expect(existsSync(cursor)).toBe(true);
     g.setYaml('');
     g.signal('SIGHUP');
-    await waitFor('the partner to go', () => g!.logs.includes('"removed":["oem"]'), 15_000, 50);
+    await g.waitForLog('the partner to go', '"removed":["oem"]', 15_000, 50);
     await pub('a', 4);
     await g.drained();
     await sleep(300);

@@ -55,7 +55,7 @@ describe('Modbus reload on SIGHUP', () => {
     // A file that fails validation is refused; the running configuration stays.
     writeFileSync(g.config, 'state_dir: [\n');
     g.signal('SIGHUP');
-    await waitFor('the refusal', () => g.logs.includes('reload: refused'), 10_000, 50);
+    await g.waitForLog('the refusal', 'reload: refused', 10_000, 50);
     const before = Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'a'"));
     await sleep(800);
     expect(Number(await g.query("SELECT count() FROM fieldgate.points WHERE device = 'a'"))).toBeGreaterThan(before);

@@ -84,7 +84,7 @@ describe('OPC UA operation limits, reload and discovery', () => {
     ];
     g.setYaml(config(next).replace('ENDPOINT', server.endpoint));
     g.signal('SIGHUP');
-    await waitFor('the reload', () => g.logs.includes('reload: opcua servers applied'), 10_000, 50);
+    await g.waitForLog('the reload', 'reload: opcua servers applied', 10_000, 50);
     const t = Date.now();
     await waitFor(
       'v12 and v13',

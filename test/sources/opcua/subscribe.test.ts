@@ -41,7 +41,7 @@ describe('OPC UA subscriptions against a real server', () => {
     const g = await TestGateway.create({ yaml });
     cleanups.push(() => g.stop());
     await g.start();
-    await waitFor('the warning about mode None', () => g.logs.includes('opcua: security mode None'), 10_000, 50);
+    await g.waitForLog('the warning about mode None', 'opcua: security mode None', 10_000, 50);
 
     await waitFor(
       'values of every node',
