@@ -22,7 +22,10 @@ async function gatewayWithLimits(limits: string): Promise<TestGateway> {
 
 describe('a stuck subscriber', () => {
   it('is dropped after limits.slow_consumer_timeout and does not stall delivery to the others', async () => {
-    const g = await gatewayWithLimits('slow_consumer_timeout: 500ms');
+    // The healthy subscriber reads in this test's process, which a loaded CI machine can stall for
+    // half a second: 2 s tells it from the stuck one, and a bound on unsent bytes above the 25 MiB
+    // sent keeps QoS 0 drops out of the picture, so the timeout is the one thing measured.
+    const g = await gatewayWithLimits('slow_consumer_timeout: 2s, max_unsent: 64MiB');
 
     // Subscribes to everything, then stops reading its socket.
     const stuck = await rawConn(g.mqttPort, { clientId: 'stuck' }, cleanups);
@@ -34,6 +37,8 @@ describe('a stuck subscriber', () => {
     cleanups.push(() => healthy.endAsync(true));
     let got = 0;
     healthy.on('message', () => got++);
+    let closed = false;
+    healthy.on('close', () => (closed = true));
     await healthy.subscribeAsync('bulk/#', { qos: 0 });
 
     const pub = await connectAsync(`mqtt://127.0.0.1:${g.mqttPort}`, { clientId: 'bulk-pub', reconnectPeriod: 0 });
@@ -42,7 +47,15 @@ describe('a stuck subscriber', () => {
     const N = 400; // 25 MiB: far more than the stuck socket's buffers hold
     for (let i = 0; i < N; i++) await pub.publishAsync(`bulk/m${i % 4}/blob`, blob, { qos: 0 });
 
-    await waitFor('every message at the healthy subscriber', () => got === N, 20_000, 50);
+    await waitFor(
+      'every message at the healthy subscriber',
+      () => got === N || (closed && Promise.reject(new Error(`it was disconnected after ${got} of ${N}`))),
+      20_000,
+      50,
+    ).catch(async (err: Error) => {
+      const why = await g.metric('fieldgate_broker_disconnects_total{reason="slow_consumer"}');
+      throw new Error(`${err.message}; got ${got} of ${N}; slow_consumer disconnects ${why}`);
+    });
     await waitFor('the stuck subscriber dropped', async () => (await g.metric('fieldgate_broker_flood_drops_total{reason="slow_consumer"}')) >= 1, 10_000, 50);
     expect(await g.metric('fieldgate_broker_disconnects_total{reason="slow_consumer"}')).toBe(1);
     // Its socket sees the close once it reads again (a paused socket does not read the FIN).
