@@ -86,7 +86,12 @@ export function scanSegments(dir: string, minPos: number, metrics: Metrics | und
  */
 function releaseNow(b: Buffer): void {
   const ab = b.buffer as ArrayBuffer;
-  if (b.length > 0) structuredClone(ab, { transfer: [ab] });
+  if (b.length === 0) return;
+  try {
+    structuredClone(ab, { transfer: [ab] });
+  } catch {
+    // Not movable (a runtime that refuses): the buffer is left to the next major GC, as before.
+  }
 }
 
 function scanOne(
