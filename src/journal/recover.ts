@@ -106,6 +106,8 @@ function scanOne(
   scratch: { buf: Buffer },
 ): void {
   const base = seg.base;
+  // allocUnsafeSlow: an ArrayBuffer of its own, never Node's shared pool of small Buffers, which
+  // releaseNow would move away from every Buffer cut from it.
   if (scratch.buf.length < seg.size) scratch.buf = Buffer.allocUnsafeSlow(seg.size);
   // Nothing below keeps a view of `data` past this call: records and cuts become numbers. Only the
   // bytes read count (a short read must not leave a segment read before in the buffer's tail).
