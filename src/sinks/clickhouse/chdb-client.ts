@@ -36,6 +36,12 @@ export function loadChdb(): ChdbModule {
 
 /** How long a user's query waits after an insert for the sink's next insert. */
 const STORE_GRACE_MS = 20;
+/**
+ * While inserts wait, users' queries get at most this share of the store's time: a query may go
+ * ahead of a waiting insert once the inserts have paid off the time inserts waited for the queries
+ * before it (each ms of insert pays QUERY_SHARE / (1 − QUERY_SHARE) ms of it). Nothing is banked.
+ */
+const QUERY_SHARE = 0.2;
 
 export class ChdbTransport implements Transport {
   readonly kind = 'embedded' as const;
@@ -59,11 +65,15 @@ export class ChdbTransport implements Transport {
   }
 
   /**
-   * One chDB call at a time. Inserts and DDL go before users' queries that wait: a user's query
-   * holds the store for at most its own time limit, and only the one already running.
+   * One chDB call at a time, in two lanes. Inserts and DDL ("store") go first; a user's query that
+   * waits goes between two inserts once the store has earned it its share (QUERY_SHARE): a light
+   * query waits for at most the insert already running, however long the sink's backlog, while
+   * heavy queries back to back hold at most a fifth of a busy store's time. With no insert waiting
+   * (after a short grace for the sink's next one), queries run freely.
    */
   private serial<T>(fn: () => Promise<T>, lane: 'store' | 'query' = 'store'): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      if (lane === 'store' && this.lanes.store.length === 0) this.storeWaitingSince = performance.now();
       this.lanes[lane].push(() => fn().then(resolve, reject));
       this.pump();
     });
@@ -73,16 +83,22 @@ export class ChdbTransport implements Transport {
   private busy = false;
   private lastLane: 'store' | 'query' | undefined;
   private grace: NodeJS.Timeout | undefined;
+  /** The time inserts waited for queries not yet paid off by inserts, in ms. */
+  private queryDebt = 0;
+  /** Since when the store lane has not been empty. */
+  private storeWaitingSince = 0;
+  /** How long each lane has held the store, in ms. */
+  readonly heldMs = { store: 0, query: 0 };
 
   private pump(): void {
     if (this.busy) return;
     let lane: 'store' | 'query';
-    if (this.lanes.store.length > 0) lane = 'store';
+    if (this.lanes.store.length > 0) lane = this.lanes.query.length > 0 && this.queryDebt === 0 ? 'query' : 'store';
     else if (this.lanes.query.length > 0) {
-      // Right after an insert the sink sends its next one within a few ms: wait that long before a
-      // user's query, so a queue of heavy queries costs the store one turn per backlog, not one
-      // insert per query (measured: back-to-back 0.6 s queries let one 200 ms chunk in per query,
-      // and the store fell behind by seconds).
+      // Right after an insert the sink sends its next one within a few ms: wait that long before
+      // deciding that the store is idle (then nothing is owed), so heavy queries back to back stay
+      // within their share of a busy store (measured with strict turns: 0.6 s queries let one
+      // 200 ms chunk in per query, and the store fell behind by seconds).
       if (this.lastLane === 'store') {
         this.grace ??= setTimeout(() => {
           this.grace = undefined;
@@ -91,6 +107,7 @@ export class ChdbTransport implements Transport {
         }, STORE_GRACE_MS);
         return;
       }
+      this.queryDebt = 0;
       lane = 'query';
     } else return;
     clearTimeout(this.grace);
@@ -98,7 +115,14 @@ export class ChdbTransport implements Transport {
     const next = this.lanes[lane].shift()!;
     this.lastLane = lane;
     this.busy = true;
+    const t0 = performance.now();
     void next().finally(() => {
+      const now = performance.now();
+      const ms = now - t0;
+      this.heldMs[lane] += ms;
+      // A query owes only the time an insert waited for it.
+      if (lane === 'query') this.queryDebt += this.lanes.store.length > 0 ? now - Math.max(t0, this.storeWaitingSince) : 0;
+      else this.queryDebt = Math.max(0, this.queryDebt - (ms * QUERY_SHARE) / (1 - QUERY_SHARE));
       this.busy = false;
       this.pump();
     });
